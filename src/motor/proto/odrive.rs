@@ -1,0 +1,1 @@
+//! odrive protocol (phase 1: not yet implemented).

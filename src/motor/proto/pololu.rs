@@ -1,0 +1,1 @@
+//! pololu protocol (phase 1: not yet implemented).

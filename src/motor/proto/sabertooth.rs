@@ -1,0 +1,1 @@
+//! sabertooth protocol (phase 1: not yet implemented).

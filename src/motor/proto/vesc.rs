@@ -1,0 +1,1 @@
+//! vesc protocol (phase 1: not yet implemented).
