@@ -17,6 +17,9 @@ pub mod proto;
 pub mod serial;
 pub mod sim;
 
+#[cfg(test)]
+mod tests;
+
 use std::time::Duration;
 
 /// Everything that can go wrong talking to a motor controller.
@@ -49,3 +52,23 @@ pub enum MotorError {
 /// How long the controller's own failsafe waits, rounded to what a protocol
 /// can express is the protocol's business; this is the shared default.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The serial protocols framewire speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// RoboClaw / Basicmicro packet serial.
+    Roboclaw,
+    /// ROBOTIS Dynamixel Protocol 2.0.
+    Dynamixel,
+    /// ROSArduinoBridge line protocol.
+    Arduino,
+    /// Sabertooth packetized / simplified serial.
+    Sabertooth,
+    /// VESC UART.
+    Vesc,
+    /// ODrive ASCII.
+    Odrive,
+    /// Pololu Simple Motor Controller.
+    Pololu,
+}
