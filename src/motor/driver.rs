@@ -16,7 +16,7 @@
 use super::MotorError;
 use super::diff::{Geometry, OdometryIntegrator, forward};
 use super::proto::{arduino as ard, dynamixel as dx, roboclaw as rc};
-use super::serial::{Link, LinkConfig, LinkStats};
+use super::serial::{LINE, Link, LinkConfig, LinkStats};
 use crate::msg::{Odometry, WheelCommand};
 use std::f64::consts::TAU;
 use std::time::{Duration, Instant};
@@ -48,6 +48,21 @@ pub trait Backend: Send {
     fn command(&mut self, link: &mut Link, speed: [f64; 2]) -> Result<(), MotorError>;
     /// Reads what the controller reports.
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError>;
+    /// Called right after the port opened, before the stop (e.g. a bauding
+    /// byte the controller needs before it understands anything).
+    fn on_connect(&mut self, _link: &mut Link) -> Result<(), MotorError> {
+        Ok(())
+    }
+    /// Called when commands resume after a deadman stop.
+    fn resume(&mut self, _link: &mut Link) -> Result<(), MotorError> {
+        Ok(())
+    }
+    /// Whether the controller needs `configure` again (its own failsafe
+    /// fired and latched, as a Dynamixel Bus Watchdog or ODrive watchdog
+    /// error does).
+    fn needs_setup(&self) -> bool {
+        false
+    }
 }
 
 /// Settings shared by every protocol's driver.
@@ -182,7 +197,13 @@ impl Driver {
         if self.needs_setup {
             self.setup()?;
         }
+        let was_stopped = self.deadman;
         let target = self.target(now);
+        if was_stopped && !self.deadman {
+            self.backend
+                .resume(&mut self.link)
+                .inspect_err(|e| self.note_loss(e))?;
+        }
         let (l, r) = (target.left as f64, target.right as f64);
         let l = if self.cfg.invert_left { -l } else { l };
         let r = if self.cfg.invert_right { -r } else { r };
@@ -196,6 +217,13 @@ impl Driver {
                 return Err(e);
             }
         };
+        if self.backend.needs_setup() {
+            tracing::warn!(
+                "{}: the controller's own failsafe tripped; configuring it again",
+                self.backend.name()
+            );
+            self.needs_setup = true;
+        }
         Ok(Some(self.odometry(now, fb)))
     }
 
@@ -212,6 +240,9 @@ impl Driver {
     }
 
     fn setup(&mut self) -> Result<(), MotorError> {
+        self.backend
+            .on_connect(&mut self.link)
+            .inspect_err(|e| self.note_loss(e))?;
         // Stop first: the controller may still be running the last command
         // it got before the link broke.
         self.send([0.0, 0.0])?;
@@ -465,6 +496,7 @@ pub struct DynamixelBackend {
     pos: [Unwrap32; 2],
     ticks: u64,
     battery: Option<f32>,
+    watchdog_fired: bool,
 }
 
 impl DynamixelBackend {
@@ -475,6 +507,7 @@ impl DynamixelBackend {
             pos: Default::default(),
             ticks: 0,
             battery: None,
+            watchdog_fired: false,
         }
     }
 
@@ -553,7 +586,11 @@ impl Backend for DynamixelBackend {
                 &[wd],
             )?;
         }
+        self.watchdog_fired = false;
         Ok(())
+    }
+    fn needs_setup(&self) -> bool {
+        self.watchdog_fired
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
         let v = [
@@ -631,6 +668,19 @@ impl Backend for DynamixelBackend {
             if let [lo, hi, ..] = p.data() {
                 self.battery = Some(u16::from_le_bytes([*lo, *hi]) as f32 / 10.0);
             }
+            // A fired Bus Watchdog (register = -1) silently refuses every
+            // goal written by sync write (which has no status): look for it.
+            for id in ids {
+                let p = link.transact(
+                    "read Bus Watchdog (98)",
+                    &dx::read(id, dx::addr::BUS_WATCHDOG, 1),
+                    12,
+                    |b| status_from(id, b),
+                )?;
+                if p.data().first() == Some(&0xFF) {
+                    self.watchdog_fired = true;
+                }
+            }
         }
         self.ticks += 1;
         out.angle = Some(angle);
@@ -695,7 +745,7 @@ impl Backend for ArduinoBackend {
             link.transact(
                 "update PID (u)",
                 &ard::update_pid(kp, kd, ki, ko),
-                4,
+                LINE,
                 ok_line,
             )?;
         }
@@ -714,7 +764,7 @@ impl Backend for ArduinoBackend {
         link.transact(
             "motor speeds (m)",
             &ard::motor_speeds(f(s[0]), f(s[1])),
-            4,
+            LINE,
             ok_line,
         )
     }
@@ -724,7 +774,7 @@ impl Backend for ArduinoBackend {
             link.transact(
                 "read encoders (e)",
                 &ard::read_encoders(),
-                5,
+                LINE,
                 |b| match parse_line(b) {
                     Parse::Done {
                         value,
@@ -751,6 +801,403 @@ impl Backend for ArduinoBackend {
             speed: None,
             battery_v: None,
             errors: 0,
+        })
+    }
+}
+
+// -------------------------------------------------------------- Sabertooth
+
+/// How a Sabertooth is addressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SabertoothMode {
+    /// Packetized serial at this address (128..=135).
+    Packetized(u8),
+    /// Simplified serial (no address, no checksum, no serial timeout).
+    Simplified,
+}
+
+/// Sabertooth: open loop (it reports nothing), speeds as fractions of
+/// `max_wheel_speed`. Packetized mode programs the serial timeout (14).
+pub struct SabertoothBackend {
+    /// Addressing mode.
+    pub mode: SabertoothMode,
+    /// Wheel speed (rad/s) commanded as full power.
+    pub max_wheel_speed: f64,
+}
+
+impl Backend for SabertoothBackend {
+    fn name(&self) -> &'static str {
+        "sabertooth"
+    }
+    fn on_connect(&mut self, link: &mut Link) -> Result<(), MotorError> {
+        if let SabertoothMode::Packetized(_) = self.mode {
+            link.send(&[super::proto::sabertooth::BAUDING_BYTE])?;
+        }
+        Ok(())
+    }
+    fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
+        use super::proto::sabertooth as st;
+        match self.mode {
+            SabertoothMode::Packetized(a) => link.send(&st::serial_timeout(a, t)),
+            SabertoothMode::Simplified => {
+                tracing::warn!(
+                    "sabertooth: simplified serial has no serial timeout; only framewire's deadman stops it"
+                );
+                Ok(())
+            }
+        }
+    }
+    fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
+        use super::proto::sabertooth as st;
+        let frac = |v: f64| (v / self.max_wheel_speed).clamp(-1.0, 1.0);
+        match self.mode {
+            SabertoothMode::Packetized(a) => {
+                let mut p = st::motor(a, 1, (frac(s[0]) * 127.0).round() as i32).to_vec();
+                p.extend_from_slice(&st::motor(a, 2, (frac(s[1]) * 127.0).round() as i32));
+                link.send(&p)
+            }
+            SabertoothMode::Simplified => {
+                let m = |v: f64| (frac(v) * 63.0).round() as i32;
+                link.send(&[st::simplified(1, m(s[0])), st::simplified(2, m(s[1]))])
+            }
+        }
+    }
+    fn feedback(&mut self, _link: &mut Link) -> Result<Feedback, MotorError> {
+        Ok(Feedback::default())
+    }
+}
+
+// -------------------------------------------------------------------- VESC
+
+/// VESC: channel 0 on the UART, channel 1 forwarded over CAN. Speed
+/// commands in electrical RPM; the tachometer gives the wheel angle.
+pub struct VescBackend {
+    /// CAN ID of the second VESC (channel 1).
+    pub can_id: u8,
+    /// Motor pole pairs.
+    pub pole_pairs: f64,
+    /// Motor turns per wheel turn.
+    pub gear_ratio: f64,
+    tacho: [Unwrap32; 2],
+}
+
+impl VescBackend {
+    /// A backend whose second VESC has CAN ID `can_id`.
+    pub fn new(can_id: u8, pole_pairs: f64, gear_ratio: f64) -> Self {
+        VescBackend {
+            can_id,
+            pole_pairs,
+            gear_ratio,
+            tacho: Default::default(),
+        }
+    }
+
+    fn erpm_per_rad_s(&self) -> f64 {
+        60.0 / TAU * self.pole_pairs * self.gear_ratio
+    }
+
+    fn payload(&self, ch: usize, p: Vec<u8>) -> Vec<u8> {
+        use super::proto::vesc as vs;
+        vs::frame(&if ch == 0 {
+            p
+        } else {
+            vs::forward_can(self.can_id, &p)
+        })
+    }
+}
+
+impl Backend for VescBackend {
+    fn name(&self) -> &'static str {
+        "vesc"
+    }
+    fn configure(&mut self, _link: &mut Link, t: Duration) -> Result<(), MotorError> {
+        // The timeout lives in the app configuration (`timeout_msec`), whose
+        // binary layout changes with every firmware: it is not written from
+        // here. COMM_ALIVE every period keeps it from firing while we run.
+        tracing::info!(
+            "vesc: set App Settings > General > Timeout to about {} ms in VESC Tool; framewire sends COMM_ALIVE every period",
+            t.as_millis()
+        );
+        Ok(())
+    }
+    fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
+        use super::proto::vesc as vs;
+        let k = self.erpm_per_rad_s();
+        let mut out = Vec::new();
+        for (ch, v) in s.iter().enumerate() {
+            out.extend_from_slice(&self.payload(ch, vs::set_rpm((v * k).round() as i32)));
+            out.extend_from_slice(&self.payload(ch, vs::alive()));
+        }
+        link.send(&out)
+    }
+    fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
+        use super::proto::Parse;
+        use super::proto::vesc as vs;
+        let mut fb = Feedback::default();
+        let mut angle = [0.0; 2];
+        let mut speed = [0.0; 2];
+        let per_rev = 6.0 * self.pole_pairs * self.gear_ratio;
+        for ch in 0..2 {
+            let req = self.payload(ch, vs::get_values());
+            let v = link.transact(
+                "COMM_GET_VALUES",
+                &req,
+                vs::VALUES_LEN + 5,
+                |b| match vs::parse(b) {
+                    Parse::Done {
+                        value,
+                        used,
+                        skipped,
+                    } => match vs::Values::decode(&value) {
+                        Some(v) => Parse::Done {
+                            value: v,
+                            used,
+                            skipped,
+                        },
+                        None => Parse::Bad {
+                            used,
+                            kind: super::proto::BadKind::Malformed,
+                        },
+                    },
+                    other => other.map(|_| vs::Values::default()),
+                },
+            )?;
+            let c = self.tacho[ch].update(v.tachometer as u32);
+            fb.counts[ch] = c;
+            angle[ch] = c as f64 / per_rev * TAU;
+            speed[ch] = v.erpm / self.erpm_per_rad_s();
+            fb.battery_v = Some(v.v_in as f32);
+            fb.errors |= (v.fault as u32) << (8 * ch);
+        }
+        fb.angle = Some(angle);
+        fb.speed = Some(speed);
+        Ok(fb)
+    }
+}
+
+// ------------------------------------------------------------------ ODrive
+
+/// ODrive ASCII: axes 0 and 1 in velocity control, the ODrive watchdog
+/// programmed from `command_timeout` and fed every period.
+pub struct OdriveBackend {
+    /// Motor turns per wheel turn.
+    pub gear_ratio: f64,
+    /// Append `*checksum` to every line (and require it on replies).
+    pub checksum: bool,
+    ticks: u64,
+    battery: Option<f32>,
+    errors: u32,
+    latched: bool,
+}
+
+impl OdriveBackend {
+    /// A backend for both axes.
+    pub fn new(gear_ratio: f64, checksum: bool) -> Self {
+        OdriveBackend {
+            gear_ratio,
+            checksum,
+            ticks: 0,
+            battery: None,
+            errors: 0,
+            latched: false,
+        }
+    }
+
+    fn read(&self, link: &mut Link, what: &str, req: &[u8]) -> Result<String, MotorError> {
+        let ck = self.checksum;
+        link.transact(what, req, LINE, |b| {
+            super::proto::odrive::parse_reply(b, ck)
+        })
+    }
+
+    fn read_num(&self, link: &mut Link, prop: &str) -> Result<f64, MotorError> {
+        let l = self.read(link, prop, &super::proto::odrive::read(prop, self.checksum))?;
+        l.trim()
+            .parse()
+            .map_err(|_| MotorError::Device(format!("odrive: {prop}: unexpected reply {l:?}")))
+    }
+}
+
+impl Backend for OdriveBackend {
+    fn name(&self) -> &'static str {
+        "odrive"
+    }
+    fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
+        use super::proto::odrive as od;
+        let ck = self.checksum;
+        link.send(&od::line("sc", ck))?; // clear latched errors (0.5.x)
+        for ax in 0..2u8 {
+            let p = |s: &str| format!("axis{ax}.{s}");
+            link.send(&od::write(
+                &p("config.watchdog_timeout"),
+                &format!("{:.3}", t.as_secs_f64()),
+                ck,
+            ))?;
+            link.send(&od::write(
+                &p("controller.config.control_mode"),
+                &od::CONTROL_MODE_VELOCITY.to_string(),
+                ck,
+            ))?;
+            link.send(&od::feed_watchdog(ax, ck))?;
+            link.send(&od::write(&p("config.enable_watchdog"), "1", ck))?;
+            link.send(&od::write(
+                &p("requested_state"),
+                &od::STATE_CLOSED_LOOP.to_string(),
+                ck,
+            ))?;
+            // Writes get no answer: read the state back to know it worked.
+            let st = self.read_num(link, &p("current_state"))?;
+            if st as u8 != od::STATE_CLOSED_LOOP {
+                let e = self.read_num(link, &p("error")).unwrap_or(f64::NAN);
+                return Err(MotorError::Device(format!(
+                    "odrive axis{ax} did not enter closed loop (state {st}, error {e})"
+                )));
+            }
+        }
+        self.latched = false;
+        Ok(())
+    }
+    fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
+        use super::proto::odrive as od;
+        let mut out = Vec::new();
+        for (ax, v) in s.iter().enumerate() {
+            out.extend_from_slice(&od::velocity(
+                ax as u8,
+                v / TAU * self.gear_ratio,
+                0.0,
+                self.checksum,
+            ));
+            out.extend_from_slice(&od::feed_watchdog(ax as u8, self.checksum));
+        }
+        link.send(&out)
+    }
+    fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
+        use super::proto::odrive as od;
+        let mut fb = Feedback::default();
+        let mut angle = [0.0; 2];
+        let mut speed = [0.0; 2];
+        for ax in 0..2u8 {
+            let l = self.read(link, "feedback (f)", &od::feedback(ax, self.checksum))?;
+            let (p, v) = od::parse_feedback(&l).ok_or_else(|| {
+                MotorError::Device(format!("odrive: f {ax}: unexpected reply {l:?}"))
+            })?;
+            angle[ax as usize] = p / self.gear_ratio * TAU;
+            speed[ax as usize] = v / self.gear_ratio * TAU;
+            fb.counts[ax as usize] = (p * 1000.0).round() as i64; // milli-turns
+        }
+        if self.ticks.is_multiple_of(10) {
+            self.battery = Some(self.read_num(link, "vbus_voltage")? as f32);
+            let e0 = self.read_num(link, "axis0.error")? as u32;
+            let e1 = self.read_num(link, "axis1.error")? as u32;
+            self.errors = (e0 & 0xFFFF) | (e1 & 0xFFFF) << 16;
+            if (e0 | e1) & od::AXIS_ERROR_WATCHDOG != 0 {
+                self.latched = true;
+            }
+        }
+        self.ticks += 1;
+        fb.angle = Some(angle);
+        fb.speed = Some(speed);
+        fb.battery_v = self.battery;
+        fb.errors = self.errors;
+        Ok(fb)
+    }
+    fn needs_setup(&self) -> bool {
+        self.latched
+    }
+}
+
+// ------------------------------------------------------------------ Pololu
+
+/// Pololu Simple Motor Controllers, one per wheel, sharing a line with the
+/// Pololu protocol (device numbers). Open loop: speeds are fractions of
+/// `max_wheel_speed`; the controllers report their current speed.
+pub struct PololuBackend {
+    /// Device numbers for channel 0 and channel 1.
+    pub devices: [u8; 2],
+    /// Wheel speed (rad/s) commanded as 3200 (full speed).
+    pub max_wheel_speed: f64,
+    ticks: u64,
+    battery: Option<f32>,
+    errors: u32,
+}
+
+impl PololuBackend {
+    /// A backend for controllers with these device numbers.
+    pub fn new(devices: [u8; 2], max_wheel_speed: f64) -> Self {
+        PololuBackend {
+            devices,
+            max_wheel_speed,
+            ticks: 0,
+            battery: None,
+            errors: 0,
+        }
+    }
+
+    fn var(&self, link: &mut Link, ch: usize, id: u8) -> Result<u16, MotorError> {
+        use super::proto::pololu as pl;
+        link.transact(
+            "get variable",
+            &pl::get_variable(pl::Framing::Device(self.devices[ch]), id),
+            2,
+            pl::parse_variable,
+        )
+    }
+
+    fn exit_safe_start(&self, link: &mut Link) -> Result<(), MotorError> {
+        use super::proto::pololu as pl;
+        for d in self.devices {
+            link.send(&pl::exit_safe_start(pl::Framing::Device(d)))?;
+        }
+        Ok(())
+    }
+}
+
+impl Backend for PololuBackend {
+    fn name(&self) -> &'static str {
+        "pololu"
+    }
+    fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
+        tracing::info!(
+            "pololu: set the Command Timeout setting to about {} ms in the Simple Motor Control Center (not settable over serial)",
+            t.as_millis()
+        );
+        self.exit_safe_start(link)
+    }
+    fn resume(&mut self, link: &mut Link) -> Result<(), MotorError> {
+        // Fresh commands after a stop are a deliberate restart: leave the
+        // safe-start state a command timeout may have put us in.
+        self.exit_safe_start(link)
+    }
+    fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
+        use super::proto::pololu as pl;
+        let mut out = Vec::new();
+        for (ch, v) in s.iter().enumerate() {
+            let sp =
+                ((v / self.max_wheel_speed).clamp(-1.0, 1.0) * pl::MAX_SPEED as f64).round() as i32;
+            out.extend_from_slice(&pl::set_speed(pl::Framing::Device(self.devices[ch]), sp));
+        }
+        link.send(&out)
+    }
+    fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
+        use super::proto::pololu as pl;
+        let k = self.max_wheel_speed / pl::MAX_SPEED as f64;
+        let speed = [
+            self.var(link, 0, pl::var::SPEED)? as i16 as f64 * k,
+            self.var(link, 1, pl::var::SPEED)? as i16 as f64 * k,
+        ];
+        if self.ticks.is_multiple_of(10) {
+            self.battery = Some(self.var(link, 0, pl::var::INPUT_VOLTAGE)? as f32 / 1000.0);
+            let e0 = self.var(link, 0, pl::var::ERROR_STATUS)? as u32;
+            let e1 = self.var(link, 1, pl::var::ERROR_STATUS)? as u32;
+            self.errors = e0 | e1 << 16;
+        }
+        self.ticks += 1;
+        Ok(Feedback {
+            angle: None,
+            counts: [0; 2],
+            speed: Some(speed),
+            battery_v: self.battery,
+            errors: self.errors,
         })
     }
 }

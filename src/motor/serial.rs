@@ -172,6 +172,10 @@ pub fn describe_ports(ports: &[PortInfo]) -> String {
     s
 }
 
+/// `min_len` for [`Link::transact`] with a line protocol: a reply is
+/// complete only with its line end, so a partial line is always truncated.
+pub const LINE: usize = usize::MAX;
+
 /// How a [`Link`] talks to its port.
 #[derive(Clone, Debug)]
 pub struct LinkConfig {
@@ -210,6 +214,8 @@ impl LinkConfig {
 pub struct LinkStats {
     /// Requests sent, retries included.
     pub sent: u64,
+    /// Bytes written.
+    pub bytes_sent: u64,
     /// Valid replies received.
     pub replies: u64,
     /// Attempts that got no byte at all before the reply timeout.
@@ -322,6 +328,7 @@ impl Link {
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), MotorError> {
         let r = self.port()?.write_all(bytes);
         self.stats.sent += 1;
+        self.stats.bytes_sent += bytes.len() as u64;
         r.map_err(|e| self.lose(&e))
     }
 

@@ -8,7 +8,8 @@
 
 use super::diff::{DiffDrive, Geometry};
 use super::driver::{
-    ArduinoBackend, Backend, Driver, DriverConfig, DynamixelBackend, RoboclawBackend,
+    ArduinoBackend, Backend, Driver, DriverConfig, DynamixelBackend, OdriveBackend, PololuBackend,
+    RoboclawBackend, SabertoothBackend, SabertoothMode, VescBackend,
 };
 use super::serial::LinkConfig;
 use super::sim::{self, Faults, SimHandle, SimOptions};
@@ -43,7 +44,13 @@ fn backend(p: Protocol) -> Box<dyn Backend> {
             30.0,
             Some([20, 12, 0, 50]),
         )),
-        _ => unimplemented!(),
+        Protocol::Sabertooth => Box::new(SabertoothBackend {
+            mode: SabertoothMode::Packetized(128),
+            max_wheel_speed: 20.0,
+        }),
+        Protocol::Vesc => Box::new(VescBackend::new(1, 7.0, 1.0)),
+        Protocol::Odrive => Box::new(OdriveBackend::new(1.0, true)),
+        Protocol::Pololu => Box::new(PololuBackend::new([1, 2], 20.0)),
     }
 }
 
@@ -82,8 +89,48 @@ fn native(p: Protocol, rad_s: f64) -> f64 {
         Protocol::Roboclaw => cps.round(),
         Protocol::Dynamixel => super::proto::dynamixel::velocity_units(rad_s) as f64,
         Protocol::Arduino => (cps / 30.0).round(),
-        _ => unimplemented!(),
+        Protocol::Sabertooth => (rad_s / 20.0 * 127.0).round(),
+        Protocol::Vesc => (rad_s * 60.0 / TAU * 7.0).round(),
+        Protocol::Odrive => (rad_s / TAU * 1e4).round() / 1e4,
+        Protocol::Pololu => (rad_s / 20.0 * 3200.0).round(),
     }
+}
+
+/// Whether two speeds in a protocol's units match (ODrive sends decimals).
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-3 * b.abs().max(1.0)
+}
+
+fn assert_speeds(p: Protocol, got: (f64, f64), want: (f64, f64)) {
+    assert!(
+        same(got.0, want.0) && same(got.1, want.1),
+        "{p:?}: got {got:?}, want {want:?}"
+    );
+}
+
+/// Protocols whose controllers report encoder positions.
+fn has_encoders(p: Protocol) -> bool {
+    !matches!(p, Protocol::Sabertooth | Protocol::Pololu)
+}
+
+const ALL: [Protocol; 7] = [
+    Protocol::Roboclaw,
+    Protocol::Dynamixel,
+    Protocol::Arduino,
+    Protocol::Sabertooth,
+    Protocol::Vesc,
+    Protocol::Odrive,
+    Protocol::Pololu,
+];
+
+/// Waits until the simulator has read every byte the driver wrote (write-only
+/// protocols such as Sabertooth get no reply to synchronise on).
+fn sync(sim: &SimHandle, d: &Driver) {
+    let sent = d.stats().bytes_sent;
+    assert!(
+        sim.wait_for(LONG, |s| s.bytes_received >= sent),
+        "simulator fell behind"
+    );
 }
 
 /// Ticks with real time until `n` ticks have talked to the controller.
@@ -125,29 +172,31 @@ fn end_to_end(p: Protocol) {
                 eprintln!("{e}");
             }
         }
-        if odom.is_some_and(|o| o.left_counts > 100) {
+        if odom.is_some_and(|o| o.x > 0.05) {
             break;
         }
     }
+    sync(&sim, &d);
     let st = sim.state();
     // The first thing after connecting was a stop.
     assert_eq!((st.received[0].m1, st.received[0].m2), (0.0, 0.0));
     let last = st.received.last().unwrap();
-    assert_eq!(
-        (last.m1, last.m2),
-        (native(p, 2.0), native(p, 8.0)),
-        "{p:?}"
+    assert_speeds(p, (last.m1, last.m2), (native(p, 2.0), native(p, 8.0)));
+    assert!(
+        st.hw_timeout.is_some(),
+        "{p:?}: the device's own timeout is armed"
     );
-    assert!(st.hw_timeout.is_some() || p == Protocol::Arduino);
     drop(st);
     let o = odom.expect("odometry");
+    if has_encoders(p) {
+        assert!(
+            o.left_counts > 0 && o.right_counts > o.left_counts,
+            "{p:?} {o:?}"
+        );
+    }
     assert!(
-        o.left_counts > 100 && o.right_counts > o.left_counts,
-        "{o:?}"
-    );
-    assert!(
-        o.x > 0.0 && o.heading > 0.0,
-        "moving forward, turning left: {o:?}"
+        o.x > 0.05 && o.heading > 0.0,
+        "{p:?}: moving forward, turning left: {o:?}"
     );
     assert_eq!(errors, 0);
 }
@@ -167,6 +216,18 @@ fn arduino_end_to_end() {
     end_to_end(Protocol::Arduino);
 }
 
+#[test]
+fn sabertooth_vesc_odrive_pololu_end_to_end() {
+    for p in [
+        Protocol::Sabertooth,
+        Protocol::Vesc,
+        Protocol::Odrive,
+        Protocol::Pololu,
+    ] {
+        end_to_end(p);
+    }
+}
+
 fn deadman(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("deadman-{p:?}"), Faults::default());
     let period = d.period();
@@ -183,12 +244,16 @@ fn deadman(p: Protocol) {
         let c = (now <= last_cmd_at).then_some(cmd);
         d.tick(now, c)
             .unwrap_or_else(|e| panic!("{p:?} tick {k}: {e}"));
+        sync(&sim, &d);
         let last = *sim.received().last().unwrap();
         if now > last_cmd_at && last.m1 == 0.0 && last.m2 == 0.0 && stopped_at.is_none() {
             stopped_at = Some(now);
         }
         if now <= last_cmd_at && k > 2 {
-            assert_eq!(last.m1, native(p, 2.0), "driving before the deadman");
+            assert!(
+                same(last.m1, native(p, 2.0)),
+                "{p:?}: driving before the deadman: {last:?}"
+            );
         }
     }
     let s = stopped_at.expect("controller got a stop");
@@ -215,6 +280,18 @@ fn arduino_deadman() {
     deadman(Protocol::Arduino);
 }
 
+#[test]
+fn sabertooth_vesc_odrive_pololu_deadman() {
+    for p in [
+        Protocol::Sabertooth,
+        Protocol::Vesc,
+        Protocol::Odrive,
+        Protocol::Pololu,
+    ] {
+        deadman(p);
+    }
+}
+
 /// If framewire dies, the controller's own timeout (programmed from
 /// command_timeout) stops the motors.
 fn hardware_timeout(p: Protocol) {
@@ -227,6 +304,7 @@ fn hardware_timeout(p: Protocol) {
             right: 5.0,
         }),
     );
+    sync(&sim, &d);
     assert!(sim.state().model.target[0] > 0.0);
     drop(d); // the driver "crashes": nothing more is sent
     assert!(
@@ -241,6 +319,29 @@ fn roboclaw_hardware_timeout() {
     let (sim, mut d) = setup(Protocol::Roboclaw, "hwto-value", Faults::default());
     run_ticks(&mut d, 1, None);
     assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+}
+
+#[test]
+fn other_hardware_timeouts() {
+    for p in [
+        Protocol::Arduino,
+        Protocol::Sabertooth,
+        Protocol::Vesc,
+        Protocol::Odrive,
+        Protocol::Pololu,
+    ] {
+        hardware_timeout(p);
+    }
+    // Programmed from command_timeout where the protocol allows it.
+    for p in [Protocol::Sabertooth, Protocol::Odrive] {
+        let (sim, mut d) = setup(p, &format!("hwto-value-{p:?}"), Faults::default());
+        run_ticks(&mut d, 2, None);
+        assert_eq!(
+            sim.state().hw_timeout,
+            Some(Duration::from_millis(300)),
+            "{p:?}"
+        );
+    }
 }
 
 #[test]
@@ -278,43 +379,41 @@ fn fault(p: Protocol, f: Faults, check: impl Fn(&super::serial::LinkStats) -> bo
     );
     let s = d.stats();
     assert!(check(&s), "{p:?} {f:?}: {s:?}");
+    sync(&sim, &d);
     let last = *sim.received().last().unwrap();
-    assert_eq!((last.m1, last.m2), (native(p, 1.0), native(p, -1.0)));
+    assert_speeds(p, (last.m1, last.m2), (native(p, 1.0), native(p, -1.0)));
 }
 
 fn all_faults(p: Protocol) {
-    fault(
-        p,
-        Faults {
+    let only = |f: Faults| f;
+    if p != Protocol::Pololu {
+        // Pololu replies carry no checksum and no framing: corruption and
+        // leading garbage cannot be detected (see proto::pololu).
+        let corrupt = only(Faults {
             corrupt: 2,
             ..Default::default()
-        },
-        |s| s.checksum_errors + s.resyncs >= 1 && s.retries >= 1,
-    );
-    fault(
-        p,
-        Faults {
-            truncate: 2,
-            ..Default::default()
-        },
-        |s| s.truncated + s.timeouts >= 1 && s.retries >= 1,
-    );
-    fault(
-        p,
-        Faults {
+        });
+        fault(p, corrupt, |s| {
+            s.checksum_errors + s.resyncs >= 1 && s.retries >= 1
+        });
+        let garbage = only(Faults {
             garbage: 3,
             ..Default::default()
-        },
-        |s| s.resyncs >= 1 && s.garbage_bytes >= 5,
-    );
-    fault(
-        p,
-        Faults {
-            silence: 3,
-            ..Default::default()
-        },
-        |s| s.timeouts >= 1 && s.retries >= 1,
-    );
+        });
+        fault(p, garbage, |s| s.resyncs >= 1 && s.garbage_bytes >= 5);
+    }
+    let truncate = only(Faults {
+        truncate: 2,
+        ..Default::default()
+    });
+    fault(p, truncate, |s| {
+        s.truncated + s.timeouts >= 1 && s.retries >= 1
+    });
+    let silence = only(Faults {
+        silence: 3,
+        ..Default::default()
+    });
+    fault(p, silence, |s| s.timeouts >= 1 && s.retries >= 1);
     // Permanent silence: every tick fails in bounded time.
     let (sim, mut d) = setup(p, &format!("silent-{p:?}"), Faults::default());
     run_ticks(&mut d, 2, None);
@@ -354,6 +453,13 @@ fn arduino_faults() {
     all_faults(Protocol::Arduino);
 }
 
+#[test]
+fn vesc_odrive_pololu_faults() {
+    for p in [Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
+        all_faults(p);
+    }
+}
+
 fn vanish_and_return(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("vanish-{p:?}"), Faults::default());
     let w = WheelCommand {
@@ -390,7 +496,7 @@ fn vanish_and_return(p: Protocol) {
     assert!(r.len() >= n + 3 && n >= before, "{p:?}: reconnected");
     assert_eq!((r[n].m1, r[n].m2), (0.0, 0.0), "{p:?}: stop first");
     let last = r.last().unwrap();
-    assert_eq!(last.m1, native(p, 4.0));
+    assert!(same(last.m1, native(p, 4.0)), "{p:?}: {last:?}");
     assert!(d.stats().connects >= 2);
 }
 
@@ -407,6 +513,56 @@ fn dynamixel_vanish_and_return() {
 #[test]
 fn arduino_vanish_and_return() {
     vanish_and_return(Protocol::Arduino);
+}
+
+#[test]
+fn sabertooth_vesc_odrive_pololu_vanish_and_return() {
+    for p in [
+        Protocol::Sabertooth,
+        Protocol::Vesc,
+        Protocol::Odrive,
+        Protocol::Pololu,
+    ] {
+        vanish_and_return(p);
+    }
+}
+
+/// The driver stalls longer than the controller's failsafe (which fires
+/// and latches), then resumes: it notices and configures the controller
+/// again, and the wheels turn again.
+fn latched_failsafe_recovers(p: Protocol) {
+    let (sim, mut d) = setup(p, &format!("latch-{p:?}"), Faults::default());
+    let w = WheelCommand {
+        left: 3.0,
+        right: 3.0,
+    };
+    run_ticks(&mut d, 3, Some(w));
+    assert!(
+        sim.wait_for(LONG, |s| s.hw_timeouts >= 1 && s.model.target == [0.0, 0.0]),
+        "{p:?}: failsafe fired"
+    );
+    let t = Instant::now();
+    while t.elapsed() < LONG && sim.state().model.target[0] <= 0.0 {
+        let _ = run_ticks(&mut d, 1, Some(w));
+    }
+    assert!(
+        sim.state().model.target[0] > 0.0,
+        "{p:?}: driving again after the latch"
+    );
+}
+
+#[test]
+fn dynamixel_and_odrive_latched_failsafe_recovers() {
+    latched_failsafe_recovers(Protocol::Dynamixel);
+    latched_failsafe_recovers(Protocol::Odrive);
+}
+
+#[test]
+fn every_protocol_has_a_simulator() {
+    for p in ALL {
+        let sim = sim::start(p, SimOptions::default()).unwrap();
+        assert!(sim.path().exists(), "{p:?}");
+    }
 }
 
 #[test]

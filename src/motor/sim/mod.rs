@@ -16,11 +16,19 @@
 
 mod arduino;
 mod dynamixel;
+mod odrive;
+mod pololu;
 mod roboclaw;
+mod sabertooth;
+mod vesc;
 
 pub use arduino::ArduinoSim;
 pub use dynamixel::DynamixelSim;
+pub use odrive::OdriveSim;
+pub use pololu::PololuSim;
 pub use roboclaw::RoboclawSim;
+pub use sabertooth::SabertoothSim;
+pub use vesc::VescSim;
 
 use super::Protocol;
 use nix::fcntl::OFlag;
@@ -117,6 +125,9 @@ pub struct SimState {
     pub model: MotorModel,
     /// Current pty slave path.
     pub pty: PathBuf,
+    /// Bytes received since start (lets a test wait until the device has
+    /// seen everything a write-only driver sent).
+    pub bytes_received: u64,
 }
 
 /// What a device implementation gets to act on one chunk of input.
@@ -368,6 +379,7 @@ fn run(mut device: impl SimDevice, master: PtyMaster, shared: Arc<Shared>, link:
         st.model.step(dt);
         let mut out = Vec::new();
         if got > 0 {
+            st.bytes_received += got as u64;
             rx.extend_from_slice(&buf[..got]);
             let mut ctx = Ctx {
                 now,
@@ -421,9 +433,10 @@ pub fn start(protocol: Protocol, opts: SimOptions) -> std::io::Result<SimHandle>
         Protocol::Roboclaw => SimHandle::start(RoboclawSim::new(0x80), opts),
         Protocol::Dynamixel => SimHandle::start(DynamixelSim::new([1, 2]), opts),
         Protocol::Arduino => SimHandle::start(ArduinoSim::new(), opts),
-        other => Err(std::io::Error::other(format!(
-            "no simulator for {other:?} yet"
-        ))),
+        Protocol::Sabertooth => SimHandle::start(SabertoothSim::packetized(128), opts),
+        Protocol::Vesc => SimHandle::start(VescSim::new([0, 1]), opts),
+        Protocol::Odrive => SimHandle::start(OdriveSim::new(), opts),
+        Protocol::Pololu => SimHandle::start(PololuSim::new([1, 2]), opts),
     }
 }
 
