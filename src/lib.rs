@@ -6,3 +6,5 @@
 
 pub mod image;
 pub mod msg;
+pub mod sys;
+pub mod wire;
