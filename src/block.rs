@@ -327,8 +327,11 @@ pub struct BlockSpec {
     /// Parses the parameters and returns the ports.
     pub ports: fn(&toml::Table) -> Result<Ports, ParamError>,
     /// Parses the parameters and opens the block.
-    pub open: fn(&toml::Table, &mut Setup) -> Result<Box<dyn Block>, BlockError>,
+    pub open: OpenFn,
 }
+
+/// Opens a block from its parameter table.
+pub type OpenFn = fn(&toml::Table, &mut Setup) -> Result<Box<dyn Block>, BlockError>;
 
 fn parse_params<P: DeserializeOwned>(t: &toml::Table) -> Result<P, ParamError> {
     serde_path_to_error::deserialize(toml::Value::Table(t.clone())).map_err(|e| {
