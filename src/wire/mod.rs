@@ -126,7 +126,7 @@ pub struct FrameMeta {
 pub enum WireError {
     /// A name is empty, too long, or has characters other than
     /// `A-Z a-z 0-9 _ - .`.
-    #[error("invalid wire name {name:?}: {reason}")]
+    #[error("invalid name {name:?}: {reason}")]
     InvalidName {
         /// The name.
         name: String,
