@@ -27,21 +27,14 @@ impl Geometry {
     /// Checks that every value is usable.
     pub fn validate(&self) -> Result<(), String> {
         let pos = |v: f64, n: &str| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{n} must be a positive number, got {v}"))
-            }
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{n} must be a positive number, got {v}")) }
         };
         pos(self.wheel_radius, "wheel_radius")?;
         pos(self.track_width, "track_width")?;
         pos(self.counts_per_rev, "counts_per_rev")?;
         pos(self.max_wheel_speed, "max_wheel_speed")?;
         if !(self.accel_limit.is_finite() && self.accel_limit >= 0.0) {
-            return Err(format!(
-                "accel_limit must be zero or positive, got {}",
-                self.accel_limit
-            ));
+            return Err(format!("accel_limit must be zero or positive, got {}", self.accel_limit));
         }
         Ok(())
     }
@@ -55,10 +48,7 @@ impl Geometry {
 /// Wheel speeds (rad/s) for a body velocity, before any limit.
 pub fn inverse(g: &Geometry, linear: f64, angular: f64) -> (f64, f64) {
     let half = g.track_width / 2.0;
-    (
-        (linear - angular * half) / g.wheel_radius,
-        (linear + angular * half) / g.wheel_radius,
-    )
+    ((linear - angular * half) / g.wheel_radius, (linear + angular * half) / g.wheel_radius)
 }
 
 /// Body velocity (m/s, rad/s) from wheel speeds (rad/s).
@@ -81,10 +71,7 @@ pub struct DiffDrive {
 impl DiffDrive {
     /// A converter for `geometry`, starting at rest.
     pub fn new(geometry: Geometry) -> Self {
-        DiffDrive {
-            geometry,
-            last: (0.0, 0.0),
-        }
+        DiffDrive { geometry, last: (0.0, 0.0) }
     }
 
     /// The geometry.
@@ -96,11 +83,8 @@ impl DiffDrive {
     /// non-finite command is treated as a stop: NaN must never reach a motor.
     pub fn update(&mut self, cmd: DriveCommand, dt: f64) -> WheelCommand {
         let (lin, ang) = (cmd.linear as f64, cmd.angular as f64);
-        let (mut l, mut r) = if lin.is_finite() && ang.is_finite() {
-            inverse(&self.geometry, lin, ang)
-        } else {
-            (0.0, 0.0)
-        };
+        let (mut l, mut r) =
+            if lin.is_finite() && ang.is_finite() { inverse(&self.geometry, lin, ang) } else { (0.0, 0.0) };
         let max = self.geometry.max_wheel_speed;
         let peak = l.abs().max(r.abs());
         if peak > max {
@@ -120,10 +104,7 @@ impl DiffDrive {
             }
         }
         self.last = (l, r);
-        WheelCommand {
-            left: l as f32,
-            right: r as f32,
-        }
+        WheelCommand { left: l as f32, right: r as f32 }
     }
 
     /// Forgets the ramp state (after a stop the next ramp starts from zero).
@@ -214,50 +195,23 @@ mod tests {
     fn saturation_keeps_turn_direction_and_ratio() {
         let mut d = DiffDrive::new(g());
         // 1 m/s and 2 rad/s: wheels 14 and 26 rad/s, both over 10.
-        let w = d.update(
-            DriveCommand {
-                linear: 1.0,
-                angular: 2.0,
-            },
-            0.1,
-        );
+        let w = d.update(DriveCommand { linear: 1.0, angular: 2.0 }, 0.1);
         assert!((w.right as f64 - 10.0).abs() < 1e-5);
         assert!((w.left as f64 - 10.0 * 14.0 / 26.0).abs() < 1e-5);
         let (_, ang) = forward(&g(), w.left as f64, w.right as f64);
         assert!(ang > 0.0, "still turning left");
         // A spin in place stays a spin in place.
-        let w = d.update(
-            DriveCommand {
-                linear: 0.0,
-                angular: -100.0,
-            },
-            0.1,
-        );
+        let w = d.update(DriveCommand { linear: 0.0, angular: -100.0 }, 0.1);
         assert_eq!((w.left, w.right), (10.0, -10.0));
         // NaN is a stop.
-        let w = d.update(
-            DriveCommand {
-                linear: f32::NAN,
-                angular: 0.0,
-            },
-            0.1,
-        );
+        let w = d.update(DriveCommand { linear: f32::NAN, angular: 0.0 }, 0.1);
         assert_eq!((w.left, w.right), (0.0, 0.0));
     }
 
     #[test]
     fn acceleration_limit_ramps_both_wheels_together() {
-        let mut d = DiffDrive::new(Geometry {
-            accel_limit: 5.0,
-            ..g()
-        });
-        let w = d.update(
-            DriveCommand {
-                linear: 0.5,
-                angular: 1.0,
-            },
-            0.1,
-        ); // wants 7 and 13
+        let mut d = DiffDrive::new(Geometry { accel_limit: 5.0, ..g() });
+        let w = d.update(DriveCommand { linear: 0.5, angular: 1.0 }, 0.1); // wants 7 and 13
         assert!((w.right - 0.5).abs() < 1e-6, "{w:?}");
         assert!((w.left as f64 - 0.5 * 7.0 / 13.0).abs() < 1e-6);
     }

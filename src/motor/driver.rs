@@ -90,10 +90,7 @@ impl DriverConfig {
     pub fn validate(&self) -> Result<(), MotorError> {
         self.geometry.validate().map_err(MotorError::Config)?;
         if !(self.rate_hz.is_finite() && self.rate_hz > 0.0 && self.rate_hz <= 1000.0) {
-            return Err(MotorError::Config(format!(
-                "rate_hz must be in (0, 1000], got {}",
-                self.rate_hz
-            )));
+            return Err(MotorError::Config(format!("rate_hz must be in (0, 1000], got {}", self.rate_hz)));
         }
         let period = Duration::from_secs_f64(1.0 / self.rate_hz);
         // The controller's timeout equals command_timeout: if commands were
@@ -171,11 +168,7 @@ impl Driver {
     /// (`None` if none arrived since the last call). Call it often (at least
     /// at `rate_hz`); it talks to the controller only once per period and
     /// returns the odometry read back in that case.
-    pub fn tick(
-        &mut self,
-        now: Instant,
-        cmd: Option<WheelCommand>,
-    ) -> Result<Option<Odometry>, MotorError> {
+    pub fn tick(&mut self, now: Instant, cmd: Option<WheelCommand>) -> Result<Option<Odometry>, MotorError> {
         if let Some(c) = cmd {
             self.last_cmd = Some((now, c));
         }
@@ -185,10 +178,7 @@ impl Driver {
             return Ok(None);
         }
         // Schedule from the ideal time, but never try to catch up a backlog.
-        let next = self
-            .next_tick
-            .map(|t| t + self.period)
-            .unwrap_or(now + self.period);
+        let next = self.next_tick.map(|t| t + self.period).unwrap_or(now + self.period);
         self.next_tick = Some(if next <= now { now + self.period } else { next });
 
         if self.link.connect(now)? {
@@ -200,9 +190,7 @@ impl Driver {
         let was_stopped = self.deadman;
         let target = self.target(now);
         if was_stopped && !self.deadman {
-            self.backend
-                .resume(&mut self.link)
-                .inspect_err(|e| self.note_loss(e))?;
+            self.backend.resume(&mut self.link).inspect_err(|e| self.note_loss(e))?;
         }
         let (l, r) = (target.left as f64, target.right as f64);
         let l = if self.cfg.invert_left { -l } else { l };
@@ -218,10 +206,7 @@ impl Driver {
             }
         };
         if self.backend.needs_setup() {
-            tracing::warn!(
-                "{}: the controller's own failsafe tripped; configuring it again",
-                self.backend.name()
-            );
+            tracing::warn!("{}: the controller's own failsafe tripped; configuring it again", self.backend.name());
             self.needs_setup = true;
         }
         Ok(Some(self.odometry(now, fb)))
@@ -234,21 +219,15 @@ impl Driver {
     }
 
     fn send(&mut self, ch: [f64; 2]) -> Result<(), MotorError> {
-        self.backend
-            .command(&mut self.link, ch)
-            .inspect_err(|e| self.note_loss(e))
+        self.backend.command(&mut self.link, ch).inspect_err(|e| self.note_loss(e))
     }
 
     fn setup(&mut self) -> Result<(), MotorError> {
-        self.backend
-            .on_connect(&mut self.link)
-            .inspect_err(|e| self.note_loss(e))?;
+        self.backend.on_connect(&mut self.link).inspect_err(|e| self.note_loss(e))?;
         // Stop first: the controller may still be running the last command
         // it got before the link broke.
         self.send([0.0, 0.0])?;
-        self.backend
-            .configure(&mut self.link, self.cfg.command_timeout)
-            .inspect_err(|e| self.note_loss(e))?;
+        self.backend.configure(&mut self.link, self.cfg.command_timeout).inspect_err(|e| self.note_loss(e))?;
         self.send([0.0, 0.0])?;
         self.needs_setup = false;
         self.odom.rebase();
@@ -264,9 +243,7 @@ impl Driver {
     }
 
     fn target(&mut self, now: Instant) -> WheelCommand {
-        let fresh = self
-            .last_cmd
-            .filter(|(t, _)| now.duration_since(*t) <= self.cfg.command_timeout);
+        let fresh = self.last_cmd.filter(|(t, _)| now.duration_since(*t) <= self.cfg.command_timeout);
         match fresh {
             Some((_, c)) => {
                 if self.deadman && self.last_cmd.is_some() {
@@ -275,16 +252,9 @@ impl Driver {
                 self.deadman = false;
                 let max = self.cfg.geometry.max_wheel_speed as f32;
                 let ok = |v: f32| {
-                    if v.is_finite() {
-                        v.clamp(-max, max)
-                    } else {
-                        0.0
-                    }
+                    if v.is_finite() { v.clamp(-max, max) } else { 0.0 }
                 };
-                WheelCommand {
-                    left: ok(c.left),
-                    right: ok(c.right),
-                }
+                WheelCommand { left: ok(c.left), right: ok(c.right) }
             }
             None => {
                 if !self.deadman {
@@ -303,30 +273,17 @@ impl Driver {
     fn odometry(&mut self, now: Instant, fb: Feedback) -> Odometry {
         let g = self.cfg.geometry;
         let map = |v: [f64; 2]| {
-            let (l, r) = if self.cfg.swap {
-                (v[1], v[0])
-            } else {
-                (v[0], v[1])
-            };
-            (
-                if self.cfg.invert_left { -l } else { l },
-                if self.cfg.invert_right { -r } else { r },
-            )
+            let (l, r) = if self.cfg.swap { (v[1], v[0]) } else { (v[0], v[1]) };
+            (if self.cfg.invert_left { -l } else { l }, if self.cfg.invert_right { -r } else { r })
         };
-        let dt = self
-            .last_feedback_at
-            .map(|t| now.duration_since(t).as_secs_f64())
-            .filter(|d| *d > 0.0);
+        let dt = self.last_feedback_at.map(|t| now.duration_since(t).as_secs_f64()).filter(|d| *d > 0.0);
         let angles = fb.angle.map(map);
         // Controllers that report no speed (ROSArduinoBridge) get one
         // estimated from the encoder angles.
-        let speeds = fb
-            .speed
-            .map(map)
-            .or_else(|| match (angles, self.last_angles, dt) {
-                (Some((l, r)), Some((l0, r0)), Some(dt)) => Some(((l - l0) / dt, (r - r0) / dt)),
-                _ => None,
-            });
+        let speeds = fb.speed.map(map).or_else(|| match (angles, self.last_angles, dt) {
+            (Some((l, r)), Some((l0, r0)), Some(dt)) => Some(((l - l0) / dt, (r - r0) / dt)),
+            _ => None,
+        });
         self.last_angles = angles;
         match angles {
             Some((l, r)) => self.odom.update_angles(&g, l, r),
@@ -341,11 +298,7 @@ impl Driver {
         self.last_feedback_at = Some(now);
         let (ls, rs) = speeds.unwrap_or((f64::NAN, f64::NAN));
         let (lin, ang) = forward(&g, ls, rs);
-        let (lc, rc) = if self.cfg.swap {
-            (fb.counts[1], fb.counts[0])
-        } else {
-            (fb.counts[0], fb.counts[1])
-        };
+        let (lc, rc) = if self.cfg.swap { (fb.counts[1], fb.counts[0]) } else { (fb.counts[0], fb.counts[1]) };
         Odometry {
             x: self.odom.x,
             y: self.odom.y,
@@ -414,14 +367,7 @@ pub struct RoboclawBackend {
 impl RoboclawBackend {
     /// A backend for the controller at `address`.
     pub fn new(address: u8, counts_per_rev: f64, accel: Option<u32>) -> Self {
-        RoboclawBackend {
-            address,
-            counts_per_rev,
-            accel,
-            enc: Default::default(),
-            ticks: 0,
-            battery: None,
-        }
+        RoboclawBackend { address, counts_per_rev, accel, enc: Default::default(), ticks: 0, battery: None }
     }
 
     fn write(&mut self, link: &mut Link, what: &str, p: &[u8]) -> Result<(), MotorError> {
@@ -431,9 +377,7 @@ impl RoboclawBackend {
     fn read(&mut self, link: &mut Link, what: &str, command: u8) -> Result<Vec<u8>, MotorError> {
         let a = self.address;
         let n = rc::reply_data_len(command).unwrap_or(0) + 2;
-        link.transact(what, &rc::read_request(a, command), n, |b| {
-            rc::parse_read_reply(a, command, b)
-        })
+        link.transact(what, &rc::read_request(a, command), n, |b| rc::parse_read_reply(a, command, b))
     }
 }
 
@@ -446,11 +390,7 @@ impl Backend for RoboclawBackend {
         self.write(link, "set serial timeout (14)", &p)
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
-        let q = |v: f64| {
-            (v * self.counts_per_rev / TAU)
-                .round()
-                .clamp(i32::MIN as f64, i32::MAX as f64) as i32
-        };
+        let q = |v: f64| (v * self.counts_per_rev / TAU).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32;
         let p = match self.accel {
             Some(a) => rc::mixed_speed_accel(self.address, a, q(s[0]), q(s[1])),
             None => rc::mixed_speed(self.address, q(s[0]), q(s[1])),
@@ -459,16 +399,10 @@ impl Backend for RoboclawBackend {
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
         let e = self.read(link, "read encoder counters (78)", rc::cmd::READ_ENCODERS)?;
-        let c = [
-            self.enc[0].update(rc::be_u32(&e, 0)),
-            self.enc[1].update(rc::be_u32(&e, 4)),
-        ];
+        let c = [self.enc[0].update(rc::be_u32(&e, 0)), self.enc[1].update(rc::be_u32(&e, 4))];
         let s = self.read(link, "read average speeds (108)", rc::cmd::READ_AVG_SPEEDS)?;
         let k = TAU / self.counts_per_rev;
-        let speed = [
-            rc::be_u32(&s, 0) as i32 as f64 * k,
-            rc::be_u32(&s, 4) as i32 as f64 * k,
-        ];
+        let speed = [rc::be_u32(&s, 0) as i32 as f64 * k, rc::be_u32(&s, 4) as i32 as f64 * k];
         // The battery changes slowly: read it every 10th tick only.
         if self.ticks.is_multiple_of(10) {
             let b = self.read(link, "read main battery (24)", rc::cmd::READ_MAIN_BATTERY)?;
@@ -502,23 +436,10 @@ pub struct DynamixelBackend {
 impl DynamixelBackend {
     /// A backend for servos `ids`.
     pub fn new(ids: [u8; 2]) -> Self {
-        DynamixelBackend {
-            ids,
-            pos: Default::default(),
-            ticks: 0,
-            battery: None,
-            watchdog_fired: false,
-        }
+        DynamixelBackend { ids, pos: Default::default(), ticks: 0, battery: None, watchdog_fired: false }
     }
 
-    fn write(
-        &self,
-        link: &mut Link,
-        id: u8,
-        what: &str,
-        a: u16,
-        data: &[u8],
-    ) -> Result<(), MotorError> {
+    fn write(&self, link: &mut Link, id: u8, what: &str, a: u16, data: &[u8]) -> Result<(), MotorError> {
         let pkt = link.transact(what, &dx::write(id, a, data), 11, |b| status_from(id, b))?;
         check_status(id, what, &pkt)
     }
@@ -529,13 +450,8 @@ fn status_from(id: u8, b: &[u8]) -> super::proto::Parse<dx::Packet> {
     match dx::parse(b) {
         // Our own instruction echoed by a half-duplex adapter, or another
         // servo's packet: skip it and keep reading.
-        Parse::Done { value, used, .. }
-            if value.instruction != dx::inst::STATUS || value.id != id =>
-        {
-            Parse::Bad {
-                used,
-                kind: BadKind::Malformed,
-            }
+        Parse::Done { value, used, .. } if value.instruction != dx::inst::STATUS || value.id != id => {
+            Parse::Bad { used, kind: BadKind::Malformed }
         }
         other => other,
     }
@@ -544,12 +460,8 @@ fn status_from(id: u8, b: &[u8]) -> super::proto::Parse<dx::Packet> {
 fn check_status(id: u8, what: &str, p: &dx::Packet) -> Result<(), MotorError> {
     match p.error() {
         Some(0) | Some(dx::err::ALERT) => Ok(()),
-        Some(e) => Err(MotorError::Device(format!(
-            "Dynamixel ID {id}: {what}: status error 0x{e:02X}"
-        ))),
-        None => Err(MotorError::Device(format!(
-            "Dynamixel ID {id}: {what}: empty status"
-        ))),
+        Some(e) => Err(MotorError::Device(format!("Dynamixel ID {id}: {what}: status error 0x{e:02X}"))),
+        None => Err(MotorError::Device(format!("Dynamixel ID {id}: {what}: empty status"))),
     }
 }
 
@@ -562,29 +474,11 @@ impl Backend for DynamixelBackend {
         for id in self.ids {
             // Clear a fired watchdog first (goal writes are refused until
             // then), and switch mode with torque off (EEPROM is locked).
-            self.write(
-                link,
-                id,
-                "clear Bus Watchdog (98)",
-                dx::addr::BUS_WATCHDOG,
-                &[0],
-            )?;
+            self.write(link, id, "clear Bus Watchdog (98)", dx::addr::BUS_WATCHDOG, &[0])?;
             self.write(link, id, "torque off (64)", dx::addr::TORQUE_ENABLE, &[0])?;
-            self.write(
-                link,
-                id,
-                "velocity mode (11)",
-                dx::addr::OPERATING_MODE,
-                &[dx::MODE_VELOCITY],
-            )?;
+            self.write(link, id, "velocity mode (11)", dx::addr::OPERATING_MODE, &[dx::MODE_VELOCITY])?;
             self.write(link, id, "torque on (64)", dx::addr::TORQUE_ENABLE, &[1])?;
-            self.write(
-                link,
-                id,
-                "set Bus Watchdog (98)",
-                dx::addr::BUS_WATCHDOG,
-                &[wd],
-            )?;
+            self.write(link, id, "set Bus Watchdog (98)", dx::addr::BUS_WATCHDOG, &[wd])?;
         }
         self.watchdog_fired = false;
         Ok(())
@@ -593,16 +487,9 @@ impl Backend for DynamixelBackend {
         self.watchdog_fired
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
-        let v = [
-            dx::velocity_units(s[0]).to_le_bytes(),
-            dx::velocity_units(s[1]).to_le_bytes(),
-        ];
+        let v = [dx::velocity_units(s[0]).to_le_bytes(), dx::velocity_units(s[1]).to_le_bytes()];
         // Sync write gets no status packet: nothing to wait for.
-        link.send(&dx::sync_write(
-            dx::addr::GOAL_VELOCITY,
-            4,
-            &[(self.ids[0], &v[0]), (self.ids[1], &v[1])],
-        ))
+        link.send(&dx::sync_write(dx::addr::GOAL_VELOCITY, 4, &[(self.ids[0], &v[0]), (self.ids[1], &v[1])]))
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
         use super::proto::Parse;
@@ -612,29 +499,15 @@ impl Backend for DynamixelBackend {
         let req = dx::sync_read(dx::addr::PRESENT_VELOCITY, 8, &ids);
         let pkts = link.transact("sync read present velocity/position", &req, 2 * 19, |b| {
             let first = status_from(ids[0], b);
-            let Parse::Done {
-                value: p0,
-                used: u0,
-                skipped: s0,
-            } = first
-            else {
+            let Parse::Done { value: p0, used: u0, skipped: s0 } = first else {
                 return first.map(|_| unreachable!());
             };
             match status_from(ids[1], &b[u0..]) {
-                Parse::Done {
-                    value: p1,
-                    used: u1,
-                    skipped: s1,
-                } => Parse::Done {
-                    value: (p0, p1),
-                    used: u0 + u1,
-                    skipped: s0 + s1,
-                },
+                Parse::Done { value: p1, used: u1, skipped: s1 } => {
+                    Parse::Done { value: (p0, p1), used: u0 + u1, skipped: s0 + s1 }
+                }
                 Parse::Need => Parse::Need,
-                Parse::Bad { used, kind } => Parse::Bad {
-                    used: u0 + used,
-                    kind,
-                },
+                Parse::Bad { used, kind } => Parse::Bad { used: u0 + used, kind },
             }
         })?;
         let mut errors = 0u32;
@@ -646,10 +519,7 @@ impl Backend for DynamixelBackend {
             errors |= (e as u32) << (8 * i);
             let d = p.data();
             if d.len() < 8 {
-                return Err(MotorError::Device(format!(
-                    "Dynamixel ID {}: short sync read reply",
-                    ids[i]
-                )));
+                return Err(MotorError::Device(format!("Dynamixel ID {}: short sync read reply", ids[i])));
             }
             let vel = i32::from_le_bytes([d[0], d[1], d[2], d[3]]);
             let pos = self.pos[i].update(u32::from_le_bytes([d[4], d[5], d[6], d[7]]));
@@ -671,12 +541,9 @@ impl Backend for DynamixelBackend {
             // A fired Bus Watchdog (register = -1) silently refuses every
             // goal written by sync write (which has no status): look for it.
             for id in ids {
-                let p = link.transact(
-                    "read Bus Watchdog (98)",
-                    &dx::read(id, dx::addr::BUS_WATCHDOG, 1),
-                    12,
-                    |b| status_from(id, b),
-                )?;
+                let p = link.transact("read Bus Watchdog (98)", &dx::read(id, dx::addr::BUS_WATCHDOG, 1), 12, |b| {
+                    status_from(id, b)
+                })?;
                 if p.data().first() == Some(&0xFF) {
                     self.watchdog_fired = true;
                 }
@@ -708,30 +575,15 @@ pub struct ArduinoBackend {
 impl ArduinoBackend {
     /// A backend for the sketch with `PID_RATE` = `pid_rate`.
     pub fn new(counts_per_rev: f64, pid_rate: f64, pid: Option<[i32; 4]>) -> Self {
-        ArduinoBackend {
-            counts_per_rev,
-            pid_rate,
-            pid,
-        }
+        ArduinoBackend { counts_per_rev, pid_rate, pid }
     }
 }
 
 fn ok_line(b: &[u8]) -> super::proto::Parse<()> {
     use super::proto::{BadKind, Parse, parse_line};
     match parse_line(b) {
-        Parse::Done {
-            value,
-            used,
-            skipped,
-        } if value == ard::OK => Parse::Done {
-            value: (),
-            used,
-            skipped,
-        },
-        Parse::Done { used, .. } => Parse::Bad {
-            used,
-            kind: BadKind::Malformed,
-        },
+        Parse::Done { value, used, skipped } if value == ard::OK => Parse::Done { value: (), used, skipped },
+        Parse::Done { used, .. } => Parse::Bad { used, kind: BadKind::Malformed },
         other => other.map(|_| ()),
     }
 }
@@ -742,12 +594,7 @@ impl Backend for ArduinoBackend {
     }
     fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
         if let Some([kp, kd, ki, ko]) = self.pid {
-            link.transact(
-                "update PID (u)",
-                &ard::update_pid(kp, kd, ki, ko),
-                LINE,
-                ok_line,
-            )?;
+            link.transact("update PID (u)", &ard::update_pid(kp, kd, ki, ko), LINE, ok_line)?;
         }
         if t < Duration::from_millis(ard::AUTO_STOP_MS) {
             tracing::info!(
@@ -761,39 +608,17 @@ impl Backend for ArduinoBackend {
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
         let f = |v: f64| ard::ticks_per_frame(v * self.counts_per_rev / TAU, self.pid_rate);
-        link.transact(
-            "motor speeds (m)",
-            &ard::motor_speeds(f(s[0]), f(s[1])),
-            LINE,
-            ok_line,
-        )
+        link.transact("motor speeds (m)", &ard::motor_speeds(f(s[0]), f(s[1])), LINE, ok_line)
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
         use super::proto::{BadKind, Parse, parse_line};
-        let (l, r) =
-            link.transact(
-                "read encoders (e)",
-                &ard::read_encoders(),
-                LINE,
-                |b| match parse_line(b) {
-                    Parse::Done {
-                        value,
-                        used,
-                        skipped,
-                    } => match ard::parse_encoders(&value) {
-                        Some(v) => Parse::Done {
-                            value: v,
-                            used,
-                            skipped,
-                        },
-                        None => Parse::Bad {
-                            used,
-                            kind: BadKind::Malformed,
-                        },
-                    },
-                    other => other.map(|_| (0, 0)),
-                },
-            )?;
+        let (l, r) = link.transact("read encoders (e)", &ard::read_encoders(), LINE, |b| match parse_line(b) {
+            Parse::Done { value, used, skipped } => match ard::parse_encoders(&value) {
+                Some(v) => Parse::Done { value: v, used, skipped },
+                None => Parse::Bad { used, kind: BadKind::Malformed },
+            },
+            other => other.map(|_| (0, 0)),
+        })?;
         let k = TAU / self.counts_per_rev;
         Ok(Feedback {
             angle: Some([l as f64 * k, r as f64 * k]),
@@ -884,12 +709,7 @@ pub struct VescBackend {
 impl VescBackend {
     /// A backend whose second VESC has CAN ID `can_id`.
     pub fn new(can_id: u8, pole_pairs: f64, gear_ratio: f64) -> Self {
-        VescBackend {
-            can_id,
-            pole_pairs,
-            gear_ratio,
-            tacho: Default::default(),
-        }
+        VescBackend { can_id, pole_pairs, gear_ratio, tacho: Default::default() }
     }
 
     fn erpm_per_rad_s(&self) -> f64 {
@@ -898,11 +718,7 @@ impl VescBackend {
 
     fn payload(&self, ch: usize, p: Vec<u8>) -> Vec<u8> {
         use super::proto::vesc as vs;
-        vs::frame(&if ch == 0 {
-            p
-        } else {
-            vs::forward_can(self.can_id, &p)
-        })
+        vs::frame(&if ch == 0 { p } else { vs::forward_can(self.can_id, &p) })
     }
 }
 
@@ -939,29 +755,13 @@ impl Backend for VescBackend {
         let per_rev = 6.0 * self.pole_pairs * self.gear_ratio;
         for ch in 0..2 {
             let req = self.payload(ch, vs::get_values());
-            let v = link.transact(
-                "COMM_GET_VALUES",
-                &req,
-                vs::VALUES_LEN + 5,
-                |b| match vs::parse(b) {
-                    Parse::Done {
-                        value,
-                        used,
-                        skipped,
-                    } => match vs::Values::decode(&value) {
-                        Some(v) => Parse::Done {
-                            value: v,
-                            used,
-                            skipped,
-                        },
-                        None => Parse::Bad {
-                            used,
-                            kind: super::proto::BadKind::Malformed,
-                        },
-                    },
-                    other => other.map(|_| vs::Values::default()),
+            let v = link.transact("COMM_GET_VALUES", &req, vs::VALUES_LEN + 5, |b| match vs::parse(b) {
+                Parse::Done { value, used, skipped } => match vs::Values::decode(&value) {
+                    Some(v) => Parse::Done { value: v, used, skipped },
+                    None => Parse::Bad { used, kind: super::proto::BadKind::Malformed },
                 },
-            )?;
+                other => other.map(|_| vs::Values::default()),
+            })?;
             let c = self.tacho[ch].update(v.tachometer as u32);
             fb.counts[ch] = c;
             angle[ch] = c as f64 / per_rev * TAU;
@@ -993,28 +793,17 @@ pub struct OdriveBackend {
 impl OdriveBackend {
     /// A backend for both axes.
     pub fn new(gear_ratio: f64, checksum: bool) -> Self {
-        OdriveBackend {
-            gear_ratio,
-            checksum,
-            ticks: 0,
-            battery: None,
-            errors: 0,
-            latched: false,
-        }
+        OdriveBackend { gear_ratio, checksum, ticks: 0, battery: None, errors: 0, latched: false }
     }
 
     fn read(&self, link: &mut Link, what: &str, req: &[u8]) -> Result<String, MotorError> {
         let ck = self.checksum;
-        link.transact(what, req, LINE, |b| {
-            super::proto::odrive::parse_reply(b, ck)
-        })
+        link.transact(what, req, LINE, |b| super::proto::odrive::parse_reply(b, ck))
     }
 
     fn read_num(&self, link: &mut Link, prop: &str) -> Result<f64, MotorError> {
         let l = self.read(link, prop, &super::proto::odrive::read(prop, self.checksum))?;
-        l.trim()
-            .parse()
-            .map_err(|_| MotorError::Device(format!("odrive: {prop}: unexpected reply {l:?}")))
+        l.trim().parse().map_err(|_| MotorError::Device(format!("odrive: {prop}: unexpected reply {l:?}")))
     }
 }
 
@@ -1028,23 +817,11 @@ impl Backend for OdriveBackend {
         link.send(&od::line("sc", ck))?; // clear latched errors (0.5.x)
         for ax in 0..2u8 {
             let p = |s: &str| format!("axis{ax}.{s}");
-            link.send(&od::write(
-                &p("config.watchdog_timeout"),
-                &format!("{:.3}", t.as_secs_f64()),
-                ck,
-            ))?;
-            link.send(&od::write(
-                &p("controller.config.control_mode"),
-                &od::CONTROL_MODE_VELOCITY.to_string(),
-                ck,
-            ))?;
+            link.send(&od::write(&p("config.watchdog_timeout"), &format!("{:.3}", t.as_secs_f64()), ck))?;
+            link.send(&od::write(&p("controller.config.control_mode"), &od::CONTROL_MODE_VELOCITY.to_string(), ck))?;
             link.send(&od::feed_watchdog(ax, ck))?;
             link.send(&od::write(&p("config.enable_watchdog"), "1", ck))?;
-            link.send(&od::write(
-                &p("requested_state"),
-                &od::STATE_CLOSED_LOOP.to_string(),
-                ck,
-            ))?;
+            link.send(&od::write(&p("requested_state"), &od::STATE_CLOSED_LOOP.to_string(), ck))?;
             // Writes get no answer: read the state back to know it worked.
             let st = self.read_num(link, &p("current_state"))?;
             if st as u8 != od::STATE_CLOSED_LOOP {
@@ -1061,12 +838,7 @@ impl Backend for OdriveBackend {
         use super::proto::odrive as od;
         let mut out = Vec::new();
         for (ax, v) in s.iter().enumerate() {
-            out.extend_from_slice(&od::velocity(
-                ax as u8,
-                v / TAU * self.gear_ratio,
-                0.0,
-                self.checksum,
-            ));
+            out.extend_from_slice(&od::velocity(ax as u8, v / TAU * self.gear_ratio, 0.0, self.checksum));
             out.extend_from_slice(&od::feed_watchdog(ax as u8, self.checksum));
         }
         link.send(&out)
@@ -1078,9 +850,8 @@ impl Backend for OdriveBackend {
         let mut speed = [0.0; 2];
         for ax in 0..2u8 {
             let l = self.read(link, "feedback (f)", &od::feedback(ax, self.checksum))?;
-            let (p, v) = od::parse_feedback(&l).ok_or_else(|| {
-                MotorError::Device(format!("odrive: f {ax}: unexpected reply {l:?}"))
-            })?;
+            let (p, v) = od::parse_feedback(&l)
+                .ok_or_else(|| MotorError::Device(format!("odrive: f {ax}: unexpected reply {l:?}")))?;
             angle[ax as usize] = p / self.gear_ratio * TAU;
             speed[ax as usize] = v / self.gear_ratio * TAU;
             fb.counts[ax as usize] = (p * 1000.0).round() as i64; // milli-turns
@@ -1124,13 +895,7 @@ pub struct PololuBackend {
 impl PololuBackend {
     /// A backend for controllers with these device numbers.
     pub fn new(devices: [u8; 2], max_wheel_speed: f64) -> Self {
-        PololuBackend {
-            devices,
-            max_wheel_speed,
-            ticks: 0,
-            battery: None,
-            errors: 0,
-        }
+        PololuBackend { devices, max_wheel_speed, ticks: 0, battery: None, errors: 0 }
     }
 
     fn var(&self, link: &mut Link, ch: usize, id: u8) -> Result<u16, MotorError> {
@@ -1172,8 +937,7 @@ impl Backend for PololuBackend {
         use super::proto::pololu as pl;
         let mut out = Vec::new();
         for (ch, v) in s.iter().enumerate() {
-            let sp =
-                ((v / self.max_wheel_speed).clamp(-1.0, 1.0) * pl::MAX_SPEED as f64).round() as i32;
+            let sp = ((v / self.max_wheel_speed).clamp(-1.0, 1.0) * pl::MAX_SPEED as f64).round() as i32;
             out.extend_from_slice(&pl::set_speed(pl::Framing::Device(self.devices[ch]), sp));
         }
         link.send(&out)
@@ -1192,12 +956,6 @@ impl Backend for PololuBackend {
             self.errors = e0 | e1 << 16;
         }
         self.ticks += 1;
-        Ok(Feedback {
-            angle: None,
-            counts: [0; 2],
-            speed: Some(speed),
-            battery_v: self.battery,
-            errors: self.errors,
-        })
+        Ok(Feedback { angle: None, counts: [0; 2], speed: Some(speed), battery_v: self.battery, errors: self.errors })
     }
 }

@@ -21,21 +21,11 @@ use std::time::{Duration, Instant};
 /// missing device lists the serial ports that are present, with their USB
 /// vendor/product IDs and serial numbers, so the user can pick a stable
 /// `/dev/serial/by-id/...` path.
-pub fn open_port(
-    path: &str,
-    baud: u32,
-    read_timeout: Duration,
-) -> Result<Box<dyn SerialPort>, MotorError> {
+pub fn open_port(path: &str, baud: u32, read_timeout: Duration) -> Result<Box<dyn SerialPort>, MotorError> {
     if !Path::new(path).exists() {
-        return Err(MotorError::Open(format!(
-            "serial port {path} does not exist. {}",
-            describe_ports(&list_ports())
-        )));
+        return Err(MotorError::Open(format!("serial port {path} does not exist. {}", describe_ports(&list_ports()))));
     }
-    serialport::new(path, baud)
-        .timeout(read_timeout)
-        .open()
-        .map_err(|e| explain_open_error(path, e))
+    serialport::new(path, baud).timeout(read_timeout).open().map_err(|e| explain_open_error(path, e))
 }
 
 fn explain_open_error(path: &str, e: serialport::Error) -> MotorError {
@@ -46,15 +36,10 @@ fn explain_open_error(path: &str, e: serialport::Error) -> MotorError {
              run `sudo usermod -aG dialout $USER` and log in again (or run `newgrp dialout`)"
         ),
         K::NoDevice | K::Io(ErrorKind::NotFound) => {
-            format!(
-                "serial port {path} is not available ({e}). {}",
-                describe_ports(&list_ports())
-            )
+            format!("serial port {path} is not available ({e}). {}", describe_ports(&list_ports()))
         }
         _ if e.description.contains("busy") || e.description.contains("EBUSY") => {
-            format!(
-                "serial port {path} is in use by another program ({e}); close it (e.g. a serial monitor) and retry"
-            )
+            format!("serial port {path} is in use by another program ({e}); close it (e.g. a serial monitor) and retry")
         }
         _ => format!("cannot open serial port {path}: {e}"),
     };
@@ -86,10 +71,7 @@ pub fn list_ports() -> Vec<PortInfo> {
 }
 
 fn read_trim(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p)
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 fn list_ports_in(class: &Path, by_id_dir: &Path) -> Vec<PortInfo> {
@@ -109,10 +91,7 @@ fn list_ports_in(class: &Path, by_id_dir: &Path) -> Vec<PortInfo> {
         let driver = std::fs::read_link(device.join("driver"))
             .ok()
             .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
-        let mut info = PortInfo {
-            dev: PathBuf::from("/dev").join(&name),
-            ..Default::default()
-        };
+        let mut info = PortInfo { dev: PathBuf::from("/dev").join(&name), ..Default::default() };
         // Walk up from the interface to the USB device, which has idVendor.
         // A USB device sits a few levels above its tty; 8 is plenty.
         let mut dir = Some(device.as_path());
@@ -129,19 +108,14 @@ fn list_ports_in(class: &Path, by_id_dir: &Path) -> Vec<PortInfo> {
                 info.serial = read_trim(&d.join("serial"));
                 let m = read_trim(&d.join("manufacturer")).unwrap_or_default();
                 let p = read_trim(&d.join("product")).unwrap_or_default();
-                info.description =
-                    Some(format!("{m} {p}").trim().to_string()).filter(|s| !s.is_empty());
+                info.description = Some(format!("{m} {p}").trim().to_string()).filter(|s| !s.is_empty());
                 break;
             }
         }
         if info.vid.is_none() && driver.as_deref() == Some("serial8250") {
             continue;
         }
-        info.by_id = by_id
-            .iter()
-            .filter(|(_, t)| *t == info.dev)
-            .map(|(l, _)| l.clone())
-            .collect();
+        info.by_id = by_id.iter().filter(|(_, t)| *t == info.dev).map(|(l, _)| l.clone()).collect();
         out.push(info);
     }
     out.sort_by(|a, b| a.dev.cmp(&b.dev));
@@ -249,14 +223,7 @@ pub struct Link {
 impl Link {
     /// A link that is not opened yet; [`Link::connect`] opens it.
     pub fn new(cfg: LinkConfig) -> Self {
-        Link {
-            cfg,
-            port: None,
-            rx: Vec::new(),
-            stats: LinkStats::default(),
-            last_attempt: None,
-            last_error: None,
-        }
+        Link { cfg, port: None, rx: Vec::new(), stats: LinkStats::default(), last_attempt: None, last_error: None }
     }
 
     /// The configuration.
@@ -310,18 +277,13 @@ impl Link {
     fn lose(&mut self, why: &std::io::Error) -> MotorError {
         if self.port.take().is_some() {
             self.stats.port_losses += 1;
-            tracing::warn!(
-                "serial port {} lost ({why}); retrying at the same path",
-                self.cfg.path
-            );
+            tracing::warn!("serial port {} lost ({why}); retrying at the same path", self.cfg.path);
         }
         MotorError::Disconnected(self.cfg.path.clone())
     }
 
     fn port(&mut self) -> Result<&mut Box<dyn SerialPort>, MotorError> {
-        self.port
-            .as_mut()
-            .ok_or_else(|| MotorError::Disconnected(self.cfg.path.clone()))
+        self.port.as_mut().ok_or_else(|| MotorError::Disconnected(self.cfg.path.clone()))
     }
 
     /// Sends bytes that get no answer (or whose answer nobody waits for).
@@ -372,11 +334,7 @@ impl Link {
             'read: loop {
                 loop {
                     match parse(&self.rx) {
-                        Parse::Done {
-                            value,
-                            used,
-                            skipped,
-                        } => {
+                        Parse::Done { value, used, skipped } => {
                             if skipped > 0 {
                                 self.stats.resyncs += 1;
                                 self.stats.garbage_bytes += skipped as u64;
@@ -405,11 +363,7 @@ impl Link {
                 let now = Instant::now();
                 let remaining = deadline.saturating_duration_since(now);
                 let partial = !self.rx.is_empty();
-                let slice = if partial {
-                    remaining.min(self.cfg.quiet_gap)
-                } else {
-                    remaining
-                };
+                let slice = if partial { remaining.min(self.cfg.quiet_gap) } else { remaining };
                 let read = if slice.is_zero() {
                     Err(std::io::Error::from(ErrorKind::TimedOut))
                 } else {
@@ -423,9 +377,7 @@ impl Link {
                         return Err(self.lose(&e));
                     }
                     Ok(n) => self.rx.extend_from_slice(&buf[..n]),
-                    Err(e)
-                        if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock =>
-                    {
+                    Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
                         if partial {
                             if self.rx.len() >= min_len.max(1) {
                                 self.stats.checksum_errors += 1;
@@ -447,11 +399,7 @@ impl Link {
                 }
             }
         }
-        Err(MotorError::NoReply {
-            what: what.to_string(),
-            attempts,
-            last,
-        })
+        Err(MotorError::NoReply { what: what.to_string(), attempts, last })
     }
 }
 
@@ -461,21 +409,10 @@ mod tests {
 
     #[test]
     fn missing_device_lists_ports() {
-        let e = open_port(
-            "/dev/framewire-no-such-port",
-            115200,
-            Duration::from_millis(10),
-        )
-        .unwrap_err();
+        let e = open_port("/dev/framewire-no-such-port", 115200, Duration::from_millis(10)).unwrap_err();
         let s = e.to_string();
-        assert!(
-            s.contains("/dev/framewire-no-such-port does not exist"),
-            "{s}"
-        );
-        assert!(
-            s.contains("Serial ports present") || s.contains("No serial ports"),
-            "{s}"
-        );
+        assert!(s.contains("/dev/framewire-no-such-port does not exist"), "{s}");
+        assert!(s.contains("Serial ports present") || s.contains("No serial ports"), "{s}");
     }
 
     #[test]
@@ -509,22 +446,12 @@ mod tests {
             (Some("10c4"), Some("ea60"), Some("0001"))
         );
         let d = describe_ports(&ports);
-        assert!(
-            d.contains("/dev/ttyUSB0 USB 10c4:ea60 serial 0001 (Silicon Labs CP2102)"),
-            "{d}"
-        );
+        assert!(d.contains("/dev/ttyUSB0 USB 10c4:ea60 serial 0001 (Silicon Labs CP2102)"), "{d}");
     }
 
     #[test]
     fn permission_error_mentions_dialout() {
-        let e = serialport::Error::new(
-            serialport::ErrorKind::Io(ErrorKind::PermissionDenied),
-            "Permission denied",
-        );
-        assert!(
-            explain_open_error("/dev/ttyACM0", e)
-                .to_string()
-                .contains("dialout")
-        );
+        let e = serialport::Error::new(serialport::ErrorKind::Io(ErrorKind::PermissionDenied), "Permission denied");
+        assert!(explain_open_error("/dev/ttyACM0", e).to_string().contains("dialout"));
     }
 }

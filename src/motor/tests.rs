@@ -8,8 +8,8 @@
 
 use super::diff::{DiffDrive, Geometry};
 use super::driver::{
-    ArduinoBackend, Backend, Driver, DriverConfig, DynamixelBackend, OdriveBackend, PololuBackend,
-    RoboclawBackend, SabertoothBackend, SabertoothMode, VescBackend,
+    ArduinoBackend, Backend, Driver, DriverConfig, DynamixelBackend, OdriveBackend, PololuBackend, RoboclawBackend,
+    SabertoothBackend, SabertoothMode, VescBackend,
 };
 use super::serial::LinkConfig;
 use super::sim::{self, Faults, SimHandle, SimOptions};
@@ -22,13 +22,7 @@ use std::time::{Duration, Instant};
 const LONG: Duration = Duration::from_secs(10);
 
 fn geometry() -> Geometry {
-    Geometry {
-        wheel_radius: 0.05,
-        track_width: 0.3,
-        counts_per_rev: 1000.0,
-        max_wheel_speed: 20.0,
-        accel_limit: 0.0,
-    }
+    Geometry { wheel_radius: 0.05, track_width: 0.3, counts_per_rev: 1000.0, max_wheel_speed: 20.0, accel_limit: 0.0 }
 }
 
 fn link_path(name: &str) -> PathBuf {
@@ -39,15 +33,10 @@ fn backend(p: Protocol) -> Box<dyn Backend> {
     match p {
         Protocol::Roboclaw => Box::new(RoboclawBackend::new(0x80, geometry().counts_per_rev, None)),
         Protocol::Dynamixel => Box::new(DynamixelBackend::new([1, 2])),
-        Protocol::Arduino => Box::new(ArduinoBackend::new(
-            geometry().counts_per_rev,
-            30.0,
-            Some([20, 12, 0, 50]),
-        )),
-        Protocol::Sabertooth => Box::new(SabertoothBackend {
-            mode: SabertoothMode::Packetized(128),
-            max_wheel_speed: 20.0,
-        }),
+        Protocol::Arduino => Box::new(ArduinoBackend::new(geometry().counts_per_rev, 30.0, Some([20, 12, 0, 50]))),
+        Protocol::Sabertooth => {
+            Box::new(SabertoothBackend { mode: SabertoothMode::Packetized(128), max_wheel_speed: 20.0 })
+        }
         Protocol::Vesc => Box::new(VescBackend::new(1, 7.0, 1.0)),
         Protocol::Odrive => Box::new(OdriveBackend::new(1.0, true)),
         Protocol::Pololu => Box::new(PololuBackend::new([1, 2], 20.0)),
@@ -56,14 +45,7 @@ fn backend(p: Protocol) -> Box<dyn Backend> {
 
 fn setup(p: Protocol, name: &str, faults: Faults) -> (SimHandle, Driver) {
     let link = link_path(name);
-    let sim = sim::start(
-        p,
-        SimOptions {
-            link: Some(link.clone()),
-            faults,
-        },
-    )
-    .unwrap();
+    let sim = sim::start(p, SimOptions { link: Some(link.clone()), faults }).unwrap();
     let mut lc = LinkConfig::new(link.to_str().unwrap(), 115200);
     // Generous: a loaded machine may schedule the simulator late.
     lc.reply_timeout = Duration::from_millis(400);
@@ -102,10 +84,7 @@ fn same(a: f64, b: f64) -> bool {
 }
 
 fn assert_speeds(p: Protocol, got: (f64, f64), want: (f64, f64)) {
-    assert!(
-        same(got.0, want.0) && same(got.1, want.1),
-        "{p:?}: got {got:?}, want {want:?}"
-    );
+    assert!(same(got.0, want.0) && same(got.1, want.1), "{p:?}: got {got:?}, want {want:?}");
 }
 
 /// Protocols whose controllers report encoder positions.
@@ -127,10 +106,7 @@ const ALL: [Protocol; 7] = [
 /// protocols such as Sabertooth get no reply to synchronise on).
 fn sync(sim: &SimHandle, d: &Driver) {
     let sent = d.stats().bytes_sent;
-    assert!(
-        sim.wait_for(LONG, |s| s.bytes_received >= sent),
-        "simulator fell behind"
-    );
+    assert!(sim.wait_for(LONG, |s| s.bytes_received >= sent), "simulator fell behind");
 }
 
 /// Ticks with real time until `n` ticks have talked to the controller.
@@ -153,13 +129,7 @@ fn end_to_end(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("e2e-{p:?}"), Faults::default());
     // Drive command wire → differential drive → driver.
     let mut dd = DiffDrive::new(geometry());
-    let w = dd.update(
-        DriveCommand {
-            linear: 0.25,
-            angular: 1.0,
-        },
-        0.05,
-    );
+    let w = dd.update(DriveCommand { linear: 0.25, angular: 1.0 }, 0.05);
     assert_eq!((w.left, w.right), (2.0, 8.0)); // (0.25 ∓ 1.0·0.15) / 0.05
     let mut odom = None;
     let mut errors = 0;
@@ -182,22 +152,13 @@ fn end_to_end(p: Protocol) {
     assert_eq!((st.received[0].m1, st.received[0].m2), (0.0, 0.0));
     let last = st.received.last().unwrap();
     assert_speeds(p, (last.m1, last.m2), (native(p, 2.0), native(p, 8.0)));
-    assert!(
-        st.hw_timeout.is_some(),
-        "{p:?}: the device's own timeout is armed"
-    );
+    assert!(st.hw_timeout.is_some(), "{p:?}: the device's own timeout is armed");
     drop(st);
     let o = odom.expect("odometry");
     if has_encoders(p) {
-        assert!(
-            o.left_counts > 0 && o.right_counts > o.left_counts,
-            "{p:?} {o:?}"
-        );
+        assert!(o.left_counts > 0 && o.right_counts > o.left_counts, "{p:?} {o:?}");
     }
-    assert!(
-        o.x > 0.05 && o.heading > 0.0,
-        "{p:?}: moving forward, turning left: {o:?}"
-    );
+    assert!(o.x > 0.05 && o.heading > 0.0, "{p:?}: moving forward, turning left: {o:?}");
     assert_eq!(errors, 0);
 }
 
@@ -218,12 +179,7 @@ fn arduino_end_to_end() {
 
 #[test]
 fn sabertooth_vesc_odrive_pololu_end_to_end() {
-    for p in [
-        Protocol::Sabertooth,
-        Protocol::Vesc,
-        Protocol::Odrive,
-        Protocol::Pololu,
-    ] {
+    for p in [Protocol::Sabertooth, Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
         end_to_end(p);
     }
 }
@@ -232,36 +188,25 @@ fn deadman(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("deadman-{p:?}"), Faults::default());
     let period = d.period();
     let timeout = Duration::from_millis(300);
-    let cmd = WheelCommand {
-        left: 2.0,
-        right: 2.0,
-    };
+    let cmd = WheelCommand { left: 2.0, right: 2.0 };
     let t0 = Instant::now();
     let last_cmd_at = t0 + period * 10;
     let mut stopped_at = None;
     for k in 0..40u32 {
         let now = t0 + period * k;
         let c = (now <= last_cmd_at).then_some(cmd);
-        d.tick(now, c)
-            .unwrap_or_else(|e| panic!("{p:?} tick {k}: {e}"));
+        d.tick(now, c).unwrap_or_else(|e| panic!("{p:?} tick {k}: {e}"));
         sync(&sim, &d);
         let last = *sim.received().last().unwrap();
         if now > last_cmd_at && last.m1 == 0.0 && last.m2 == 0.0 && stopped_at.is_none() {
             stopped_at = Some(now);
         }
         if now <= last_cmd_at && k > 2 {
-            assert!(
-                same(last.m1, native(p, 2.0)),
-                "{p:?}: driving before the deadman: {last:?}"
-            );
+            assert!(same(last.m1, native(p, 2.0)), "{p:?}: driving before the deadman: {last:?}");
         }
     }
     let s = stopped_at.expect("controller got a stop");
-    assert!(
-        s.duration_since(last_cmd_at) <= timeout + period,
-        "{:?}",
-        s.duration_since(last_cmd_at)
-    );
+    assert!(s.duration_since(last_cmd_at) <= timeout + period, "{:?}", s.duration_since(last_cmd_at));
     assert!(d.deadman_active());
 }
 
@@ -282,12 +227,7 @@ fn arduino_deadman() {
 
 #[test]
 fn sabertooth_vesc_odrive_pololu_deadman() {
-    for p in [
-        Protocol::Sabertooth,
-        Protocol::Vesc,
-        Protocol::Odrive,
-        Protocol::Pololu,
-    ] {
+    for p in [Protocol::Sabertooth, Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
         deadman(p);
     }
 }
@@ -296,21 +236,11 @@ fn sabertooth_vesc_odrive_pololu_deadman() {
 /// command_timeout) stops the motors.
 fn hardware_timeout(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("hwto-{p:?}"), Faults::default());
-    run_ticks(
-        &mut d,
-        5,
-        Some(WheelCommand {
-            left: 5.0,
-            right: 5.0,
-        }),
-    );
+    run_ticks(&mut d, 5, Some(WheelCommand { left: 5.0, right: 5.0 }));
     sync(&sim, &d);
     assert!(sim.state().model.target[0] > 0.0);
     drop(d); // the driver "crashes": nothing more is sent
-    assert!(
-        sim.wait_for(LONG, |s| s.hw_timeouts >= 1 && s.model.target == [0.0, 0.0]),
-        "{p:?}"
-    );
+    assert!(sim.wait_for(LONG, |s| s.hw_timeouts >= 1 && s.model.target == [0.0, 0.0]), "{p:?}");
 }
 
 #[test]
@@ -323,24 +253,14 @@ fn roboclaw_hardware_timeout() {
 
 #[test]
 fn other_hardware_timeouts() {
-    for p in [
-        Protocol::Arduino,
-        Protocol::Sabertooth,
-        Protocol::Vesc,
-        Protocol::Odrive,
-        Protocol::Pololu,
-    ] {
+    for p in [Protocol::Arduino, Protocol::Sabertooth, Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
         hardware_timeout(p);
     }
     // Programmed from command_timeout where the protocol allows it.
     for p in [Protocol::Sabertooth, Protocol::Odrive] {
         let (sim, mut d) = setup(p, &format!("hwto-value-{p:?}"), Faults::default());
         run_ticks(&mut d, 2, None);
-        assert_eq!(
-            sim.state().hw_timeout,
-            Some(Duration::from_millis(300)),
-            "{p:?}"
-        );
+        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)), "{p:?}");
     }
 }
 
@@ -356,16 +276,10 @@ fn dynamixel_bus_watchdog() {
 fn fault(p: Protocol, f: Faults, check: impl Fn(&super::serial::LinkStats) -> bool) {
     let (sim, mut d) = setup(
         p,
-        &format!(
-            "fault-{p:?}-{}",
-            f.corrupt + 2 * f.truncate + 4 * f.garbage + 8 * f.silence
-        ),
+        &format!("fault-{p:?}-{}", f.corrupt + 2 * f.truncate + 4 * f.garbage + 8 * f.silence),
         Faults::default(),
     );
-    let w = WheelCommand {
-        left: 1.0,
-        right: -1.0,
-    };
+    let w = WheelCommand { left: 1.0, right: -1.0 };
     assert!(run_ticks(&mut d, 3, Some(w)).iter().all(|r| r.is_ok()));
     sim.set_faults(f);
     // Bounded retries absorb a few bad replies; ticks may fail while the
@@ -373,10 +287,7 @@ fn fault(p: Protocol, f: Faults, check: impl Fn(&super::serial::LinkStats) -> bo
     let _ = run_ticks(&mut d, 4, Some(w));
     sim.set_faults(Faults::default());
     let after = run_ticks(&mut d, 6, Some(w));
-    assert!(
-        after[2..].iter().all(|r| r.is_ok()),
-        "{p:?} {f:?}: {after:?}"
-    );
+    assert!(after[2..].iter().all(|r| r.is_ok()), "{p:?} {f:?}: {after:?}");
     let s = d.stats();
     assert!(check(&s), "{p:?} {f:?}: {s:?}");
     sync(&sim, &d);
@@ -389,52 +300,22 @@ fn all_faults(p: Protocol) {
     if p != Protocol::Pololu {
         // Pololu replies carry no checksum and no framing: corruption and
         // leading garbage cannot be detected (see proto::pololu).
-        let corrupt = only(Faults {
-            corrupt: 2,
-            ..Default::default()
-        });
-        fault(p, corrupt, |s| {
-            s.checksum_errors + s.resyncs >= 1 && s.retries >= 1
-        });
-        let garbage = only(Faults {
-            garbage: 3,
-            ..Default::default()
-        });
+        let corrupt = only(Faults { corrupt: 2, ..Default::default() });
+        fault(p, corrupt, |s| s.checksum_errors + s.resyncs >= 1 && s.retries >= 1);
+        let garbage = only(Faults { garbage: 3, ..Default::default() });
         fault(p, garbage, |s| s.resyncs >= 1 && s.garbage_bytes >= 5);
     }
-    let truncate = only(Faults {
-        truncate: 2,
-        ..Default::default()
-    });
-    fault(p, truncate, |s| {
-        s.truncated + s.timeouts >= 1 && s.retries >= 1
-    });
-    let silence = only(Faults {
-        silence: 3,
-        ..Default::default()
-    });
+    let truncate = only(Faults { truncate: 2, ..Default::default() });
+    fault(p, truncate, |s| s.truncated + s.timeouts >= 1 && s.retries >= 1);
+    let silence = only(Faults { silence: 3, ..Default::default() });
     fault(p, silence, |s| s.timeouts >= 1 && s.retries >= 1);
     // Permanent silence: every tick fails in bounded time.
     let (sim, mut d) = setup(p, &format!("silent-{p:?}"), Faults::default());
     run_ticks(&mut d, 2, None);
-    sim.set_faults(Faults {
-        silence: u32::MAX,
-        ..Default::default()
-    });
+    sim.set_faults(Faults { silence: u32::MAX, ..Default::default() });
     let t = Instant::now();
-    let r = run_ticks(
-        &mut d,
-        2,
-        Some(WheelCommand {
-            left: 1.0,
-            right: 1.0,
-        }),
-    );
-    assert!(
-        r.iter()
-            .all(|r| r.as_ref().is_err_and(|e| e.contains("no valid reply"))),
-        "{r:?}"
-    );
+    let r = run_ticks(&mut d, 2, Some(WheelCommand { left: 1.0, right: 1.0 }));
+    assert!(r.iter().all(|r| r.as_ref().is_err_and(|e| e.contains("no valid reply"))), "{r:?}");
     assert!(t.elapsed() < Duration::from_secs(30));
 }
 
@@ -462,10 +343,7 @@ fn vesc_odrive_pololu_faults() {
 
 fn vanish_and_return(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("vanish-{p:?}"), Faults::default());
-    let w = WheelCommand {
-        left: 4.0,
-        right: 4.0,
-    };
+    let w = WheelCommand { left: 4.0, right: 4.0 };
     run_ticks(&mut d, 3, Some(w));
     let before = sim.received().len();
     sim.vanish();
@@ -517,12 +395,7 @@ fn arduino_vanish_and_return() {
 
 #[test]
 fn sabertooth_vesc_odrive_pololu_vanish_and_return() {
-    for p in [
-        Protocol::Sabertooth,
-        Protocol::Vesc,
-        Protocol::Odrive,
-        Protocol::Pololu,
-    ] {
+    for p in [Protocol::Sabertooth, Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
         vanish_and_return(p);
     }
 }
@@ -532,23 +405,14 @@ fn sabertooth_vesc_odrive_pololu_vanish_and_return() {
 /// again, and the wheels turn again.
 fn latched_failsafe_recovers(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("latch-{p:?}"), Faults::default());
-    let w = WheelCommand {
-        left: 3.0,
-        right: 3.0,
-    };
+    let w = WheelCommand { left: 3.0, right: 3.0 };
     run_ticks(&mut d, 3, Some(w));
-    assert!(
-        sim.wait_for(LONG, |s| s.hw_timeouts >= 1 && s.model.target == [0.0, 0.0]),
-        "{p:?}: failsafe fired"
-    );
+    assert!(sim.wait_for(LONG, |s| s.hw_timeouts >= 1 && s.model.target == [0.0, 0.0]), "{p:?}: failsafe fired");
     let t = Instant::now();
     while t.elapsed() < LONG && sim.state().model.target[0] <= 0.0 {
         let _ = run_ticks(&mut d, 1, Some(w));
     }
-    assert!(
-        sim.state().model.target[0] > 0.0,
-        "{p:?}: driving again after the latch"
-    );
+    assert!(sim.state().model.target[0] > 0.0, "{p:?}: driving again after the latch");
 }
 
 #[test]
@@ -584,23 +448,10 @@ fn inversion_and_swap_reach_the_right_motor() {
     };
     cfg_d.link.quiet_gap = Duration::from_millis(40);
     let mut d = Driver::new(cfg_d, backend(Protocol::Roboclaw)).unwrap();
-    run_ticks(
-        &mut d,
-        3,
-        Some(WheelCommand {
-            left: 1.0,
-            right: 2.0,
-        }),
-    );
+    run_ticks(&mut d, 3, Some(WheelCommand { left: 1.0, right: 2.0 }));
     let last = *sim.received().last().unwrap();
     // Left on M2, right on M1 reversed.
-    assert_eq!(
-        (last.m1, last.m2),
-        (
-            native(Protocol::Roboclaw, -2.0),
-            native(Protocol::Roboclaw, 1.0)
-        )
-    );
+    assert_eq!((last.m1, last.m2), (native(Protocol::Roboclaw, -2.0), native(Protocol::Roboclaw, 1.0)));
 }
 
 #[test]

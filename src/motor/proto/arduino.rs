@@ -86,11 +86,7 @@ pub struct Command {
 /// the first byte is the command, a space moves to the next argument, and
 /// every other byte (including `\n`) is appended to the current one.
 pub fn parse_command(line: &[u8]) -> Command {
-    let mut c = Command {
-        cmd: 0,
-        arg1: String::new(),
-        arg2: String::new(),
-    };
+    let mut c = Command { cmd: 0, arg1: String::new(), arg2: String::new() };
     let mut arg = 0;
     for &b in line {
         if b == b' ' {

@@ -200,17 +200,11 @@ pub struct Packet {
 impl Packet {
     /// For a status packet: the error byte.
     pub fn error(&self) -> Option<u8> {
-        (self.instruction == inst::STATUS)
-            .then(|| self.params.first().copied())
-            .flatten()
+        (self.instruction == inst::STATUS).then(|| self.params.first().copied()).flatten()
     }
     /// For a status packet: the data after the error byte.
     pub fn data(&self) -> &[u8] {
-        if self.instruction == inst::STATUS && !self.params.is_empty() {
-            &self.params[1..]
-        } else {
-            &self.params
-        }
+        if self.instruction == inst::STATUS && !self.params.is_empty() { &self.params[1..] } else { &self.params }
     }
 }
 
@@ -222,10 +216,7 @@ pub fn parse(buf: &[u8]) -> Parse<Packet> {
         // Keep up to 3 trailing bytes: they may be the start of a header.
         let keep = buf.len().min(3);
         return if buf.len() > keep {
-            Parse::Bad {
-                used: buf.len() - keep,
-                kind: BadKind::Malformed,
-            }
+            Parse::Bad { used: buf.len() - keep, kind: BadKind::Malformed }
         } else {
             Parse::Need
         };
@@ -236,10 +227,7 @@ pub fn parse(buf: &[u8]) -> Parse<Packet> {
     }
     let len = u16::from_le_bytes([b[5], b[6]]) as usize;
     if !(3..=MAX_LEN).contains(&len) {
-        return Parse::Bad {
-            used: start + 1,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: start + 1, kind: BadKind::Malformed };
     }
     let total = 7 + len;
     if b.len() < total {
@@ -247,18 +235,11 @@ pub fn parse(buf: &[u8]) -> Parse<Packet> {
     }
     let crc = u16::from_le_bytes([b[total - 2], b[total - 1]]);
     if crc16_8005(&b[..total - 2]) != crc {
-        return Parse::Bad {
-            used: start + total,
-            kind: BadKind::Checksum,
-        };
+        return Parse::Bad { used: start + total, kind: BadKind::Checksum };
     }
     let body = unstuff(&b[7..total - 2]);
     Parse::Done {
-        value: Packet {
-            id: b[4],
-            instruction: body[0],
-            params: body[1..].to_vec(),
-        },
+        value: Packet { id: b[4], instruction: body[0], params: body[1..].to_vec() },
         used: start + total,
         skipped: start,
     }
@@ -280,9 +261,7 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace()
-            .map(|h| u8::from_str_radix(h, 16).unwrap())
-            .collect()
+        s.split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()).collect()
     }
 
     #[test]
@@ -290,39 +269,20 @@ mod tests {
         // e-Manual Protocol 2.0, "Ping" example 1: ID 1.
         assert_eq!(ping(1), hex("FF FF FD 00 01 03 00 01 19 4E"));
         // "Ping" example 1 status: model 1030 (0x0406), firmware 0x26.
-        assert_eq!(
-            status(1, 0, &[0x06, 0x04, 0x26]),
-            hex("FF FF FD 00 01 07 00 55 00 06 04 26 65 5D")
-        );
+        assert_eq!(status(1, 0, &[0x06, 0x04, 0x26]), hex("FF FF FD 00 01 07 00 55 00 06 04 26 65 5D"));
         // "Read" example: ID 1, Present Position (132), 4 bytes.
-        assert_eq!(
-            read(1, 132, 4),
-            hex("FF FF FD 00 01 07 00 02 84 00 04 00 1D 15")
-        );
+        assert_eq!(read(1, 132, 4), hex("FF FF FD 00 01 07 00 02 84 00 04 00 1D 15"));
         // "Read" example status: Present Position 166 (0xA6).
-        assert_eq!(
-            status(1, 0, &[0xA6, 0, 0, 0]),
-            hex("FF FF FD 00 01 08 00 55 00 A6 00 00 00 8C C0")
-        );
+        assert_eq!(status(1, 0, &[0xA6, 0, 0, 0]), hex("FF FF FD 00 01 08 00 55 00 A6 00 00 00 8C C0"));
         // "Write" example: ID 1, Goal Position (116) = 512.
-        assert_eq!(
-            write(1, 116, &512u32.to_le_bytes()),
-            hex("FF FF FD 00 01 09 00 03 74 00 00 02 00 00 CA 89")
-        );
+        assert_eq!(write(1, 116, &512u32.to_le_bytes()), hex("FF FF FD 00 01 09 00 03 74 00 00 02 00 00 CA 89"));
         // "Write" example status.
         assert_eq!(status(1, 0, &[]), hex("FF FF FD 00 01 04 00 55 00 A1 0C"));
         // "Sync Read" example: IDs 1 and 2, Present Position (132), 4 bytes.
-        assert_eq!(
-            sync_read(132, 4, &[1, 2]),
-            hex("FF FF FD 00 FE 09 00 82 84 00 04 00 01 02 CE FA")
-        );
+        assert_eq!(sync_read(132, 4, &[1, 2]), hex("FF FF FD 00 FE 09 00 82 84 00 04 00 01 02 CE FA"));
         // "Sync Write" example: Goal Position (116), ID 1 = 150, ID 2 = 170.
         assert_eq!(
-            sync_write(
-                116,
-                4,
-                &[(1, &150u32.to_le_bytes()), (2, &170u32.to_le_bytes())]
-            ),
+            sync_write(116, 4, &[(1, &150u32.to_le_bytes()), (2, &170u32.to_le_bytes())]),
             hex("FF FF FD 00 FE 11 00 83 74 00 04 00 01 96 00 00 00 02 AA 00 00 00 82 87")
         );
     }
@@ -331,18 +291,9 @@ mod tests {
     fn byte_stuffing_per_spec() {
         // "Byte Stuffing": FF FF FD in the instruction/parameter field gets
         // an FD appended, and LEN counts the stuffed field.
-        assert_eq!(
-            stuff(&[0x03, 0xFF, 0xFF, 0xFD, 0x01]),
-            vec![0x03, 0xFF, 0xFF, 0xFD, 0xFD, 0x01]
-        );
-        assert_eq!(
-            stuff(&[0xFF, 0xFF, 0xFF, 0xFD]),
-            vec![0xFF, 0xFF, 0xFF, 0xFD, 0xFD]
-        );
-        assert_eq!(
-            unstuff(&[0x03, 0xFF, 0xFF, 0xFD, 0xFD, 0x01]),
-            vec![0x03, 0xFF, 0xFF, 0xFD, 0x01]
-        );
+        assert_eq!(stuff(&[0x03, 0xFF, 0xFF, 0xFD, 0x01]), vec![0x03, 0xFF, 0xFF, 0xFD, 0xFD, 0x01]);
+        assert_eq!(stuff(&[0xFF, 0xFF, 0xFF, 0xFD]), vec![0xFF, 0xFF, 0xFF, 0xFD, 0xFD]);
+        assert_eq!(unstuff(&[0x03, 0xFF, 0xFF, 0xFD, 0xFD, 0x01]), vec![0x03, 0xFF, 0xFF, 0xFD, 0x01]);
         let p = write(1, 104, &[0xFF, 0xFF, 0xFD, 0x00]);
         // header(4) id(1) len(2) inst(1) addr(2) data(4) + stuff(1) crc(2)
         assert_eq!(p.len(), 17);
@@ -364,11 +315,7 @@ mod tests {
         let mut g = vec![0xFF, 0x00, 0xFF, 0xFF];
         g.extend_from_slice(&s);
         match parse(&g) {
-            Parse::Done {
-                value,
-                used,
-                skipped,
-            } => {
+            Parse::Done { value, used, skipped } => {
                 assert_eq!((used, skipped), (g.len(), 4));
                 assert_eq!(value.error(), Some(err::DATA_RANGE));
                 assert_eq!(value.data(), &[1, 2]);
@@ -378,28 +325,10 @@ mod tests {
         assert_eq!(parse(&s[..8]), Parse::Need);
         let mut bad = s.clone();
         bad[9] ^= 0x10;
-        assert_eq!(
-            parse(&bad),
-            Parse::Bad {
-                used: s.len(),
-                kind: BadKind::Checksum
-            }
-        );
+        assert_eq!(parse(&bad), Parse::Bad { used: s.len(), kind: BadKind::Checksum });
         // A false header with an absurd length is skipped by one byte.
-        assert_eq!(
-            parse(&hex("FF FF FD 00 01 FF FF")),
-            Parse::Bad {
-                used: 1,
-                kind: BadKind::Malformed
-            }
-        );
-        assert_eq!(
-            parse(&[1, 2, 3, 4, 0xFF, 0xFF]),
-            Parse::Bad {
-                used: 3,
-                kind: BadKind::Malformed
-            }
-        );
+        assert_eq!(parse(&hex("FF FF FD 00 01 FF FF")), Parse::Bad { used: 1, kind: BadKind::Malformed });
+        assert_eq!(parse(&[1, 2, 3, 4, 0xFF, 0xFF]), Parse::Bad { used: 3, kind: BadKind::Malformed });
     }
 
     #[test]

@@ -54,15 +54,7 @@ impl<T> Parse<T> {
     /// Maps the decoded value, keeping the bookkeeping.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Parse<U> {
         match self {
-            Parse::Done {
-                value,
-                used,
-                skipped,
-            } => Parse::Done {
-                value: f(value),
-                used,
-                skipped,
-            },
+            Parse::Done { value, used, skipped } => Parse::Done { value: f(value), used, skipped },
             Parse::Need => Parse::Need,
             Parse::Bad { used, kind } => Parse::Bad { used, kind },
         }
@@ -77,11 +69,7 @@ pub fn crc16_xmodem(data: &[u8]) -> u16 {
     for &b in data {
         crc ^= (b as u16) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
         }
     }
     crc
@@ -95,11 +83,7 @@ pub fn crc16_8005(data: &[u8]) -> u16 {
     for &b in data {
         crc ^= (b as u16) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x8005
-            } else {
-                crc << 1
-            };
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x8005 } else { crc << 1 };
         }
     }
     crc
@@ -120,16 +104,9 @@ pub fn parse_line(buf: &[u8]) -> Parse<String> {
     let line = &buf[start..start + end];
     let used = start + end + 1;
     if !line.iter().all(|&b| (0x20..0x7f).contains(&b)) {
-        return Parse::Bad {
-            used,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used, kind: BadKind::Malformed };
     }
-    Parse::Done {
-        value: String::from_utf8_lossy(line).into_owned(),
-        used,
-        skipped: start,
-    }
+    Parse::Done { value: String::from_utf8_lossy(line).into_owned(), used, skipped: start }
 }
 
 #[cfg(test)]
@@ -147,29 +124,9 @@ mod tests {
 
     #[test]
     fn lines_split_and_resync() {
-        assert_eq!(
-            parse_line(b"OK\r\n"),
-            Parse::Done {
-                value: "OK".into(),
-                used: 3,
-                skipped: 0
-            }
-        );
-        assert_eq!(
-            parse_line(b"\nOK\r"),
-            Parse::Done {
-                value: "OK".into(),
-                used: 4,
-                skipped: 1
-            }
-        );
+        assert_eq!(parse_line(b"OK\r\n"), Parse::Done { value: "OK".into(), used: 3, skipped: 0 });
+        assert_eq!(parse_line(b"\nOK\r"), Parse::Done { value: "OK".into(), used: 4, skipped: 1 });
         assert_eq!(parse_line(b"12 3"), Parse::Need);
-        assert_eq!(
-            parse_line(b"\xff\x00x\r\nOK\r\n"),
-            Parse::Bad {
-                used: 4,
-                kind: BadKind::Malformed
-            }
-        );
+        assert_eq!(parse_line(b"\xff\x00x\r\nOK\r\n"), Parse::Bad { used: 4, kind: BadKind::Malformed });
     }
 }

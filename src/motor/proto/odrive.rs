@@ -26,12 +26,7 @@ pub fn checksum(cmd: &str) -> u8 {
 
 /// Builds a line, with `*checksum` when `with_checksum`.
 pub fn line(cmd: &str, with_checksum: bool) -> Vec<u8> {
-    if with_checksum {
-        format!("{cmd} *{}\n", checksum(&format!("{cmd} ")))
-    } else {
-        format!("{cmd}\n")
-    }
-    .into_bytes()
+    if with_checksum { format!("{cmd} *{}\n", checksum(&format!("{cmd} "))) } else { format!("{cmd}\n") }.into_bytes()
 }
 
 /// `v motor velocity torque_ff`.
@@ -77,20 +72,9 @@ pub fn check_line(l: &str, require: bool) -> Option<&str> {
 /// Decodes one reply line, checking its checksum when `ck`.
 pub fn parse_reply(buf: &[u8], ck: bool) -> Parse<String> {
     match parse_line(buf) {
-        Parse::Done {
-            value,
-            used,
-            skipped,
-        } => match check_line(&value, ck) {
-            Some(v) => Parse::Done {
-                value: v.to_string(),
-                used,
-                skipped,
-            },
-            None => Parse::Bad {
-                used,
-                kind: BadKind::Checksum,
-            },
+        Parse::Done { value, used, skipped } => match check_line(&value, ck) {
+            Some(v) => Parse::Done { value: v.to_string(), used, skipped },
+            None => Parse::Bad { used, kind: BadKind::Checksum },
         },
         other => other,
     }
@@ -115,10 +99,7 @@ mod tests {
         assert_eq!(feedback(1, false), b"f 1\n");
         assert_eq!(feed_watchdog(0, false), b"u 0\n");
         assert_eq!(read("vbus_voltage", false), b"r vbus_voltage\n");
-        assert_eq!(
-            write("axis0.requested_state", "8", false),
-            b"w axis0.requested_state 8\n"
-        );
+        assert_eq!(write("axis0.requested_state", "8", false), b"w axis0.requested_state 8\n");
         // Checksum: XOR of the bytes before '*'. "f 1 " = 0x66^0x20^0x31^0x20 = 0x57 = 87.
         assert_eq!(checksum("f 1 "), 0x57);
         assert_eq!(feedback(1, true), b"f 1 *87\n");
@@ -132,34 +113,11 @@ mod tests {
         let l = format!("{body}*{}\r\n", checksum(body));
         assert_eq!(
             parse_reply(l.as_bytes(), true),
-            Parse::Done {
-                value: "12.3 4.5".into(),
-                used: l.len() - 1,
-                skipped: 0
-            }
+            Parse::Done { value: "12.3 4.5".into(), used: l.len() - 1, skipped: 0 }
         );
         let bad = format!("{body}*{}\n", checksum(body) ^ 1);
-        assert!(matches!(
-            parse_reply(bad.as_bytes(), true),
-            Parse::Bad {
-                kind: BadKind::Checksum,
-                ..
-            }
-        ));
-        assert!(matches!(
-            parse_reply(b"12.3 4.5\n", true),
-            Parse::Bad {
-                kind: BadKind::Checksum,
-                ..
-            }
-        ));
-        assert_eq!(
-            parse_reply(b"24.1\n", false),
-            Parse::Done {
-                value: "24.1".into(),
-                used: 5,
-                skipped: 0
-            }
-        );
+        assert!(matches!(parse_reply(bad.as_bytes(), true), Parse::Bad { kind: BadKind::Checksum, .. }));
+        assert!(matches!(parse_reply(b"12.3 4.5\n", true), Parse::Bad { kind: BadKind::Checksum, .. }));
+        assert_eq!(parse_reply(b"24.1\n", false), Parse::Done { value: "24.1".into(), used: 5, skipped: 0 });
     }
 }

@@ -96,11 +96,7 @@ pub fn parse_variable(buf: &[u8]) -> Parse<u16> {
     if buf.len() < 2 {
         return Parse::Need;
     }
-    Parse::Done {
-        value: u16::from_le_bytes([buf[0], buf[1]]),
-        used: 2,
-        skipped: 0,
-    }
+    Parse::Done { value: u16::from_le_bytes([buf[0], buf[1]]), used: 2, skipped: 0 }
 }
 
 /// A decoded command (simulator side).
@@ -127,14 +123,7 @@ fn data_len(c: u8) -> Option<usize> {
 /// Serial Format Error on the device: the command is dropped.
 pub fn parse(buf: &[u8]) -> Parse<Command> {
     let Some(start) = buf.iter().position(|b| b & 0x80 != 0) else {
-        return if buf.is_empty() {
-            Parse::Need
-        } else {
-            Parse::Bad {
-                used: buf.len(),
-                kind: BadKind::Malformed,
-            }
-        };
+        return if buf.is_empty() { Parse::Need } else { Parse::Bad { used: buf.len(), kind: BadKind::Malformed } };
     };
     let b = &buf[start..];
     let (device, command, at) = if b[0] == POLOLU_START {
@@ -142,36 +131,23 @@ pub fn parse(buf: &[u8]) -> Parse<Command> {
             return Parse::Need;
         }
         if b[1] & 0x80 != 0 || b[2] & 0x80 != 0 {
-            return Parse::Bad {
-                used: start + 1,
-                kind: BadKind::Malformed,
-            };
+            return Parse::Bad { used: start + 1, kind: BadKind::Malformed };
         }
         (Some(b[1]), b[2] | 0x80, 3)
     } else {
         (None, b[0], 1)
     };
     let Some(n) = data_len(command) else {
-        return Parse::Bad {
-            used: start + at,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: start + at, kind: BadKind::Malformed };
     };
     if b.len() < at + n {
         return Parse::Need;
     }
     if b[at..at + n].iter().any(|x| x & 0x80 != 0) {
-        return Parse::Bad {
-            used: start + at,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: start + at, kind: BadKind::Malformed };
     }
     Parse::Done {
-        value: Command {
-            device,
-            command,
-            data: b[at..at + n].to_vec(),
-        },
+        value: Command { device, command, data: b[at..at + n].to_vec() },
         used: start + at + n,
         skipped: start,
     }
@@ -188,10 +164,7 @@ mod tests {
         // Motor Reverse at 1900 (≈ 60 %): 0x86, 1900 % 32 = 12, 1900 / 32 = 59.
         assert_eq!(set_speed(Framing::Compact, -1900), vec![0x86, 0x0C, 0x3B]);
         // Pololu protocol: 0xAA, device, command with bit 7 cleared.
-        assert_eq!(
-            set_speed(Framing::Device(13), 3200),
-            vec![0xAA, 0x0D, 0x05, 0x00, 0x64]
-        );
+        assert_eq!(set_speed(Framing::Device(13), 3200), vec![0xAA, 0x0D, 0x05, 0x00, 0x64]);
         // Exit Safe Start: 0x83 / 0xAA, device, 0x03.
         assert_eq!(exit_safe_start(Framing::Compact), vec![0x83]);
         assert_eq!(exit_safe_start(Framing::Device(13)), vec![0xAA, 0x0D, 0x03]);
@@ -199,18 +172,8 @@ mod tests {
         assert_eq!(brake(Framing::Compact, 16), vec![0x92, 0x10]);
         // Get Variable temperature (24): 0xA1, 0x18 / 0xAA, dev, 0x21, 0x18.
         assert_eq!(get_variable(Framing::Compact, 24), vec![0xA1, 0x18]);
-        assert_eq!(
-            get_variable(Framing::Device(13), 24),
-            vec![0xAA, 0x0D, 0x21, 0x18]
-        );
-        assert_eq!(
-            parse_variable(&[0x1E, 0x01]),
-            Parse::Done {
-                value: 286,
-                used: 2,
-                skipped: 0
-            }
-        );
+        assert_eq!(get_variable(Framing::Device(13), 24), vec![0xAA, 0x0D, 0x21, 0x18]);
+        assert_eq!(parse_variable(&[0x1E, 0x01]), Parse::Done { value: 286, used: 2, skipped: 0 });
     }
 
     #[test]
@@ -218,26 +181,11 @@ mod tests {
         let p = set_speed(Framing::Device(1), -100);
         assert_eq!(
             parse(&p),
-            Parse::Done {
-                value: Command {
-                    device: Some(1),
-                    command: 0x86,
-                    data: vec![4, 3]
-                },
-                used: 5,
-                skipped: 0
-            }
+            Parse::Done { value: Command { device: Some(1), command: 0x86, data: vec![4, 3] }, used: 5, skipped: 0 }
         );
         let mut g = vec![0x01, 0x02];
         g.extend_from_slice(&set_speed(Framing::Compact, 5));
-        assert!(matches!(
-            parse(&g),
-            Parse::Done {
-                skipped: 2,
-                used: 5,
-                ..
-            }
-        ));
+        assert!(matches!(parse(&g), Parse::Done { skipped: 2, used: 5, .. }));
         assert_eq!(parse(&[0x85, 0x01]), Parse::Need);
         assert!(matches!(parse(&[0x85, 0x81, 0x00]), Parse::Bad { .. }));
     }

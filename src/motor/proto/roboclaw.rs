@@ -151,10 +151,7 @@ pub fn read_reply(address: u8, command: u8, data: &[u8]) -> Vec<u8> {
 pub fn parse_read_reply(address: u8, command: u8, buf: &[u8]) -> Parse<Vec<u8>> {
     const MAX_GARBAGE: usize = 16;
     let Some(n) = reply_data_len(command) else {
-        return Parse::Bad {
-            used: buf.len(),
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: buf.len(), kind: BadKind::Malformed };
     };
     let need = n + 2;
     if buf.len() < need {
@@ -165,18 +162,11 @@ pub fn parse_read_reply(address: u8, command: u8, buf: &[u8]) -> Parse<Vec<u8>> 
         let mut crc_in = vec![address, command];
         crc_in.extend_from_slice(&w[..n]);
         if crc16_xmodem(&crc_in).to_be_bytes() == w[n..] {
-            return Parse::Done {
-                value: w[..n].to_vec(),
-                used: off + need,
-                skipped: off,
-            };
+            return Parse::Done { value: w[..n].to_vec(), used: off + need, skipped: off };
         }
     }
     if buf.len() >= need + MAX_GARBAGE {
-        return Parse::Bad {
-            used: buf.len(),
-            kind: BadKind::Checksum,
-        };
+        return Parse::Bad { used: buf.len(), kind: BadKind::Checksum };
     }
     Parse::Need
 }
@@ -184,16 +174,9 @@ pub fn parse_read_reply(address: u8, command: u8, buf: &[u8]) -> Parse<Vec<u8>> 
 /// Decodes the one-byte acknowledgement of a write, skipping anything else.
 pub fn parse_ack(buf: &[u8]) -> Parse<()> {
     match buf.iter().position(|&b| b == ACK) {
-        Some(i) => Parse::Done {
-            value: (),
-            used: i + 1,
-            skipped: i,
-        },
+        Some(i) => Parse::Done { value: (), used: i + 1, skipped: i },
         None if buf.is_empty() => Parse::Need,
-        None => Parse::Bad {
-            used: buf.len(),
-            kind: BadKind::Malformed,
-        },
+        None => Parse::Bad { used: buf.len(), kind: BadKind::Malformed },
     }
 }
 
@@ -240,44 +223,24 @@ pub fn parse_request(address: u8, buf: &[u8]) -> Parse<Request> {
         return Parse::Need;
     };
     if a != address {
-        return Parse::Bad {
-            used: 1,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: 1, kind: BadKind::Malformed };
     }
     let Some(&c) = buf.get(1) else {
         return Parse::Need;
     };
     if reply_data_len(c).is_some() {
-        return Parse::Done {
-            value: Request::Read { command: c },
-            used: 2,
-            skipped: 0,
-        };
+        return Parse::Done { value: Request::Read { command: c }, used: 2, skipped: 0 };
     }
     let Some(n) = write_data_len(c) else {
-        return Parse::Bad {
-            used: 2,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: 2, kind: BadKind::Malformed };
     };
     if buf.len() < n + 4 {
         return Parse::Need;
     }
     if crc16_xmodem(&buf[..n + 2]).to_be_bytes() != buf[n + 2..n + 4] {
-        return Parse::Bad {
-            used: n + 4,
-            kind: BadKind::Checksum,
-        };
+        return Parse::Bad { used: n + 4, kind: BadKind::Checksum };
     }
-    Parse::Done {
-        value: Request::Write {
-            command: c,
-            data: buf[2..n + 2].to_vec(),
-        },
-        used: n + 4,
-        skipped: 0,
-    }
+    Parse::Done { value: Request::Write { command: c, data: buf[2..n + 2].to_vec() }, used: n + 4, skipped: 0 }
 }
 
 #[cfg(test)]
@@ -297,29 +260,20 @@ mod tests {
         // SpeedM1(4 bytes), SpeedM2(4 Bytes), CRC(2 bytes)], MSB first.
         // 1000 = 0x000003E8, -1000 = 0xFFFFFC18. CRC over the first 10 bytes.
         let p = mixed_speed(0x80, 1000, -1000);
-        assert_eq!(
-            &p[..10],
-            &[0x80, 37, 0x00, 0x00, 0x03, 0xE8, 0xFF, 0xFF, 0xFC, 0x18]
-        );
+        assert_eq!(&p[..10], &[0x80, 37, 0x00, 0x00, 0x03, 0xE8, 0xFF, 0xFF, 0xFC, 0x18]);
         let crc = crc16_xmodem(&p[..10]);
         assert_eq!(&p[10..], &crc.to_be_bytes());
         // The zero command is what every stop sends. Its CRC is pinned as a
         // regression value computed with the CRC verified above (not a value
         // printed in the manual).
-        assert_eq!(
-            mixed_speed(0x80, 0, 0),
-            vec![0x80, 37, 0, 0, 0, 0, 0, 0, 0, 0, 0x34, 0x04]
-        );
+        assert_eq!(mixed_speed(0x80, 0, 0), vec![0x80, 37, 0, 0, 0, 0, 0, 0, 0, 0, 0x34, 0x04]);
     }
 
     #[test]
     fn speed_accel_and_duty_layout() {
         // Command 40: [Address, 40, Accel(4), SpeedM1(4), SpeedM2(4), CRC(2)].
         let p = mixed_speed_accel(0x81, 0x0001_0000, 256, -1);
-        assert_eq!(
-            &p[..14],
-            &[0x81, 40, 0, 1, 0, 0, 0, 0, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF]
-        );
+        assert_eq!(&p[..14], &[0x81, 40, 0, 1, 0, 0, 0, 0, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
         assert_eq!(p.len(), 16);
         // Command 34: [Address, 34, DutyM1(2), DutyM2(2), CRC(2)], ±32767.
         let p = mixed_duty(0x80, 32767, -32767);
@@ -344,25 +298,11 @@ mod tests {
         let data = [0, 0, 0x01, 0x00, 0xFF, 0xFF, 0xFF, 0xFE];
         let r = read_reply(0x80, 78, &data);
         assert_eq!(r.len(), 10);
-        assert_eq!(
-            parse_read_reply(0x80, 78, &r),
-            Parse::Done {
-                value: data.to_vec(),
-                used: 10,
-                skipped: 0
-            }
-        );
+        assert_eq!(parse_read_reply(0x80, 78, &r), Parse::Done { value: data.to_vec(), used: 10, skipped: 0 });
         // Leading garbage is skipped by sliding until the CRC matches.
         let mut g = vec![0x13, 0x37, 0x00];
         g.extend_from_slice(&r);
-        assert_eq!(
-            parse_read_reply(0x80, 78, &g),
-            Parse::Done {
-                value: data.to_vec(),
-                used: 13,
-                skipped: 3
-            }
-        );
+        assert_eq!(parse_read_reply(0x80, 78, &g), Parse::Done { value: data.to_vec(), used: 13, skipped: 3 });
         // Truncated: wait for more.
         assert_eq!(parse_read_reply(0x80, 78, &r[..7]), Parse::Need);
         // Corrupted CRC: never accepted.
@@ -370,13 +310,7 @@ mod tests {
         bad[9] ^= 1;
         assert_eq!(parse_read_reply(0x80, 78, &bad), Parse::Need);
         bad.extend_from_slice(&[0u8; 16]);
-        assert!(matches!(
-            parse_read_reply(0x80, 78, &bad),
-            Parse::Bad {
-                kind: BadKind::Checksum,
-                ..
-            }
-        ));
+        assert!(matches!(parse_read_reply(0x80, 78, &bad), Parse::Bad { kind: BadKind::Checksum, .. }));
     }
 
     #[test]
@@ -384,47 +318,17 @@ mod tests {
         let p = mixed_speed(0x80, 5, 6);
         assert_eq!(
             parse_request(0x80, &p),
-            Parse::Done {
-                value: Request::Write {
-                    command: 37,
-                    data: p[2..10].to_vec()
-                },
-                used: 12,
-                skipped: 0
-            }
+            Parse::Done { value: Request::Write { command: 37, data: p[2..10].to_vec() }, used: 12, skipped: 0 }
         );
         let mut bad = p.clone();
         bad[11] ^= 0x40;
-        assert_eq!(
-            parse_request(0x80, &bad),
-            Parse::Bad {
-                used: 12,
-                kind: BadKind::Checksum
-            }
-        );
+        assert_eq!(parse_request(0x80, &bad), Parse::Bad { used: 12, kind: BadKind::Checksum });
         assert_eq!(
             parse_request(0x80, &[0x80, 78]),
-            Parse::Done {
-                value: Request::Read { command: 78 },
-                used: 2,
-                skipped: 0
-            }
+            Parse::Done { value: Request::Read { command: 78 }, used: 2, skipped: 0 }
         );
-        assert_eq!(
-            parse_request(0x80, &[0x81, 78]),
-            Parse::Bad {
-                used: 1,
-                kind: BadKind::Malformed
-            }
-        );
+        assert_eq!(parse_request(0x80, &[0x81, 78]), Parse::Bad { used: 1, kind: BadKind::Malformed });
         assert_eq!(parse_request(0x80, &p[..5]), Parse::Need);
-        assert_eq!(
-            parse_ack(&[0x00, 0xFF]),
-            Parse::Done {
-                value: (),
-                used: 2,
-                skipped: 1
-            }
-        );
+        assert_eq!(parse_ack(&[0x00, 0xFF]), Parse::Done { value: (), used: 2, skipped: 1 });
     }
 }

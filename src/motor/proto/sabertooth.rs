@@ -58,16 +58,8 @@ pub fn packet(address: u8, command: u8, data: u8) -> [u8; 4] {
 /// Drives `motor` (1 or 2) at `speed` in -127..=127 with commands 0/1/4/5.
 pub fn motor(address: u8, motor: u8, speed: i32) -> [u8; 4] {
     let s = speed.clamp(-127, 127);
-    let base = if motor == 2 {
-        cmd::M2_FORWARD
-    } else {
-        cmd::M1_FORWARD
-    };
-    if s >= 0 {
-        packet(address, base, s as u8)
-    } else {
-        packet(address, base + 1, (-s) as u8)
-    }
+    let base = if motor == 2 { cmd::M2_FORWARD } else { cmd::M1_FORWARD };
+    if s >= 0 { packet(address, base, s as u8) } else { packet(address, base + 1, (-s) as u8) }
 }
 
 /// Mixed mode: drive (forward positive) and turn (right positive), each
@@ -80,31 +72,20 @@ pub fn mixed(address: u8, drive: i32, turn: i32) -> [[u8; 4]; 2] {
     } else {
         packet(address, cmd::DRIVE_BACKWARD, (-d) as u8)
     };
-    let tp = if t >= 0 {
-        packet(address, cmd::TURN_RIGHT, t as u8)
-    } else {
-        packet(address, cmd::TURN_LEFT, (-t) as u8)
-    };
+    let tp =
+        if t >= 0 { packet(address, cmd::TURN_RIGHT, t as u8) } else { packet(address, cmd::TURN_LEFT, (-t) as u8) };
     [dp, tp]
 }
 
 /// Command 14: serial timeout, 100 ms units, rounded up, 1..=127.
 pub fn serial_timeout(address: u8, timeout: std::time::Duration) -> [u8; 4] {
-    packet(
-        address,
-        cmd::SERIAL_TIMEOUT,
-        timeout.as_millis().div_ceil(100).clamp(1, 127) as u8,
-    )
+    packet(address, cmd::SERIAL_TIMEOUT, timeout.as_millis().div_ceil(100).clamp(1, 127) as u8)
 }
 
 /// Simplified serial byte for `motor` (1 or 2) at `speed` in -63..=63
 /// (motor 1: 64 + speed, motor 2: 192 + speed; full reverse is 1 / 128).
 pub fn simplified(motor: u8, speed: i32) -> u8 {
-    if motor == 2 {
-        (192 + speed.clamp(-64, 63)) as u8
-    } else {
-        (64 + speed.clamp(-63, 63)) as u8
-    }
+    if motor == 2 { (192 + speed.clamp(-64, 63)) as u8 } else { (64 + speed.clamp(-63, 63)) as u8 }
 }
 
 /// The simplified serial byte that stops both motors.
@@ -125,51 +106,20 @@ pub struct Packet {
 /// 128..=135), rejects a bad checksum or a data byte with bit 7 set. The
 /// bauding byte 0xAA is skipped as a resync.
 pub fn parse(buf: &[u8]) -> Parse<Packet> {
-    let Some(start) = buf
-        .iter()
-        .position(|b| (ADDRESS_MIN..=ADDRESS_MAX).contains(b))
-    else {
-        return if buf.is_empty() {
-            Parse::Need
-        } else {
-            Parse::Bad {
-                used: buf.len(),
-                kind: BadKind::Malformed,
-            }
-        };
+    let Some(start) = buf.iter().position(|b| (ADDRESS_MIN..=ADDRESS_MAX).contains(b)) else {
+        return if buf.is_empty() { Parse::Need } else { Parse::Bad { used: buf.len(), kind: BadKind::Malformed } };
     };
     let b = &buf[start..];
     if b.len() < 4 {
-        return if start > 0 {
-            Parse::Bad {
-                used: start,
-                kind: BadKind::Malformed,
-            }
-        } else {
-            Parse::Need
-        };
+        return if start > 0 { Parse::Bad { used: start, kind: BadKind::Malformed } } else { Parse::Need };
     }
     if b[1] & 0x80 != 0 || b[2] & 0x80 != 0 {
-        return Parse::Bad {
-            used: start + 1,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: start + 1, kind: BadKind::Malformed };
     }
     if checksum(b[0], b[1], b[2]) != b[3] {
-        return Parse::Bad {
-            used: start + 4,
-            kind: BadKind::Checksum,
-        };
+        return Parse::Bad { used: start + 4, kind: BadKind::Checksum };
     }
-    Parse::Done {
-        value: Packet {
-            address: b[0],
-            command: b[1],
-            data: b[2],
-        },
-        used: start + 4,
-        skipped: start,
-    }
+    Parse::Done { value: Packet { address: b[0], command: b[1], data: b[2] }, used: start + 4, skipped: start }
 }
 
 #[cfg(test)]
@@ -187,10 +137,7 @@ mod tests {
         // Mixed: drive 8 and turn 10/11 always go together.
         assert_eq!(mixed(128, 20, -5), [[128, 8, 20, 28], [128, 11, 5, 16]]);
         // Serial timeout (14), 100 ms units.
-        assert_eq!(
-            serial_timeout(128, std::time::Duration::from_millis(250)),
-            [128, 14, 3, (128 + 14 + 3) & 127]
-        );
+        assert_eq!(serial_timeout(128, std::time::Duration::from_millis(250)), [128, 14, 3, (128 + 14 + 3) & 127]);
     }
 
     #[test]
@@ -210,28 +157,14 @@ mod tests {
         let p = packet(129, 4, 100);
         assert_eq!(
             parse(&p),
-            Parse::Done {
-                value: Packet {
-                    address: 129,
-                    command: 4,
-                    data: 100
-                },
-                used: 4,
-                skipped: 0
-            }
+            Parse::Done { value: Packet { address: 129, command: 4, data: 100 }, used: 4, skipped: 0 }
         );
         let mut g = vec![BAUDING_BYTE, 0x01];
         g.extend_from_slice(&p);
         assert!(matches!(parse(&g), Parse::Done { skipped: 2, .. }));
         let mut bad = p;
         bad[3] ^= 1;
-        assert_eq!(
-            parse(&bad),
-            Parse::Bad {
-                used: 4,
-                kind: BadKind::Checksum
-            }
-        );
+        assert_eq!(parse(&bad), Parse::Bad { used: 4, kind: BadKind::Checksum });
         assert_eq!(parse(&p[..3]), Parse::Need);
     }
 }

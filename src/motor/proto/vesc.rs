@@ -55,14 +55,7 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 /// Decodes one frame's payload, skipping garbage before a start byte.
 pub fn parse(buf: &[u8]) -> Parse<Vec<u8>> {
     let Some(start) = buf.iter().position(|&b| b == 0x02 || b == 0x03) else {
-        return if buf.is_empty() {
-            Parse::Need
-        } else {
-            Parse::Bad {
-                used: buf.len(),
-                kind: BadKind::Malformed,
-            }
-        };
+        return if buf.is_empty() { Parse::Need } else { Parse::Bad { used: buf.len(), kind: BadKind::Malformed } };
     };
     let b = &buf[start..];
     let (len, hdr) = match b[0] {
@@ -76,33 +69,20 @@ pub fn parse(buf: &[u8]) -> Parse<Vec<u8>> {
         },
     };
     if len == 0 || len > MAX_PAYLOAD || (hdr == 3 && len <= 255) {
-        return Parse::Bad {
-            used: start + 1,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: start + 1, kind: BadKind::Malformed };
     }
     let total = hdr + len + 3;
     if b.len() < total {
         return Parse::Need;
     }
     if b[total - 1] != 0x03 {
-        return Parse::Bad {
-            used: start + 1,
-            kind: BadKind::Malformed,
-        };
+        return Parse::Bad { used: start + 1, kind: BadKind::Malformed };
     }
     let payload = &b[hdr..hdr + len];
     if crc16_xmodem(payload).to_be_bytes() != b[hdr + len..hdr + len + 2] {
-        return Parse::Bad {
-            used: start + total,
-            kind: BadKind::Checksum,
-        };
+        return Parse::Bad { used: start + total, kind: BadKind::Checksum };
     }
-    Parse::Done {
-        value: payload.to_vec(),
-        used: start + total,
-        skipped: start,
-    }
+    Parse::Done { value: payload.to_vec(), used: start + total, skipped: start }
 }
 
 fn cmd_i32(id: u8, v: i32) -> Vec<u8> {
@@ -113,10 +93,7 @@ fn cmd_i32(id: u8, v: i32) -> Vec<u8> {
 
 /// `COMM_SET_DUTY` payload: duty (-1..=1) × 100000.
 pub fn set_duty(duty: f64) -> Vec<u8> {
-    cmd_i32(
-        comm::SET_DUTY,
-        (duty.clamp(-1.0, 1.0) * 100_000.0).round() as i32,
-    )
+    cmd_i32(comm::SET_DUTY, (duty.clamp(-1.0, 1.0) * 100_000.0).round() as i32)
 }
 
 /// `COMM_SET_CURRENT` payload: amps × 1000.
@@ -266,12 +243,8 @@ impl Values {
     /// Encodes the full answer, as firmware 6.x does (simulator side).
     pub fn encode(&self) -> Vec<u8> {
         let mut p = vec![comm::GET_VALUES];
-        let i16s = |p: &mut Vec<u8>, x: f64, s: f64| {
-            p.extend_from_slice(&((x * s).round() as i16).to_be_bytes())
-        };
-        let i32s = |p: &mut Vec<u8>, x: f64, s: f64| {
-            p.extend_from_slice(&((x * s).round() as i32).to_be_bytes())
-        };
+        let i16s = |p: &mut Vec<u8>, x: f64, s: f64| p.extend_from_slice(&((x * s).round() as i16).to_be_bytes());
+        let i32s = |p: &mut Vec<u8>, x: f64, s: f64| p.extend_from_slice(&((x * s).round() as i32).to_be_bytes());
         i16s(&mut p, self.temp_fet, 10.0);
         i16s(&mut p, self.temp_motor, 10.0);
         i32s(&mut p, self.current_motor, 100.0);
@@ -334,24 +307,11 @@ mod tests {
         let f = frame(&set_rpm(-5));
         let mut g = vec![0x00, 0xFF];
         g.extend_from_slice(&f);
-        assert_eq!(
-            parse(&g),
-            Parse::Done {
-                value: set_rpm(-5),
-                used: g.len(),
-                skipped: 2
-            }
-        );
+        assert_eq!(parse(&g), Parse::Done { value: set_rpm(-5), used: g.len(), skipped: 2 });
         assert_eq!(parse(&f[..5]), Parse::Need);
         let mut bad = f.clone();
         bad[4] ^= 0x01;
-        assert_eq!(
-            parse(&bad),
-            Parse::Bad {
-                used: f.len(),
-                kind: BadKind::Checksum
-            }
-        );
+        assert_eq!(parse(&bad), Parse::Bad { used: f.len(), kind: BadKind::Checksum });
     }
 
     #[test]

@@ -17,10 +17,7 @@ impl ArduinoSim {
     /// The sketch with its default settings (`PID_RATE` 30 Hz, auto-stop
     /// after 2000 ms without an `m` command).
     pub fn new() -> Self {
-        ArduinoSim {
-            pid_rate: ard::DEFAULT_PID_RATE,
-            zero: [0.0; 2],
-        }
+        ArduinoSim { pid_rate: ard::DEFAULT_PID_RATE, zero: [0.0; 2] }
     }
 }
 
@@ -47,11 +44,7 @@ impl SimDevice for ArduinoSim {
                 }
                 b'e' => {
                     let p = &ctx.state.model.position;
-                    format!(
-                        "{} {}",
-                        (p[0] - self.zero[0]).round() as i64,
-                        (p[1] - self.zero[1]).round() as i64
-                    )
+                    format!("{} {}", (p[0] - self.zero[0]).round() as i64, (p[1] - self.zero[1]).round() as i64)
                 }
                 b'r' => {
                     self.zero = ctx.state.model.position;

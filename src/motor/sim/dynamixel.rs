@@ -34,15 +34,8 @@ pub struct DynamixelSim {
 impl DynamixelSim {
     /// Servos with these IDs, factory-fresh: position mode, torque off.
     pub fn new(ids: [u8; 2]) -> Self {
-        let s = |id| Servo {
-            id,
-            mode: 3,
-            ..Default::default()
-        };
-        DynamixelSim {
-            servos: [s(ids[0]), s(ids[1])],
-            velocity_limit: 1023,
-        }
+        let s = |id| Servo { id, mode: 3, ..Default::default() };
+        DynamixelSim { servos: [s(ids[0]), s(ids[1])], velocity_limit: 1023 }
     }
 
     fn index(&self, id: u8) -> Option<usize> {
@@ -52,11 +45,7 @@ impl DynamixelSim {
     fn update_model(&self, st: &mut SimState) {
         for (i, s) in self.servos.iter().enumerate() {
             let on = s.torque && s.mode == dx::MODE_VELOCITY && s.watchdog != 0xFF;
-            st.model.target[i] = if on {
-                s.goal as f64 * counts_per_s_per_unit()
-            } else {
-                0.0
-            };
+            st.model.target[i] = if on { s.goal as f64 * counts_per_s_per_unit() } else { 0.0 };
         }
     }
 
@@ -133,8 +122,7 @@ impl DynamixelSim {
             inst::PING => {
                 if let Some(i) = me {
                     let m = MODEL_NUMBER.to_le_bytes();
-                    ctx.replies
-                        .push(dx::status(self.servos[i].id, 0, &[m[0], m[1], 0x2D]));
+                    ctx.replies.push(dx::status(self.servos[i].id, 0, &[m[0], m[1], 0x2D]));
                 }
             }
             inst::READ if pr.len() == 4 => {
@@ -178,16 +166,14 @@ impl DynamixelSim {
                 let n = u16::from_le_bytes([pr[2], pr[3]]);
                 for &id in &pr[4..] {
                     if let Some(i) = self.index(id) {
-                        let d: Vec<u8> =
-                            (a..a + n).map(|x| self.read_reg(i, ctx.state, x)).collect();
+                        let d: Vec<u8> = (a..a + n).map(|x| self.read_reg(i, ctx.state, x)).collect();
                         ctx.replies.push(dx::status(id, 0, &d));
                     }
                 }
             }
             _ => {
                 if let Some(i) = me {
-                    ctx.replies
-                        .push(dx::status(self.servos[i].id, err::INSTRUCTION, &[]));
+                    ctx.replies.push(dx::status(self.servos[i].id, err::INSTRUCTION, &[]));
                 }
             }
         }
@@ -206,13 +192,9 @@ impl SimDevice for DynamixelSim {
                         ctx.state.checksum_rejects += 1;
                         // A unicast packet with a bad CRC is answered with
                         // the CRC Error status (e-Manual "Status Packet").
-                        let id = rx
-                            .windows(4)
-                            .position(|w| w == dx::HEADER)
-                            .and_then(|h| rx.get(h + 4).copied());
+                        let id = rx.windows(4).position(|w| w == dx::HEADER).and_then(|h| rx.get(h + 4).copied());
                         if let Some(i) = id.and_then(|id| self.index(id)) {
-                            ctx.replies
-                                .push(dx::status(self.servos[i].id, err::CRC, &[]));
+                            ctx.replies.push(dx::status(self.servos[i].id, err::CRC, &[]));
                         }
                     } else {
                         ctx.state.malformed += 1;

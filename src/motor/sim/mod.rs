@@ -58,12 +58,7 @@ pub struct MotorModel {
 
 impl Default for MotorModel {
     fn default() -> Self {
-        MotorModel {
-            target: [0.0; 2],
-            speed: [0.0; 2],
-            position: [0.0; 2],
-            accel: 200_000.0,
-        }
+        MotorModel { target: [0.0; 2], speed: [0.0; 2], position: [0.0; 2], accel: 200_000.0 }
     }
 }
 
@@ -145,11 +140,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Records an accepted speed command (native units).
     pub fn record(&mut self, m1: f64, m2: f64) {
-        self.state.received.push(Received {
-            at: self.now,
-            m1,
-            m2,
-        });
+        self.state.received.push(Received { at: self.now, m1, m2 });
     }
 }
 
@@ -199,10 +190,7 @@ fn open_pty() -> std::io::Result<(PtyMaster, PathBuf)> {
     let name = ptsname_r(&master)?;
     // Raw mode so that a user tool opening the slave sees bytes unchanged
     // (serialport also sets raw mode itself when the driver opens it).
-    if let Ok(slave) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&name)
+    if let Ok(slave) = std::fs::OpenOptions::new().read(true).write(true).open(&name)
         && let Ok(mut t) = nix::sys::termios::tcgetattr(&slave)
     {
         nix::sys::termios::cfmakeraw(&mut t);
@@ -227,31 +215,20 @@ impl SimHandle {
             point_link(l, &pty)?;
         }
         let shared = Arc::new(Shared {
-            state: Mutex::new(SimState {
-                faults: opts.faults,
-                pty,
-                ..Default::default()
-            }),
+            state: Mutex::new(SimState { faults: opts.faults, pty, ..Default::default() }),
             stop: AtomicBool::new(false),
             vanished: AtomicBool::new(false),
         });
         let s2 = shared.clone();
         let link = opts.link.clone();
-        let thread = std::thread::Builder::new()
-            .name("sim-motor".into())
-            .spawn(move || run(device, master, s2, link))?;
-        Ok(SimHandle {
-            shared,
-            link: opts.link,
-            thread: Some(thread),
-        })
+        let thread =
+            std::thread::Builder::new().name("sim-motor".into()).spawn(move || run(device, master, s2, link))?;
+        Ok(SimHandle { shared, link: opts.link, thread: Some(thread) })
     }
 
     /// The path to point a driver at: the stable link if any, else the pty.
     pub fn path(&self) -> PathBuf {
-        self.link
-            .clone()
-            .unwrap_or_else(|| self.state().pty.clone())
+        self.link.clone().unwrap_or_else(|| self.state().pty.clone())
     }
 
     /// Locks and returns the shared state (faults, logs, model).
@@ -381,12 +358,7 @@ fn run(mut device: impl SimDevice, master: PtyMaster, shared: Arc<Shared>, link:
         if got > 0 {
             st.bytes_received += got as u64;
             rx.extend_from_slice(&buf[..got]);
-            let mut ctx = Ctx {
-                now,
-                state: &mut st,
-                replies: Vec::new(),
-                fed: false,
-            };
+            let mut ctx = Ctx { now, state: &mut st, replies: Vec::new(), fed: false };
             device.handle(&mut rx, &mut ctx);
             if ctx.fed {
                 last_fed = now;
@@ -481,13 +453,7 @@ pub fn run_sim_motor(args: &SimMotorArgs) -> std::io::Result<()> {
         garbage: all(args.garbage),
         silence: all(args.silent),
     };
-    let sim = start(
-        args.protocol,
-        SimOptions {
-            link: args.link.clone(),
-            faults,
-        },
-    )?;
+    let sim = start(args.protocol, SimOptions { link: args.link.clone(), faults })?;
     println!("{}", sim.path().display());
     let _ = std::io::stdout().flush();
     let shared = sim.shared.clone();

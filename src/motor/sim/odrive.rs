@@ -27,28 +27,19 @@ pub struct OdriveSim {
 impl OdriveSim {
     /// A board fresh from power-up: both axes idle, watchdogs off.
     pub fn new() -> Self {
-        let a = Axis {
-            state: od::STATE_IDLE,
-            control_mode: 3,
-            ..Default::default()
-        };
-        OdriveSim {
-            axes: [a.clone(), a],
-        }
+        let a = Axis { state: od::STATE_IDLE, control_mode: 3, ..Default::default() };
+        OdriveSim { axes: [a.clone(), a] }
     }
 
     fn apply(&self, st: &mut SimState) {
         for (i, a) in self.axes.iter().enumerate() {
-            let on =
-                a.state == od::STATE_CLOSED_LOOP && a.control_mode == od::CONTROL_MODE_VELOCITY;
+            let on = a.state == od::STATE_CLOSED_LOOP && a.control_mode == od::CONTROL_MODE_VELOCITY;
             st.model.target[i] = if on { a.vel * COUNTS_PER_TURN } else { 0.0 };
         }
         st.hw_timeout = self
             .axes
             .iter()
-            .filter(|a| {
-                a.watchdog_enabled && a.watchdog_timeout > 0.0 && a.state == od::STATE_CLOSED_LOOP
-            })
+            .filter(|a| a.watchdog_enabled && a.watchdog_timeout > 0.0 && a.state == od::STATE_CLOSED_LOOP)
             .map(|a| Duration::from_secs_f64(a.watchdog_timeout))
             .min_by(|a, b| a.cmp(b));
     }
@@ -88,11 +79,7 @@ impl OdriveSim {
             "error" => a.error = f as u32,
             "requested_state" => {
                 // Closed loop is refused while an error is latched.
-                a.state = if f as u8 == od::STATE_CLOSED_LOOP && a.error != 0 {
-                    od::STATE_IDLE
-                } else {
-                    f as u8
-                };
+                a.state = if f as u8 == od::STATE_CLOSED_LOOP && a.error != 0 { od::STATE_IDLE } else { f as u8 };
             }
             "config.watchdog_timeout" => a.watchdog_timeout = f,
             "config.enable_watchdog" => a.watchdog_enabled = f != 0.0,
@@ -153,11 +140,7 @@ impl SimDevice for OdriveSim {
                     ctx.fed = true;
                     None
                 }
-                Some("f") => match it
-                    .next()
-                    .and_then(|x| x.parse::<usize>().ok())
-                    .filter(|m| *m < 2)
-                {
+                Some("f") => match it.next().and_then(|x| x.parse::<usize>().ok()).filter(|m| *m < 2) {
                     Some(m) => {
                         let p = ctx.state.model.position[m] / COUNTS_PER_TURN;
                         let v = ctx.state.model.speed[m] / COUNTS_PER_TURN;
@@ -166,10 +149,7 @@ impl SimDevice for OdriveSim {
                     None => Some("invalid motor".into()),
                 },
                 Some("r") => match it.next() {
-                    Some(p) => Some(
-                        self.read(p, ctx.state)
-                            .unwrap_or_else(|| "invalid property".into()),
-                    ),
+                    Some(p) => Some(self.read(p, ctx.state).unwrap_or_else(|| "invalid property".into())),
                     None => Some("invalid property".into()),
                 },
                 Some("w") => {
@@ -188,11 +168,7 @@ impl SimDevice for OdriveSim {
             };
             self.apply(ctx.state);
             if let Some(r) = reply {
-                let r = if with_ck {
-                    format!("{r} *{}", od::checksum(&format!("{r} ")))
-                } else {
-                    r
-                };
+                let r = if with_ck { format!("{r} *{}", od::checksum(&format!("{r} "))) } else { r };
                 ctx.replies.push(format!("{r}\r\n").into_bytes());
             }
         }

@@ -23,12 +23,7 @@ impl PololuSim {
     /// Controllers with these device numbers and a command timeout (a
     /// setting of the device, made with the Pololu configuration utility).
     pub fn new(devices: [u8; 2]) -> Self {
-        PololuSim {
-            devices,
-            target: [0; 2],
-            safe_start: [true; 2],
-            timed_out: false,
-        }
+        PololuSim { devices, target: [0; 2], safe_start: [true; 2], timed_out: false }
     }
 
     fn error_status(&self, i: usize) -> u16 {
@@ -44,11 +39,7 @@ impl PololuSim {
 
     fn apply(&self, st: &mut SimState) {
         for i in 0..2 {
-            let t = if self.safe_start[i] {
-                0
-            } else {
-                self.target[i]
-            };
+            let t = if self.safe_start[i] { 0 } else { self.target[i] };
             st.model.target[i] = t as f64 * FULL_SPEED / pl::MAX_SPEED as f64;
         }
     }
@@ -56,9 +47,7 @@ impl PololuSim {
 
 impl SimDevice for PololuSim {
     fn handle(&mut self, rx: &mut Vec<u8>, ctx: &mut Ctx) {
-        ctx.state
-            .hw_timeout
-            .get_or_insert(Duration::from_millis(1000));
+        ctx.state.hw_timeout.get_or_insert(Duration::from_millis(1000));
         loop {
             let c = match pl::parse(rx) {
                 Parse::Need => return,
@@ -78,12 +67,7 @@ impl SimDevice for PololuSim {
             };
             let which: Vec<usize> = match c.device {
                 None => vec![0, 1],
-                Some(d) => self
-                    .devices
-                    .iter()
-                    .position(|x| *x == d)
-                    .into_iter()
-                    .collect(),
+                Some(d) => self.devices.iter().position(|x| *x == d).into_iter().collect(),
             };
             if which.is_empty() {
                 continue;
@@ -110,9 +94,9 @@ impl SimDevice for PololuSim {
                         let v: u16 = match c.data[0] {
                             var::ERROR_STATUS => self.error_status(i),
                             var::TARGET_SPEED => self.target[i] as i16 as u16,
-                            var::SPEED => (ctx.state.model.speed[i] * pl::MAX_SPEED as f64
-                                / FULL_SPEED)
-                                .round() as i16 as u16,
+                            var::SPEED => {
+                                (ctx.state.model.speed[i] * pl::MAX_SPEED as f64 / FULL_SPEED).round() as i16 as u16
+                            }
                             var::INPUT_VOLTAGE => 12_100,
                             _ => 0,
                         };

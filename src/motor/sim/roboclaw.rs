@@ -17,10 +17,7 @@ pub struct RoboclawSim {
 impl RoboclawSim {
     /// A controller answering at `address` (0x80..=0x87).
     pub fn new(address: u8) -> Self {
-        RoboclawSim {
-            address,
-            battery_decivolts: 124,
-        }
+        RoboclawSim { address, battery_decivolts: 124 }
     }
 }
 
@@ -64,8 +61,7 @@ impl RoboclawSim {
                 let mut rec = None;
                 match command {
                     cmd::SET_SERIAL_TIMEOUT => {
-                        st.hw_timeout =
-                            (data[0] > 0).then(|| Duration::from_millis(100 * data[0] as u64));
+                        st.hw_timeout = (data[0] > 0).then(|| Duration::from_millis(100 * data[0] as u64));
                     }
                     cmd::M1_SPEED => m.target[0] = be_i32(&data, 0) as f64,
                     cmd::M2_SPEED => m.target[1] = be_i32(&data, 0) as f64,
@@ -81,20 +77,14 @@ impl RoboclawSim {
                     }
                     // Duty: model 100 % as 10000 counts/s, enough for a sim.
                     cmd::MIXED_DUTY => {
-                        let d = |i| {
-                            i16::from_be_bytes([data[i], data[i + 1]]) as f64 * 10000.0 / 32767.0
-                        };
+                        let d = |i| i16::from_be_bytes([data[i], data[i + 1]]) as f64 * 10000.0 / 32767.0;
                         m.target = [d(0), d(2)];
                         rec = Some(m.target);
                     }
                     _ => {}
                 }
                 if let Some([m1, m2]) = rec {
-                    st.received.push(super::Received {
-                        at: std::time::Instant::now(),
-                        m1,
-                        m2,
-                    });
+                    st.received.push(super::Received { at: std::time::Instant::now(), m1, m2 });
                 }
                 vec![rc::ACK]
             }
@@ -122,9 +112,7 @@ impl RoboclawSim {
                         d.extend_from_slice(&spd(0));
                         d.extend_from_slice(&spd(1));
                     }
-                    cmd::READ_MAIN_BATTERY => {
-                        d.extend_from_slice(&self.battery_decivolts.to_be_bytes())
-                    }
+                    cmd::READ_MAIN_BATTERY => d.extend_from_slice(&self.battery_decivolts.to_be_bytes()),
                     cmd::READ_STATUS => d.extend_from_slice(&0u32.to_be_bytes()),
                     _ => {}
                 }

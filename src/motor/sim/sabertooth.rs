@@ -19,28 +19,17 @@ pub struct SabertoothSim {
 impl SabertoothSim {
     /// Packetized serial at `address`.
     pub fn packetized(address: u8) -> Self {
-        SabertoothSim {
-            address: Some(address),
-            cmd: [0; 2],
-            mixed: (None, None),
-        }
+        SabertoothSim { address: Some(address), cmd: [0; 2], mixed: (None, None) }
     }
     /// Simplified serial.
     pub fn simplified() -> Self {
-        SabertoothSim {
-            address: None,
-            cmd: [0; 2],
-            mixed: (None, None),
-        }
+        SabertoothSim { address: None, cmd: [0; 2], mixed: (None, None) }
     }
 
     /// Sets the model from the commands; logs the pair when `whole` (after
     /// motor 2's half: drivers send motor 1 then motor 2).
     fn apply(&mut self, ctx: &mut Ctx, scale: f64, whole: bool) {
-        ctx.state.model.target = [
-            self.cmd[0] as f64 * FULL_SPEED / scale,
-            self.cmd[1] as f64 * FULL_SPEED / scale,
-        ];
+        ctx.state.model.target = [self.cmd[0] as f64 * FULL_SPEED / scale, self.cmd[1] as f64 * FULL_SPEED / scale];
         if whole {
             ctx.record(self.cmd[0] as f64, self.cmd[1] as f64);
         }
@@ -90,8 +79,7 @@ impl SimDevice for SabertoothSim {
                         cmd::TURN_RIGHT => self.mixed.1 = Some(d),
                         cmd::TURN_LEFT => self.mixed.1 = Some(-d),
                         cmd::SERIAL_TIMEOUT => {
-                            ctx.state.hw_timeout =
-                                (d > 0).then(|| Duration::from_millis(100 * d as u64));
+                            ctx.state.hw_timeout = (d > 0).then(|| Duration::from_millis(100 * d as u64));
                             continue;
                         }
                         _ => continue,

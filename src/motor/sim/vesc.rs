@@ -37,10 +37,7 @@ impl VescSim {
     }
 
     fn execute(&mut self, i: usize, p: &[u8], ctx: &mut Ctx) {
-        let arg = || {
-            p.get(1..5)
-                .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        };
+        let arg = || p.get(1..5).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
         match p[0] {
             comm::SET_RPM => {
                 if let Some(v) = arg() {
@@ -56,8 +53,7 @@ impl VescSim {
             // Duty and current: a crude model, full duty = 30000 erpm.
             comm::SET_DUTY => {
                 if let Some(v) = arg() {
-                    ctx.state.model.target[i] =
-                        v as f64 / 100_000.0 * 30_000.0 * TACHO_PER_EREV / 60.0;
+                    ctx.state.model.target[i] = v as f64 / 100_000.0 * 30_000.0 * TACHO_PER_EREV / 60.0;
                 }
             }
             comm::SET_CURRENT | comm::SET_CURRENT_BRAKE => {
@@ -66,9 +62,7 @@ impl VescSim {
                 }
             }
             comm::ALIVE => {}
-            comm::GET_VALUES => ctx
-                .replies
-                .push(vs::frame(&self.values(i, ctx.state).encode())),
+            comm::GET_VALUES => ctx.replies.push(vs::frame(&self.values(i, ctx.state).encode())),
             comm::FW_VERSION => ctx.replies.push(vs::frame(&[comm::FW_VERSION, 6, 2])),
             _ => return,
         }
@@ -79,9 +73,7 @@ impl VescSim {
 
 impl SimDevice for VescSim {
     fn handle(&mut self, rx: &mut Vec<u8>, ctx: &mut Ctx) {
-        ctx.state
-            .hw_timeout
-            .get_or_insert(Duration::from_millis(1000));
+        ctx.state.hw_timeout.get_or_insert(Duration::from_millis(1000));
         loop {
             match vs::parse(rx) {
                 Parse::Need => return,
