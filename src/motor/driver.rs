@@ -159,6 +159,12 @@ impl Driver {
         self.deadman
     }
 
+    /// How long until the next tick talks to the controller (zero if due):
+    /// a block waits for input at most this long.
+    pub fn time_to_next_tick(&self, now: Instant) -> Duration {
+        self.next_tick.map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+    }
+
     /// The wheel speeds (rad/s, left and right) last sent.
     pub fn last_sent(&self) -> [f64; 2] {
         self.sent

@@ -11,6 +11,7 @@
 //! * [`diff`]: differential-drive kinematics and odometry integration;
 //! * [`driver`]: the per-protocol driver core with its deadman stop.
 
+pub mod blocks;
 pub mod diff;
 pub mod driver;
 pub mod proto;
