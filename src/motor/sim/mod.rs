@@ -478,3 +478,98 @@ pub fn run_sim_motor(args: &SimMotorArgs) -> std::io::Result<()> {
     drop(sim);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::motor::proto::{
+        Parse, dynamixel as dx, odrive as od, pololu as pl, roboclaw as rc, sabertooth as sb, vesc as vs,
+    };
+
+    /// Opens the simulator's pty like a driver would and exchanges raw bytes.
+    struct Raw(Box<dyn serialport::SerialPort>);
+    impl Raw {
+        fn open(sim: &SimHandle) -> Raw {
+            let p = serialport::new(sim.path().to_str().unwrap(), 115200).timeout(Duration::from_millis(300));
+            Raw(p.open().unwrap())
+        }
+        /// Sends `req` and collects whatever comes back within 300 ms.
+        fn ask(&mut self, req: &[u8]) -> Vec<u8> {
+            self.0.write_all(req).unwrap();
+            let mut out = Vec::new();
+            let mut b = [0u8; 256];
+            while let Ok(n) = self.0.read(&mut b) {
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&b[..n]);
+                self.0.set_timeout(Duration::from_millis(60)).unwrap();
+            }
+            self.0.set_timeout(Duration::from_millis(300)).unwrap();
+            out
+        }
+    }
+
+    fn corrupt_last(mut p: Vec<u8>) -> Vec<u8> {
+        *p.last_mut().unwrap() ^= 0x01;
+        p
+    }
+
+    #[test]
+    fn simulators_reject_bad_checksums_like_the_devices() {
+        // RoboClaw: no answer at all to a bad CRC, 0xFF to a good one.
+        let sim = start(Protocol::Roboclaw, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        assert_eq!(r.ask(&corrupt_last(rc::mixed_speed(0x80, 100, 100))), b"");
+        assert_eq!(r.ask(&rc::mixed_speed(0x80, 100, 100)), vec![rc::ACK]);
+        assert_eq!(sim.state().checksum_rejects, 1);
+        assert_eq!(sim.state().model.target, [100.0, 100.0]);
+
+        // Dynamixel: a unicast packet with a bad CRC gets the CRC Error status.
+        let sim = start(Protocol::Dynamixel, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        let reply = r.ask(&corrupt_last(dx::ping(1)));
+        match dx::parse(&reply) {
+            Parse::Done { value, .. } => assert_eq!(value.error(), Some(dx::err::CRC)),
+            other => panic!("{other:?}"),
+        }
+        let reply = r.ask(&dx::write(1, dx::addr::OPERATING_MODE, &[1]));
+        assert!(matches!(dx::parse(&reply), Parse::Done { value, .. } if value.error() == Some(0)));
+        // EEPROM is locked while torque is on: Access Error, as on the servo.
+        r.ask(&dx::write(1, dx::addr::TORQUE_ENABLE, &[1]));
+        let reply = r.ask(&dx::write(1, dx::addr::OPERATING_MODE, &[3]));
+        assert!(matches!(dx::parse(&reply), Parse::Done { value, .. } if value.error() == Some(dx::err::ACCESS)));
+
+        // Sabertooth: a bad checksum is ignored (it never answers anyway).
+        let sim = start(Protocol::Sabertooth, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        r.ask(&corrupt_last(sb::motor(128, 1, 100).to_vec()));
+        assert!(sim.wait_for(Duration::from_secs(5), |s| s.checksum_rejects == 1));
+        assert_eq!(sim.state().model.target, [0.0, 0.0]);
+
+        // VESC: a bad CRC is dropped; GET_VALUES answers a full 6.x frame.
+        let sim = start(Protocol::Vesc, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        let f = vs::frame(&vs::get_values());
+        let mut bad = f.clone();
+        bad[3] ^= 1;
+        assert_eq!(r.ask(&bad), b"");
+        match vs::parse(&r.ask(&f)) {
+            Parse::Done { value, .. } => assert_eq!(value.len(), vs::VALUES_LEN),
+            other => panic!("{other:?}"),
+        }
+
+        // ODrive: a line with a wrong checksum is ignored; replies carry one.
+        let sim = start(Protocol::Odrive, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        assert_eq!(r.ask(b"r vbus_voltage *1\n"), b"");
+        let reply = r.ask(&od::read("vbus_voltage", true));
+        assert!(matches!(od::parse_reply(&reply, true), Parse::Done { value, .. } if value == "24.0"));
+
+        // Pololu: a data byte with bit 7 set is a format error: no answer.
+        let sim = start(Protocol::Pololu, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        assert_eq!(r.ask(&[0xAA, 1, 0x21, 0x95]), b"");
+        assert_eq!(r.ask(&pl::get_variable(pl::Framing::Device(1), pl::var::INPUT_VOLTAGE)), 12_100u16.to_le_bytes());
+    }
+}
