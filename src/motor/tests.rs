@@ -469,3 +469,36 @@ fn config_validation() {
     let e = Driver::new(cfg, backend(Protocol::Roboclaw)).err().unwrap();
     assert!(e.to_string().contains("at least two periods"), "{e}");
 }
+
+#[test]
+fn sabertooth_simplified_serial() {
+    let link = link_path("saber-simple");
+    let sim = SimHandle::start(
+        sim::SabertoothSim::simplified(),
+        SimOptions { link: Some(link.clone()), ..Default::default() },
+    )
+    .unwrap();
+    let cfg = DriverConfig {
+        link: LinkConfig::new(link.to_str().unwrap(), 9600),
+        geometry: geometry(),
+        rate_hz: 20.0,
+        command_timeout: Duration::from_millis(300),
+        swap: false,
+        invert_left: false,
+        invert_right: false,
+    };
+    let backend = SabertoothBackend { mode: SabertoothMode::Simplified, max_wheel_speed: 20.0 };
+    let mut d = Driver::new(cfg, Box::new(backend)).unwrap();
+    // Half of max_wheel_speed is half of ±63 around the stop bytes 64 / 192.
+    run_ticks(&mut d, 3, Some(WheelCommand { left: 10.0, right: -10.0 }));
+    sync(&sim, &d);
+    let r = sim.received();
+    assert_eq!((r[0].m1, r[0].m2), (0.0, 0.0), "stop first");
+    assert_eq!(r.last().map(|l| (l.m1, l.m2)), Some((32.0, -32.0)));
+    // Simplified serial has no timeout of its own: the deadman is the only
+    // failsafe, and it works.
+    run_ticks(&mut d, 10, None);
+    sync(&sim, &d);
+    assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)));
+    assert_eq!(sim.state().hw_timeout, None);
+}
