@@ -35,11 +35,16 @@ fn explain_open_error(path: &str, e: serialport::Error) -> MotorError {
             "permission denied opening {path}: serial ports belong to the `dialout` group; \
              run `sudo usermod -aG dialout $USER` and log in again (or run `newgrp dialout`)"
         ),
+        // TIOCEXCL gives EBUSY; serialport reports a taken exclusive lock
+        // as NoDevice with "Unable to acquire exclusive lock": check first.
+        _ if ["busy", "EBUSY", "exclusive lock", "temporarily unavailable"]
+            .iter()
+            .any(|s| e.description.contains(s)) =>
+        {
+            format!("serial port {path} is in use by another program ({e}); close it (e.g. a serial monitor) and retry")
+        }
         K::NoDevice | K::Io(ErrorKind::NotFound) => {
             format!("serial port {path} is not available ({e}). {}", describe_ports(&list_ports()))
-        }
-        _ if e.description.contains("busy") || e.description.contains("EBUSY") => {
-            format!("serial port {path} is in use by another program ({e}); close it (e.g. a serial monitor) and retry")
         }
         _ => format!("cannot open serial port {path}: {e}"),
     };
@@ -288,7 +293,12 @@ impl Link {
 
     /// Sends bytes that get no answer (or whose answer nobody waits for).
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), MotorError> {
-        let r = self.port()?.write_all(bytes);
+        let timeout = self.cfg.reply_timeout;
+        let port = self.port()?;
+        // Reads shrink the port timeout to a quiet gap; a write gets the
+        // full reply timeout so a slow line is not mistaken for a lost port.
+        let _ = port.set_timeout(timeout);
+        let r = port.write_all(bytes);
         self.stats.sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         r.map_err(|e| self.lose(&e))
@@ -447,6 +457,16 @@ mod tests {
         );
         let d = describe_ports(&ports);
         assert!(d.contains("/dev/ttyUSB0 USB 10c4:ea60 serial 0001 (Silicon Labs CP2102)"), "{d}");
+    }
+
+    #[test]
+    fn port_in_use_is_explained() {
+        let sim = crate::motor::sim::start(crate::motor::Protocol::Roboclaw, Default::default()).unwrap();
+        let path = sim.path();
+        let path = path.to_str().unwrap();
+        let _first = open_port(path, 38400, Duration::from_millis(10)).unwrap();
+        let e = open_port(path, 38400, Duration::from_millis(10)).err().unwrap().to_string();
+        assert!(e.contains("in use by another program"), "{e}");
     }
 
     #[test]
