@@ -516,6 +516,24 @@ mod tests {
     }
 
     #[test]
+    fn sim_motor_command_line() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: SimMotorArgs,
+        }
+        let c = Cli::try_parse_from(["sim-motor", "--protocol", "roboclaw", "--link", "/tmp/rc", "--garbage"]).unwrap();
+        assert_eq!(c.args.protocol, Protocol::Roboclaw);
+        assert_eq!(c.args.link.as_deref(), Some(Path::new("/tmp/rc")));
+        assert!(c.args.garbage && !c.args.corrupt);
+        for p in ["dynamixel", "arduino", "sabertooth", "vesc", "odrive", "pololu"] {
+            assert!(Cli::try_parse_from(["sim-motor", "--protocol", p]).is_ok(), "{p}");
+        }
+        assert!(Cli::try_parse_from(["sim-motor", "--protocol", "kangaroo"]).is_err());
+    }
+
+    #[test]
     fn simulators_reject_bad_checksums_like_the_devices() {
         // RoboClaw: no answer at all to a bad CRC, 0xFF to a good one.
         let sim = start(Protocol::Roboclaw, SimOptions::default()).unwrap();
