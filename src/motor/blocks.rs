@@ -175,7 +175,7 @@ fn d_rate() -> f64 {
     20.0
 }
 fn d_timeout() -> u64 {
-    300
+    super::DEFAULT_COMMAND_TIMEOUT.as_millis() as u64
 }
 fn d_left() -> u8 {
     1

@@ -9,7 +9,11 @@
 //! * [`sim`]: simulated controllers on pseudo-terminals (part of the product:
 //!   `framewire sim-motor`), with fault injection for tests;
 //! * [`diff`]: differential-drive kinematics and odometry integration;
-//! * [`driver`]: the per-protocol driver core with its deadman stop.
+//! * [`driver`]: the per-protocol driver core with its deadman stop;
+//! * [`blocks`]: the `diff_drive` block and one driver block per protocol
+//!   (register them with [`blocks::register`]).
+//!
+//! User documentation (TOML keys, wiring, failsafe): `docs/motor-drivers.md`.
 
 pub mod blocks;
 pub mod diff;
@@ -50,8 +54,9 @@ pub enum MotorError {
     Config(String),
 }
 
-/// How long the controller's own failsafe waits, rounded to what a protocol
-/// can express is the protocol's business; this is the shared default.
+/// The default deadman timeout (`command_timeout_ms`): long enough for a
+/// few 20 Hz periods to be late, short enough that a runaway robot stops
+/// within a fraction of a metre.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// The serial protocols framewire speaks.
