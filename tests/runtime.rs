@@ -273,3 +273,44 @@ fn graph_prints_dot() {
     assert!(s.starts_with("digraph \"demo\" {"), "{s}");
     assert!(s.contains("\"camera\" -> \"invert\" [label=\"frames -> input\\nlatest\"];"), "{s}");
 }
+
+/// A Python program maps a wire from the documented layout alone.
+#[test]
+fn an_exec_block_in_python_reads_a_wire_from_the_documented_layout() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("SKIPPED an_exec_block_in_python_reads_a_wire: python3 is not installed");
+        return;
+    }
+    let p = Prefix::new();
+    let cfg = temp_config(
+        "python",
+        r#"
+[pipeline]
+name = "py"
+connect = ["cam.frames -> py.input"]
+
+[[block]]
+name = "cam"
+type = "test_pattern"
+width = 64
+height = 48
+fps = 100
+frames = 300
+
+[[block]]
+name = "py"
+type = "exec"
+command = ["python3", "blocks/python/frame_stats.py"]
+inputs = { input = "image" }
+env = { FRAMES = "20" }
+restart = "never"
+"#,
+    );
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "20s"]).output().unwrap();
+    let all = text(&out);
+    assert!(all.contains("[py] python first frame 64x48 RGB3 stride 192 len 9216"), "{all}");
+    assert!(all.contains("[py] python received 20 frames"), "{all}");
+    // The disc is pure red (255) on dimmed bars: the copy holds real pixels.
+    assert!(all.contains("brightest sample 255"), "{all}");
+    assert!(p.leftovers().is_empty());
+}

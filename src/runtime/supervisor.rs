@@ -259,9 +259,6 @@ impl Supervisor<'_> {
                 .unwrap_or_default();
             let mut c = Command::new(&argv[0]);
             c.args(&argv[1..]);
-            if let Some(dir) = self.p.file.parent() {
-                c.current_dir(dir.parent().unwrap_or(dir));
-            }
             for (port, seg) in inputs.iter().chain(&outputs) {
                 c.env(format!("FRAMEWIRE_WIRE_{}", port.to_ascii_uppercase()), seg);
             }
