@@ -314,3 +314,50 @@ restart = "never"
     assert!(all.contains("brightest sample 255"), "{all}");
     assert!(p.leftovers().is_empty());
 }
+
+/// The supervisor drains children's output continuously: a block writing
+/// megabytes of log lines never blocks on a full pipe.
+#[test]
+fn a_block_that_writes_a_lot_never_blocks() {
+    let p = Prefix::new();
+    let cfg = temp_config(
+        "chatty",
+        r#"
+[[block]]
+name = "chatty"
+type = "exec"
+command = ["sh", "-c", "seq 1 200000; echo chatty-done"]
+restart = "never"
+"#,
+    );
+    let t = Instant::now();
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "60s"]).output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{}", &all[all.len().saturating_sub(2000)..]);
+    assert!(t.elapsed() < Duration::from_secs(50), "finished by itself, not at --for");
+    assert!(all.contains("[chatty] 200000\n"), "every line arrived");
+    assert!(all.contains("[chatty] chatty-done"));
+    assert!(all.contains("every block finished"));
+}
+
+/// On shutdown, actuators are told to stop first, then the others in
+/// reverse dependency order.
+#[test]
+fn shutdown_stops_actuators_first() {
+    let p = Prefix::new();
+    let script = |name: &str| {
+        format!(
+            "[[block]]\nname = \"{name}\"\ntype = \"exec\"\ncommand = [\"sh\", \"-c\", \"trap 'echo {name} stopping; exit 0' TERM; echo {name} up; while true; do sleep 0.02; done\"]\n"
+        )
+    };
+    let cfg =
+        temp_config("order", &format!("{}{}actuator = true\n{}", script("early"), script("motor"), script("late")));
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1.5s"]).output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{s:?} missing in\n{all}"));
+    // The actuator first; then the others in reverse order of the file
+    // (these blocks have no wires, so file order is dependency order).
+    assert!(pos("[motor] motor stopping") < pos("[late] late stopping"), "{all}");
+    assert!(pos("[late] late stopping") < pos("[early] early stopping"), "{all}");
+}
