@@ -273,3 +273,91 @@ fn graph_prints_dot() {
     assert!(s.starts_with("digraph \"demo\" {"), "{s}");
     assert!(s.contains("\"camera\" -> \"invert\" [label=\"frames -> input\\nlatest\"];"), "{s}");
 }
+
+/// A Python program maps a wire from the documented layout alone.
+#[test]
+fn an_exec_block_in_python_reads_a_wire_from_the_documented_layout() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("SKIPPED an_exec_block_in_python_reads_a_wire: python3 is not installed");
+        return;
+    }
+    let p = Prefix::new();
+    let cfg = temp_config(
+        "python",
+        r#"
+[pipeline]
+name = "py"
+connect = ["cam.frames -> py.input"]
+
+[[block]]
+name = "cam"
+type = "test_pattern"
+width = 64
+height = 48
+fps = 100
+frames = 300
+
+[[block]]
+name = "py"
+type = "exec"
+command = ["python3", "blocks/python/frame_stats.py"]
+inputs = { input = "image" }
+env = { FRAMES = "20" }
+restart = "never"
+"#,
+    );
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "20s"]).output().unwrap();
+    let all = text(&out);
+    assert!(all.contains("[py] python first frame 64x48 RGB3 stride 192 len 9216"), "{all}");
+    assert!(all.contains("[py] python received 20 frames"), "{all}");
+    // The disc is pure red (255) on dimmed bars: the copy holds real pixels.
+    assert!(all.contains("brightest sample 255"), "{all}");
+    assert!(p.leftovers().is_empty());
+}
+
+/// The supervisor drains children's output continuously: a block writing
+/// megabytes of log lines never blocks on a full pipe.
+#[test]
+fn a_block_that_writes_a_lot_never_blocks() {
+    let p = Prefix::new();
+    let cfg = temp_config(
+        "chatty",
+        r#"
+[[block]]
+name = "chatty"
+type = "exec"
+command = ["sh", "-c", "seq 1 200000; echo chatty-done"]
+restart = "never"
+"#,
+    );
+    let t = Instant::now();
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "60s"]).output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{}", &all[all.len().saturating_sub(2000)..]);
+    assert!(t.elapsed() < Duration::from_secs(50), "finished by itself, not at --for");
+    assert!(all.contains("[chatty] 200000\n"), "every line arrived");
+    assert!(all.contains("[chatty] chatty-done"));
+    assert!(all.contains("every block finished"));
+}
+
+/// On shutdown, actuators are told to stop first, then the others in
+/// reverse dependency order.
+#[test]
+fn shutdown_stops_actuators_first() {
+    let p = Prefix::new();
+    let script = |name: &str| {
+        format!(
+            "[[block]]\nname = \"{name}\"\ntype = \"exec\"\ncommand = [\"sh\", \"-c\", \"trap 'echo {name} stopping; exit 0' TERM; echo {name} up; while true; do sleep 0.02; done\"]\n"
+        )
+    };
+    let cfg =
+        temp_config("order", &format!("{}{}actuator = true\n{}", script("early"), script("motor"), script("late")));
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1.5s"]).output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{s:?} missing in\n{all}"));
+    // The actuator first; then the others in reverse order of the file
+    // (these blocks have no wires, so file order is dependency order).
+    assert!(pos("[motor] motor stopping") < pos("[late] late stopping"), "{all}");
+    assert!(pos("[late] late stopping") < pos("[early] early stopping"), "{all}");
+}

@@ -13,6 +13,8 @@
 //! orderings are in `ring.rs`.
 
 pub mod layout;
+#[cfg(test)]
+mod model;
 mod ring;
 
 use std::fmt;
