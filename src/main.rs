@@ -73,6 +73,8 @@ enum Cmd {
         #[command(subcommand)]
         what: Bench,
     },
+    /// Simulate a serial motor controller on a pseudo-terminal; prints its path.
+    SimMotor(framewire::motor::sim::SimMotorArgs),
     /// Run one block (started by `framewire run`; not for direct use).
     #[command(hide = true)]
     Block,
@@ -246,6 +248,10 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Bench { what: Bench::Wire { frames, quick } } => {
             framewire::bench::wire::run(frames, quick).map_err(|e| anyhow::anyhow!("wire benchmark: {e}"))?;
+            Ok(exit::OK)
+        }
+        Cmd::SimMotor(args) => {
+            framewire::motor::sim::run_sim_motor(&args).map_err(|e| anyhow::anyhow!("sim-motor: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::BenchPeer { args } => {

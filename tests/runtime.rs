@@ -18,12 +18,14 @@ fn framewire(prefix: &Prefix) -> Command {
     c
 }
 
-fn temp_config(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("framewire-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{name}.toml"));
+fn temp_config(prefix: &Prefix, name: &str, text: &str) -> PathBuf {
+    let p = prefix.dir().join(format!("{name}.toml"));
     std::fs::write(&p, text).unwrap();
     p
+}
+
+fn text_of(o: &Output) -> String {
+    text(o)
 }
 
 fn text(o: &Output) -> String {
@@ -61,6 +63,8 @@ fn every_validation_error_fixture_gives_its_message() {
 fn check_accepts_the_shipped_pipelines() {
     let p = Prefix::new();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    // config/devices.toml points the rover at a simulated controller.
+    let _sim = SimMotor::start("roboclaw", Path::new("/tmp/framewire-roboclaw"));
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let f = e.unwrap().path();
@@ -72,7 +76,7 @@ fn check_accepts_the_shipped_pipelines() {
             n += 1;
         }
     }
-    assert!(n >= 1);
+    assert!(n >= 2);
 }
 
 /// The demo uses the example user block compiled from blocks/invert.rs.
@@ -118,8 +122,11 @@ report_every_s = 0
 #[test]
 fn a_crashing_block_is_restarted_by_policy_and_the_sequence_carries_on() {
     let p = Prefix::new();
-    let cfg =
-        temp_config("restart", &pipeline("crash_after_frames = 20\nrestart = \"on-failure\"\nmax_restarts = 10", ""));
+    let cfg = temp_config(
+        &p,
+        "restart",
+        &pipeline("crash_after_frames = 20\nrestart = \"on-failure\"\nmax_restarts = 10", ""),
+    );
     let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "2s"]).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
@@ -138,7 +145,7 @@ fn a_crashing_block_is_restarted_by_policy_and_the_sequence_carries_on() {
 #[test]
 fn exceeding_the_restart_limit_stops_the_pipeline_with_a_clear_error() {
     let p = Prefix::new();
-    let cfg = temp_config("limit", &pipeline("crash_after_frames = 3\nmax_restarts = 2", ""));
+    let cfg = temp_config(&p, "limit", &pipeline("crash_after_frames = 3\nmax_restarts = 2", ""));
     let t = Instant::now();
     let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "30s"]).output().unwrap();
     let all = text(&out);
@@ -154,7 +161,7 @@ fn exceeding_the_restart_limit_stops_the_pipeline_with_a_clear_error() {
 #[test]
 fn restart_never_stops_the_pipeline_on_the_first_failure() {
     let p = Prefix::new();
-    let cfg = temp_config("never", &pipeline("", "crash_after_frames = 5\nrestart = \"never\""));
+    let cfg = temp_config(&p, "never", &pipeline("", "crash_after_frames = 5\nrestart = \"never\""));
     let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "30s"]).output().unwrap();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
@@ -198,7 +205,7 @@ fn alive(pid: i32) -> bool {
 #[test]
 fn sigint_stops_everything_and_leaves_nothing_in_dev_shm() {
     let p = Prefix::new();
-    let cfg = temp_config("sigint", &pipeline("", ""));
+    let cfg = temp_config(&p, "sigint", &pipeline("", ""));
     let (mut c, mut err) = start(&p, &cfg);
     let pids = block_pids(&p, "t");
     assert_eq!(pids.len(), 2);
@@ -219,7 +226,7 @@ fn sigint_stops_everything_and_leaves_nothing_in_dev_shm() {
 #[test]
 fn sigkill_of_the_supervisor_leaves_no_orphans_and_the_next_run_starts_cleanly() {
     let p = Prefix::new();
-    let cfg = temp_config("sigkill", &pipeline("", ""));
+    let cfg = temp_config(&p, "sigkill", &pipeline("", ""));
     let (mut c, _err) = start(&p, &cfg);
     let pids = block_pids(&p, "t");
     c.kill().unwrap();
@@ -241,7 +248,7 @@ fn sigkill_of_the_supervisor_leaves_no_orphans_and_the_next_run_starts_cleanly()
 #[test]
 fn a_second_run_of_the_same_pipeline_is_refused_and_status_sees_the_first() {
     let p = Prefix::new();
-    let cfg = temp_config("twice", &pipeline("", ""));
+    let cfg = temp_config(&p, "twice", &pipeline("", ""));
     let (mut c, _err) = start(&p, &cfg);
     let out = framewire(&p).arg("run").arg(&cfg).output().unwrap();
     let all = text(&out);
@@ -283,6 +290,7 @@ fn an_exec_block_in_python_reads_a_wire_from_the_documented_layout() {
     }
     let p = Prefix::new();
     let cfg = temp_config(
+        &p,
         "python",
         r#"
 [pipeline]
@@ -321,6 +329,7 @@ restart = "never"
 fn a_block_that_writes_a_lot_never_blocks() {
     let p = Prefix::new();
     let cfg = temp_config(
+        &p,
         "chatty",
         r#"
 [[block]]
@@ -351,7 +360,7 @@ fn shutdown_stops_actuators_first() {
         )
     };
     let cfg =
-        temp_config("order", &format!("{}{}actuator = true\n{}", script("early"), script("motor"), script("late")));
+        temp_config(&p, "order", &format!("{}{}actuator = true\n{}", script("early"), script("motor"), script("late")));
     let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1.5s"]).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
@@ -360,4 +369,83 @@ fn shutdown_stops_actuators_first() {
     // (these blocks have no wires, so file order is dependency order).
     assert!(pos("[motor] motor stopping") < pos("[late] late stopping"), "{all}");
     assert!(pos("[late] late stopping") < pos("[early] early stopping"), "{all}");
+}
+
+/// `framewire sim-motor` on a pty, stopped (SIGINT) on drop.
+struct SimMotor {
+    child: Child,
+    err: Option<std::process::ChildStderr>,
+}
+
+impl SimMotor {
+    fn start(protocol: &str, link: &Path) -> SimMotor {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
+            .args(["sim-motor", "--protocol", protocol, "--link"])
+            .arg(link)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), link.to_str().unwrap(), "sim-motor prints the path to use");
+        let err = child.stderr.take();
+        SimMotor { child, err }
+    }
+
+    /// Stops the simulator and returns what it reported.
+    fn finish(mut self) -> String {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGINT)
+            .unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(self.err.as_mut().unwrap(), &mut s).unwrap();
+        self.child.wait().unwrap();
+        s
+    }
+}
+
+impl Drop for SimMotor {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// The shipped rover pipeline drives a simulated RoboClaw through the CLI:
+/// stop first on connection, commands, the deadman after the script ends,
+/// and a stop on shutdown.
+#[test]
+fn rover_pipeline_drives_a_simulated_roboclaw_and_stops_it() {
+    let p = Prefix::new();
+    let link = p.dir().join("roboclaw");
+    let sim = SimMotor::start("roboclaw", &link);
+    let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rover-sim.toml")).unwrap();
+    // Same pipeline, own simulator: the block's own `port` overrides the device's.
+    let text = base
+        .replace(
+            "include = [\"devices.toml\"]",
+            &format!("include = [\"{}/config/devices.toml\"]", env!("CARGO_MANIFEST_DIR")),
+        )
+        .replace("uses = \"base_controller\"", &format!("uses = \"base_controller\"\nport = \"{}\"", link.display()))
+        .replace("[[2.0, 0.3, 0.0], [1.5, 0.0, 1.0]]", "[[0.8, 0.3, 0.0], [0.5, 0.0, 1.0]]");
+    let cfg = temp_config(&p, "rover", &text);
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "3s"]).output().unwrap();
+    let all = text_of(&out);
+    assert!(out.status.success(), "{all}");
+    let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{s:?} missing in\n{all}"));
+    assert!(
+        pos("connected, motors stopped, controller timeout set from command_timeout = 300 ms")
+            < pos("commands received, driving")
+    );
+    assert!(pos("script finished") < pos("deadman: no command for 300 ms, commanding zero"));
+    assert!(pos("deadman: no command") < pos(": stopped"));
+    let report = sim.finish();
+    assert!(
+        report.contains("last (0.0, 0.0), speed 0/0 counts/s, 0 bad checksums"),
+        "the controller ends stopped: {report}"
+    );
+    assert!(p.leftovers().is_empty());
 }

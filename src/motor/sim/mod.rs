@@ -457,24 +457,30 @@ pub fn run_sim_motor(args: &SimMotorArgs) -> std::io::Result<()> {
     println!("{}", sim.path().display());
     let _ = std::io::stdout().flush();
     let shared = sim.shared.clone();
+    let report = move |shared: &Arc<Shared>| {
+        let st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let last = st.received.last().map(|r| (r.m1, r.m2)).unwrap_or_default();
+        eprintln!(
+            "sim-motor: {} commands, last {:?}, speed {:.0}/{:.0} counts/s, {} bad checksums, {} device timeouts",
+            st.received.len(),
+            last,
+            st.model.speed[0],
+            st.model.speed[1],
+            st.checksum_rejects,
+            st.hw_timeouts
+        );
+    };
+    let periodic = shared.clone();
     std::thread::spawn(move || {
-        while !shared.stop.load(Ordering::SeqCst) {
+        while !periodic.stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_secs(5));
-            let st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            let last = st.received.last().map(|r| (r.m1, r.m2)).unwrap_or_default();
-            eprintln!(
-                "sim-motor: {} commands, last {:?}, speed {:.0}/{:.0} counts/s, {} bad checksums, {} device timeouts",
-                st.received.len(),
-                last,
-                st.model.speed[0],
-                st.model.speed[1],
-                st.checksum_rejects,
-                st.hw_timeouts
-            );
+            report(&periodic);
         }
     });
     let sig = set.wait().map_err(std::io::Error::from)?;
     eprintln!("sim-motor: {sig:?}, stopping");
+    // A final report, so a short run also shows what the controller got.
+    report(&shared);
     drop(sim);
     Ok(())
 }
