@@ -4,6 +4,7 @@
 //! See `README.md` for the architecture and the invariants this crate keeps.
 #![warn(missing_docs)]
 
+pub mod camera;
 pub mod image;
 pub mod msg;
 pub mod sys;

@@ -1,0 +1,261 @@
+//! Camera tests against the kernel's virtual camera driver, `vivid`.
+//!
+//! They need a vivid capture node. No machine here has one, so
+//! `tests/vm/run.sh` builds this file as a static binary and runs it inside
+//! a QEMU guest that loads vivid; on a host without vivid every test prints
+//! SKIPPED and passes. Run them one at a time (`--test-threads=1`): they
+//! share the device.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use framewire::camera::{
+    CameraError, Capture, CapturePath, Device, FormatRequest, IoMode, PageRegion, Recovery, UserBuf, list_devices,
+};
+use framewire::image::FourCC;
+
+/// The first vivid video capture node, or `None` (after saying why).
+fn vivid(test: &str) -> Option<PathBuf> {
+    let found =
+        list_devices().into_iter().find(|d| d.caps.driver == "vivid" && d.caps.is_video_capture()).map(|d| d.node);
+    if found.is_none() {
+        eprintln!("SKIPPED {test}: no vivid capture device here (tests/vm/run.sh runs these tests in a VM)");
+    }
+    found
+}
+
+fn init_log() {
+    let _ = tracing_subscriber::fmt().with_ansi(false).with_writer(std::io::stderr).try_init();
+}
+
+fn req(fourcc: FourCC, width: u32, height: u32) -> FormatRequest {
+    FormatRequest { fourcc, width, height, fps: Some(25.0) }
+}
+
+/// Captures `n` frames by USERPTR into page-aligned anonymous memory and
+/// checks what a wire slot's metadata would carry.
+fn capture_userptr(dev: &PathBuf, fourcc: FourCC, width: u32, height: u32, n: usize) {
+    let mut cap = Capture::open(dev, &req(fourcc, width, height), IoMode::Auto, 4, Recovery::default()).unwrap();
+    assert_eq!(cap.path(), CapturePath::UserPtr, "vivid supports USERPTR: Auto must choose it");
+    let neg = *cap.negotiated();
+    assert_eq!(neg.format.fourcc, fourcc);
+    assert_eq!((neg.format.width, neg.format.height), (width, height));
+    assert_eq!(Some(neg.format.stride), fourcc.min_stride(width), "stride");
+    assert_eq!(neg.sizeimage as usize, neg.format.byte_len(), "sizeimage");
+    let len = cap.frame_len();
+    let slots = cap.buffer_count() as usize;
+    let page = framewire::sys::v4l2::page_size();
+    let mut region = PageRegion::new(slots * len.next_multiple_of(page)).unwrap();
+    let base = region.slots(1, 1).unwrap().remove(0).as_ptr() as usize;
+    let end = base + region.len();
+    for s in region.slots(slots, len).unwrap() {
+        cap.queue(s).unwrap();
+    }
+    let mut last: Option<(u32, u64)> = None;
+    for _ in 0..n {
+        let (buf, info) = cap.dequeue().unwrap();
+        let p = buf.as_ptr() as usize;
+        assert!(p >= base && p < end && p.is_multiple_of(page), "the frame is in our page-aligned memory");
+        assert_eq!(info.format, neg.format);
+        assert_eq!(info.bytesused, len, "bytesused");
+        assert!(info.monotonic, "vivid timestamps are CLOCK_MONOTONIC");
+        assert!(buf.as_slice()[..info.bytesused].iter().any(|&b| b != 0), "the driver wrote the frame");
+        if let Some((seq, ts)) = last {
+            assert!(info.sequence > seq, "sequence {} after {seq}", info.sequence);
+            assert!(info.timestamp_ns > ts, "timestamp {} after {ts}", info.timestamp_ns);
+        }
+        last = Some((info.sequence, info.timestamp_ns));
+        cap.queue(buf).unwrap();
+    }
+    let back = cap.stop();
+    assert_eq!(back.len(), slots, "stop() hands back every buffer");
+    eprintln!("captured {n} frames {fourcc} {width}x{height} by USERPTR, last {last:?}");
+}
+
+#[test]
+fn userptr_capture_yuyv_and_rgb24_at_two_sizes() {
+    init_log();
+    let Some(dev) = vivid("userptr_capture_yuyv_and_rgb24_at_two_sizes") else { return };
+    for (f, w, h) in
+        [(FourCC::YUYV, 640, 480), (FourCC::YUYV, 1280, 720), (FourCC::RGB24, 640, 480), (FourCC::RGB24, 1280, 720)]
+    {
+        capture_userptr(&dev, f, w, h, 6);
+    }
+}
+
+#[test]
+fn userptr_capture_grey_and_nv12() {
+    init_log();
+    let Some(dev) = vivid("userptr_capture_grey_and_nv12") else { return };
+    capture_userptr(&dev, FourCC::GREY, 640, 480, 4);
+    capture_userptr(&dev, FourCC::NV12, 640, 480, 4);
+}
+
+#[test]
+fn mmap_fallback_copies_into_the_callers_buffer() {
+    init_log();
+    let Some(dev) = vivid("mmap_fallback_copies_into_the_callers_buffer") else { return };
+    let mut cap = Capture::open(&dev, &req(FourCC::YUYV, 640, 480), IoMode::Mmap, 4, Recovery::default()).unwrap();
+    assert_eq!(cap.path(), CapturePath::MmapCopy);
+    let mut dst = vec![0u8; cap.frame_len()];
+    let mut last = None;
+    for _ in 0..4 {
+        let info = cap.read_into(&mut dst).unwrap();
+        assert_eq!(info.bytesused, dst.len());
+        assert!(dst.iter().any(|&b| b != 0));
+        if let Some(s) = last {
+            assert!(info.sequence > s);
+        }
+        last = Some(info.sequence);
+    }
+    let err = cap.dequeue().unwrap_err().to_string();
+    assert!(err.contains("MMAP"), "{err}");
+}
+
+#[test]
+fn devices_are_listed_with_formats_sizes_and_intervals_and_open_by_symlink() {
+    init_log();
+    let Some(dev) = vivid("devices_are_listed") else { return };
+    let all = list_devices();
+    for d in &all {
+        eprint!("{d}");
+    }
+    let info = all.iter().find(|d| d.node == dev).unwrap();
+    assert!(info.caps.names().contains(&"video-capture"));
+    assert!(info.caps.bus.starts_with("platform:vivid"), "{}", info.caps.bus);
+    for f in [FourCC::YUYV, FourCC::NV12, FourCC::GREY, FourCC::RGB24, FourCC::BGR24] {
+        let fi = info.formats.iter().find(|x| x.fourcc == f).unwrap_or_else(|| panic!("vivid offers {f}"));
+        assert!(!fi.sizes.is_empty(), "{f} has sizes");
+        assert!(fi.sizes.iter().any(|s| !s.intervals.is_empty()), "{f} has intervals");
+    }
+    let link = std::env::temp_dir().join("framewire-cam-link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&dev, &link).unwrap();
+    let d = Device::open_capture(&link).unwrap();
+    assert_eq!(d.node(), dev.as_path());
+    assert_eq!(d.path(), link.as_path());
+    let _ = std::fs::remove_file(&link);
+}
+
+#[test]
+fn controls_set_read_back_and_range_errors() {
+    init_log();
+    let Some(dev) = vivid("controls_set_read_back_and_range_errors") else { return };
+    let d = Device::open_capture(&dev).unwrap();
+    for c in d.controls().unwrap() {
+        eprintln!("control {c}");
+    }
+    let info = d.set_control("Brightness", 200).unwrap();
+    assert_eq!((info.min, info.max), (0, 255));
+    assert_eq!(d.get_control("brightness").unwrap(), 200);
+    d.set_control("contrast", 100).unwrap();
+    assert_eq!(d.get_control("Contrast").unwrap(), 100);
+    let e = d.set_control("brightness", 1000).unwrap_err();
+    assert!(matches!(e, CameraError::ControlRange { .. }), "{e}");
+    assert!(e.to_string().contains("0..=255"), "{e}");
+    let e = d.set_control("warp_drive", 1).unwrap_err().to_string();
+    assert!(e.contains("warp_drive") && e.contains("brightness"), "{e}");
+    d.set_control("brightness", 128).unwrap();
+}
+
+#[test]
+fn a_format_vivid_lacks_is_refused_listing_what_it_offers() {
+    init_log();
+    let Some(dev) = vivid("a_format_vivid_lacks_is_refused") else { return };
+    let e = Capture::open(&dev, &req(FourCC::MJPEG, 640, 480), IoMode::Auto, 4, Recovery::default()).unwrap_err();
+    let msg = e.to_string();
+    eprintln!("{msg}");
+    match e {
+        CameraError::FormatUnavailable { requested, offered, .. } => {
+            assert_eq!(requested, FourCC::MJPEG);
+            assert!(offered.contains(&FourCC::YUYV) && offered.contains(&FourCC::NV12));
+        }
+        other => panic!("expected FormatUnavailable, got {other}"),
+    }
+    assert!(msg.contains("MJPG") && msg.contains("YUYV") && msg.contains(dev.to_str().unwrap()), "{msg}");
+}
+
+/// Presses a vivid error-injection button (by key fragment).
+fn press(cap: &Capture, fragment: &str) {
+    let d = cap.device();
+    let c = d
+        .controls()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.key.contains(fragment))
+        .unwrap_or_else(|| panic!("vivid has a control matching {fragment}"));
+    d.set_control_id(c.id, c.kind, 1).unwrap();
+}
+
+fn userptr_capture(dev: &PathBuf, policy: Recovery) -> (Capture, PageRegion) {
+    let cap = Capture::open(dev, &req(FourCC::YUYV, 640, 480), IoMode::UserPtr, 4, policy).unwrap();
+    let len = cap.frame_len();
+    let region = PageRegion::new(4 * len.next_multiple_of(framewire::sys::v4l2::page_size())).unwrap();
+    (cap, region)
+}
+
+fn queue_all(cap: &mut Capture, region: &mut PageRegion) {
+    let (n, len) = (cap.buffer_count() as usize, cap.frame_len());
+    for s in region.slots(n, len).unwrap() {
+        cap.queue(s).unwrap();
+    }
+}
+
+fn frames(cap: &mut Capture, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|_| {
+            let (b, i): (UserBuf, _) = cap.dequeue().unwrap();
+            cap.queue(b).unwrap();
+            i.sequence
+        })
+        .collect()
+}
+
+#[test]
+fn corrupt_frames_are_dropped_and_fatal_stream_errors_restart_the_stream() {
+    init_log();
+    let Some(dev) = vivid("corrupt_frames_are_dropped_and_fatal_stream_errors_restart_the_stream") else { return };
+    let (mut region_cap, mut region) = userptr_capture(&dev, Recovery::default());
+    let cap = &mut region_cap;
+    queue_all(cap, &mut region);
+    frames(cap, 2);
+    press(cap, "buf_flag_error");
+    frames(cap, 4);
+    assert!(cap.stats().error_frames >= 1, "{:?}", cap.stats());
+    press(cap, "fatal_streaming_error");
+    frames(cap, 3);
+    assert!(cap.stats().restarts >= 1, "{:?}", cap.stats());
+    eprintln!("stats after error injection: {:?}", cap.stats());
+    drop(region_cap);
+}
+
+#[test]
+fn a_disconnected_device_is_reopened_when_it_comes_back() {
+    init_log();
+    let Some(dev) = vivid("a_disconnected_device_is_reopened_when_it_comes_back") else { return };
+    let module = std::path::Path::new("/modules/vivid.ko");
+    if !module.exists() {
+        eprintln!("SKIPPED a_disconnected_device_is_reopened: needs the VM (reloads {})", module.display());
+        return;
+    }
+    let policy = Recovery { give_up_after: Some(Duration::from_secs(60)), ..Recovery::default() };
+    let (mut cap, mut region) = userptr_capture(&dev, policy);
+    queue_all(&mut cap, &mut region);
+    frames(&mut cap, 2);
+    press(&cap, "disconnect");
+    // Unplug and replug: once the capture has closed the node, vivid can be
+    // unloaded; loading it again brings the node back at the same path.
+    let replug = std::thread::spawn(|| {
+        let t = std::time::Instant::now();
+        while !std::process::Command::new("rmmod").arg("vivid").status().is_ok_and(|s| s.success()) {
+            assert!(t.elapsed() < Duration::from_secs(30), "rmmod vivid kept failing");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(std::process::Command::new("insmod").arg("/modules/vivid.ko").status().unwrap().success());
+    });
+    let seqs = frames(&mut cap, 3);
+    replug.join().unwrap();
+    assert_eq!(cap.stats().reconnects, 1, "{:?}", cap.stats());
+    eprintln!("frames after reconnect: {seqs:?}; {:?}", cap.stats());
+}
