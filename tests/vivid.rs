@@ -6,11 +6,13 @@
 //! SKIPPED and passes. Run them one at a time (`--test-threads=1`): they
 //! share the device.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use framewire::camera::{
-    CameraError, Capture, CapturePath, Device, FormatRequest, IoMode, PageRegion, Recovery, UserBuf, list_devices,
+    CameraError, Capture, CapturePath, Device, FormatRequest, IoMode, PageRegion, Recovery, UserBuf, bench_capture,
+    list_devices,
 };
 use framewire::image::FourCC;
 
@@ -19,7 +21,11 @@ fn vivid(test: &str) -> Option<PathBuf> {
     let found =
         list_devices().into_iter().find(|d| d.caps.driver == "vivid" && d.caps.is_video_capture()).map(|d| d.node);
     if found.is_none() {
-        eprintln!("SKIPPED {test}: no vivid capture device here (tests/vm/run.sh runs these tests in a VM)");
+        // Straight to stderr, past the test harness's capture, so it shows.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: no vivid capture device here (tests/vm/run.sh runs these tests in a VM)"
+        );
     }
     found
 }
@@ -118,7 +124,14 @@ fn devices_are_listed_with_formats_sizes_and_intervals_and_open_by_symlink() {
     let Some(dev) = vivid("devices_are_listed") else { return };
     let all = list_devices();
     for d in &all {
-        eprint!("{d}");
+        let f = d.formats.len();
+        eprintln!(
+            "{}: {} (driver {}, bus {}), {f} capture formats",
+            d.node.display(),
+            d.caps.card,
+            d.caps.driver,
+            d.caps.bus
+        );
     }
     let info = all.iter().find(|d| d.node == dev).unwrap();
     assert!(info.caps.names().contains(&"video-capture"));
@@ -258,4 +271,25 @@ fn a_disconnected_device_is_reopened_when_it_comes_back() {
     replug.join().unwrap();
     assert_eq!(cap.stats().reconnects, 1, "{:?}", cap.stats());
     eprintln!("frames after reconnect: {seqs:?}; {:?}", cap.stats());
+}
+
+/// Not a pass/fail test: CPU time per frame, USERPTR against MMAP + copy,
+/// side by side (in the VM the absolute numbers are emulated; the ratio
+/// is what counts). `FRAMEWIRE_BENCH_FRAMES` sets the frame count.
+#[test]
+fn zz_bench_userptr_against_mmap_copy() {
+    init_log();
+    let Some(dev) = vivid("zz_bench_userptr_against_mmap_copy") else { return };
+    let frames = std::env::var("FRAMEWIRE_BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    for (w, h) in [(640, 480), (1920, 1080)] {
+        let r = req(FourCC::YUYV, w, h);
+        let u = bench_capture(&dev, &r, CapturePath::UserPtr, frames).unwrap();
+        let m = bench_capture(&dev, &r, CapturePath::MmapCopy, frames).unwrap();
+        println!("BENCH {u}");
+        println!("BENCH {m}");
+        println!(
+            "BENCH {w}x{h} MMAP+copy / USERPTR CPU per frame = {:.2}",
+            m.cpu_per_frame.as_secs_f64() / u.cpu_per_frame.as_secs_f64().max(1e-9)
+        );
+    }
 }

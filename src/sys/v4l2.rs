@@ -935,7 +935,9 @@ mod tests {
         let header = std::path::Path::new("/usr/include/linux/videodev2.h");
         let gcc_ok = std::process::Command::new("gcc").arg("--version").output().is_ok_and(|o| o.status.success());
         if !gcc_ok || !header.exists() {
-            eprintln!(
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED golden V4L2 layout test: {} (install gcc and linux-libc-dev)",
                 if gcc_ok { "/usr/include/linux/videodev2.h is missing" } else { "gcc is not available" }
             );

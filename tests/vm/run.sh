@@ -53,7 +53,7 @@ if ! file "$bin" 2>/dev/null | grep -q "static" && ldd "$bin" 2>/dev/null | grep
 fi
 built=$(date +%s)
 echo "framewire-vm: booting the guest (build took $((built - start)) s)" >&2
-"$here/boot.sh" "$bin" --test-threads=1 ${FRAMEWIRE_VM_TEST_FILTER:-}
+"$here/boot.sh" "$bin" --test-threads=1 --show-output ${FRAMEWIRE_VM_TEST_FILTER:-}
 rc=$?
 end=$(date +%s)
 echo "framewire-vm: guest run took $((end - built)) s, total $((end - start)) s" >&2
