@@ -190,7 +190,7 @@ fn a_format_vivid_lacks_is_refused_listing_what_it_offers() {
 
 /// Presses a vivid error-injection button (by key fragment).
 fn press(cap: &Capture, fragment: &str) {
-    let d = cap.device();
+    let d = cap.device().unwrap();
     let c = d
         .controls()
         .unwrap()
@@ -292,4 +292,24 @@ fn zz_bench_userptr_against_mmap_copy() {
             m.cpu_per_frame.as_secs_f64() / u.cpu_per_frame.as_secs_f64().max(1e-9)
         );
     }
+}
+
+#[test]
+fn a_stream_without_frames_is_restarted() {
+    init_log();
+    let Some(dev) = vivid("a_stream_without_frames_is_restarted") else { return };
+    // One frame a second against a 150 ms frame timeout. vivid delivers a
+    // frame as soon as streaming starts, then one a second: the second wait
+    // times out, the stream is restarted, and its first frame comes at once.
+    let slow = FormatRequest { fps: Some(1.0), ..req(FourCC::YUYV, 640, 480) };
+    let policy = Recovery { frame_timeout: Duration::from_millis(150), max_restarts: 2, ..Recovery::default() };
+    let mut cap = Capture::open(&dev, &slow, IoMode::UserPtr, 4, policy).unwrap();
+    let fps = cap.negotiated().fps().unwrap();
+    assert!(fps <= 2.0, "vivid granted {fps} fps");
+    let mut region = PageRegion::new(4 * cap.frame_len().next_multiple_of(framewire::sys::v4l2::page_size())).unwrap();
+    queue_all(&mut cap, &mut region);
+    let t = std::time::Instant::now();
+    frames(&mut cap, 2);
+    assert!(cap.stats().restarts >= 1, "{:?}", cap.stats());
+    assert!(t.elapsed() < Duration::from_millis(900), "the restart, not the 1 s interval, brought the frame");
 }

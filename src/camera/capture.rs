@@ -24,6 +24,8 @@
 //! [`Recovery::give_up_after`].
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -128,6 +130,14 @@ pub struct CaptureStats {
     pub disconnected: bool,
 }
 
+fn gone(path: &Path) -> CameraError {
+    CameraError::Disconnected {
+        device: path.to_path_buf(),
+        cause: "the device is gone; dequeue() or read_into() reopen it".into(),
+        waited: Duration::ZERO,
+    }
+}
+
 /// A streaming capture from one device.
 #[derive(Debug)]
 pub struct Capture {
@@ -150,6 +160,7 @@ pub struct Capture {
     /// MMAP: the driver's buffers.
     maps: Vec<MmapBuf>,
     streaming: bool,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Capture {
@@ -202,6 +213,7 @@ impl Capture {
             pending: vec![],
             maps: vec![],
             streaming: false,
+            cancel: None,
         };
         c.setup_buffers()?;
         Ok(c)
@@ -217,17 +229,32 @@ impl Capture {
         Ok(c)
     }
 
-    /// The device (for controls and queries).
-    pub fn device(&self) -> &Device {
-        self.dev.as_ref().expect("device is open outside reconnect")
+    /// The device (for controls and queries); an error while the device is
+    /// gone (after [`CameraError::Disconnected`]; `dequeue` and `read_into`
+    /// keep trying to reopen it).
+    pub fn device(&self) -> Result<&Device, CameraError> {
+        self.dev.as_ref().ok_or_else(|| gone(&self.path_name))
     }
 
     /// Sets a control by name now and after every reconnect.
     pub fn set_control(&mut self, name: &str, value: i64) -> Result<(), CameraError> {
-        self.device().set_control(name, value)?;
+        self.device()?.set_control(name, value)?;
         self.controls.retain(|(n, _)| n != name);
         self.controls.push((name.to_string(), value));
         Ok(())
+    }
+
+    /// A flag that, once set (from another thread or a signal handler),
+    /// makes a waiting `dequeue`/`read_into` give up reconnecting and return
+    /// [`CameraError::Disconnected`] at its next backoff step: how a block
+    /// stops promptly while its camera is unplugged.
+    pub fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
+        self.cancel = Some(flag);
+    }
+
+    fn cancelled(&self) -> bool {
+        // Relaxed: a stop request, no data is published through it.
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     /// The buffer path in use.
@@ -268,7 +295,7 @@ impl Capture {
 
     /// `REQBUFS` (and for MMAP: map and queue every buffer).
     fn setup_buffers(&mut self) -> Result<(), CameraError> {
-        let dev = self.dev.as_ref().expect("open");
+        let dev = self.dev.as_ref().ok_or_else(|| gone(&self.path_name))?;
         let mut r = sys::v4l2_requestbuffers {
             count: self.count,
             type_: sys::BUF_TYPE_VIDEO_CAPTURE,
@@ -308,7 +335,7 @@ impl Capture {
     }
 
     fn qbuf_mmap(&self, index: u32) -> Result<(), CameraError> {
-        let dev = self.device();
+        let dev = self.device()?;
         let mut b = sys::v4l2_buffer {
             index,
             type_: sys::BUF_TYPE_VIDEO_CAPTURE,
@@ -360,7 +387,10 @@ impl Capture {
             let n = self.queued.len();
             return Err((buf, self.usage(format!("all {n} driver buffers are already queued"))));
         };
-        let dev = self.dev.as_ref().expect("open");
+        let dev = match self.device() {
+            Ok(d) => d,
+            Err(e) => return Err((buf, e)),
+        };
         let mut b = sys::v4l2_buffer {
             index: index as u32,
             type_: sys::BUF_TYPE_VIDEO_CAPTURE,
@@ -398,7 +428,7 @@ impl Capture {
             return Err(self.usage("no buffer is queued: queue() buffers before dequeue()"));
         }
         if !self.streaming {
-            let dev = self.device();
+            let dev = self.device()?;
             sys::streamon(dev.fd()).map_err(dev.err("VIDIOC_STREAMON"))?;
             self.streaming = true;
         }
@@ -422,7 +452,7 @@ impl Capture {
                 return Err(e);
             }
             let ready = {
-                let dev = self.device();
+                let dev = self.device()?;
                 let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
                 let t = PollTimeout::try_from(self.policy.frame_timeout).unwrap_or(PollTimeout::MAX);
                 match nix::poll::poll(&mut fds, t) {
@@ -451,7 +481,7 @@ impl Capture {
             }
             let mut b =
                 sys::v4l2_buffer { type_: sys::BUF_TYPE_VIDEO_CAPTURE, memory: self.memory(), ..Default::default() };
-            let r = sys::dqbuf(self.device().fd(), &mut b);
+            let r = sys::dqbuf(self.device()?.fd(), &mut b);
             match r {
                 Ok(()) => {
                     if b.flags & sys::BUF_FLAG_ERROR != 0 {
@@ -474,7 +504,7 @@ impl Capture {
                 }
                 Err(e @ (Errno::EIO | Errno::EPIPE | Errno::EINVAL)) => {
                     if restarts >= self.policy.max_restarts {
-                        return Err(self.device().err("VIDIOC_DQBUF")(e));
+                        return Err(self.device()?.err("VIDIOC_DQBUF")(e));
                     }
                     restarts += 1;
                     tracing::warn!(
@@ -484,7 +514,7 @@ impl Capture {
                     );
                     self.restart_or_reconnect()?;
                 }
-                Err(e) => return Err(self.device().err("VIDIOC_DQBUF")(e)),
+                Err(e) => return Err(self.device()?.err("VIDIOC_DQBUF")(e)),
             }
         }
     }
@@ -512,7 +542,7 @@ impl Capture {
 
     /// `STREAMOFF` (the driver returns every buffer), requeue, `STREAMON`.
     fn restart_stream(&mut self) -> Result<(), CameraError> {
-        let dev = self.device();
+        let dev = self.device()?;
         sys::streamoff(dev.fd()).map_err(dev.err("VIDIOC_STREAMOFF"))?;
         self.streaming = false;
         match self.path {
@@ -525,7 +555,7 @@ impl Capture {
                 for index in 0..self.maps.len() as u32 {
                     self.qbuf_mmap(index)?;
                 }
-                let dev = self.device();
+                let dev = self.device()?;
                 sys::streamon(dev.fd()).map_err(dev.err("VIDIOC_STREAMON"))?;
                 self.streaming = true;
                 Ok(())
@@ -554,7 +584,7 @@ impl Capture {
                     self.dev = None;
                     self.maps.clear();
                     tracing::debug!("{}: still gone: {e}", self.path_name.display());
-                    if self.policy.give_up_after.is_some_and(|g| start.elapsed() >= g) {
+                    if self.cancelled() || self.policy.give_up_after.is_some_and(|g| start.elapsed() >= g) {
                         return Err(CameraError::Disconnected {
                             device: self.path_name.clone(),
                             cause,

@@ -254,7 +254,14 @@ impl Device {
                 });
             }
         }
-        Ok(DeviceInfo { node: self.node.clone(), links: stable_links(&self.node), caps: self.caps.clone(), formats })
+        let controls = if self.caps.is_video_capture() { self.controls()? } else { vec![] };
+        Ok(DeviceInfo {
+            node: self.node.clone(),
+            links: stable_links(&self.node),
+            caps: self.caps.clone(),
+            formats,
+            controls,
+        })
     }
 }
 
@@ -358,6 +365,8 @@ pub struct DeviceInfo {
     pub caps: Capabilities,
     /// Capture formats (empty for nodes that don't capture video).
     pub formats: Vec<FormatInfo>,
+    /// Controls with their ranges (the names TOML `[controls]` accepts).
+    pub controls: Vec<super::controls::ControlInfo>,
 }
 
 /// Every V4L2 node under `/dev` (`/dev/video*`), in numeric order, with what
@@ -430,6 +439,9 @@ impl fmt::Display for DeviceInfo {
                 let iv: Vec<String> = s.intervals.iter().map(|i| i.to_string()).collect();
                 writeln!(f, "    {}: {}", s.size, iv.join(", "))?;
             }
+        }
+        for c in &self.controls {
+            writeln!(f, "  control {c}")?;
         }
         Ok(())
     }

@@ -141,3 +141,25 @@ pub(crate) fn ioctl_err<'a>(
 ) -> impl FnOnce(Errno) -> CameraError + 'a {
     move |errno| CameraError::Ioctl { device: device.to_path_buf(), request, errno }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_device_the_request_and_the_alternatives() {
+        let e =
+            CameraError::Ioctl { device: "/dev/v4l/by-id/cam".into(), request: "VIDIOC_S_FMT", errno: Errno::EBUSY };
+        let m = e.to_string();
+        assert!(m.contains("/dev/v4l/by-id/cam") && m.contains("VIDIOC_S_FMT") && m.contains("EBUSY"), "{m}");
+        let e = CameraError::FormatUnavailable {
+            device: "/dev/video0".into(),
+            requested: FourCC::MJPEG,
+            offered: vec![FourCC::YUYV, FourCC::NV12],
+        };
+        assert_eq!(e.to_string(), "/dev/video0: pixel format MJPG is not offered; the device offers: YUYV, NV12");
+        assert!(
+            CameraError::Ioctl { device: "x".into(), request: "VIDIOC_DQBUF", errno: Errno::ENODEV }.is_disconnect()
+        );
+    }
+}
