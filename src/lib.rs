@@ -4,7 +4,9 @@
 //! See `README.md` for the architecture and the invariants this crate keeps.
 #![warn(missing_docs)]
 
+pub mod block;
 pub mod camera;
 pub mod image;
 pub mod msg;
 pub mod sys;
+pub mod wire;
