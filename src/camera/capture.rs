@@ -161,6 +161,20 @@ pub struct Capture {
     maps: Vec<MmapBuf>,
     streaming: bool,
     cancel: Option<Arc<AtomicBool>>,
+    /// Last frame or stream (re)start: the stall clock.
+    progress: Instant,
+    /// Stream restarts since the last frame.
+    restarts_in_row: u32,
+    /// Set while the device is gone.
+    reconnecting: Option<Reconnect>,
+}
+
+#[derive(Debug)]
+struct Reconnect {
+    since: Instant,
+    next_try: Instant,
+    delay: Duration,
+    cause: String,
 }
 
 impl Capture {
@@ -214,6 +228,9 @@ impl Capture {
             maps: vec![],
             streaming: false,
             cancel: None,
+            progress: Instant::now(),
+            restarts_in_row: 0,
+            reconnecting: None,
         };
         c.setup_buffers()?;
         Ok(c)
@@ -250,11 +267,6 @@ impl Capture {
     /// stops promptly while its camera is unplugged.
     pub fn set_cancel(&mut self, flag: Arc<AtomicBool>) {
         self.cancel = Some(flag);
-    }
-
-    fn cancelled(&self) -> bool {
-        // Relaxed: a stop request, no data is published through it.
-        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
     /// The buffer path in use.
@@ -329,6 +341,7 @@ impl Capture {
                 }
                 sys::streamon(dev.fd()).map_err(dev.err("VIDIOC_STREAMON"))?;
                 self.streaming = true;
+                self.progress = Instant::now();
             }
         }
         Ok(())
@@ -431,49 +444,108 @@ impl Capture {
             let dev = self.device()?;
             sys::streamon(dev.fd()).map_err(dev.err("VIDIOC_STREAMON"))?;
             self.streaming = true;
+            self.progress = Instant::now();
         }
         Ok(())
     }
 
     /// Waits for the next frame, with recovery (see the module docs), and
-    /// returns its raw buffer description.
-    fn next_raw(&mut self) -> Result<sys::v4l2_buffer, CameraError> {
-        let start = Instant::now();
-        let mut restarts = 0u32;
+    /// returns its raw buffer description; `Ok(None)` if `wait` is given and
+    /// passes first (stall and reconnect state carry over to the next call,
+    /// so a caller polling in short steps gets the same recovery).
+    fn next_raw(&mut self, wait: Option<Duration>) -> Result<Option<sys::v4l2_buffer>, CameraError> {
+        let call_deadline = wait.map(|w| Instant::now() + w);
+        let expired = |now: Instant| call_deadline.is_some_and(|d| now >= d);
         loop {
+            let now = Instant::now();
+            if let Some(rc) = self.reconnecting.as_mut() {
+                if now >= rc.next_try {
+                    match self.reopen() {
+                        Ok(()) => {
+                            let since = self.reconnecting.take().map(|r| r.since.elapsed()).unwrap_or_default();
+                            self.stats.reconnects += 1;
+                            self.stats.disconnected = false;
+                            self.progress = Instant::now();
+                            tracing::info!(
+                                "{}: device back after {since:?}; streaming resumed",
+                                self.path_name.display()
+                            );
+                            continue;
+                        }
+                        Err(e) => {
+                            self.dev = None;
+                            self.maps.clear();
+                            let rc = self.reconnecting.as_mut().expect("reconnecting");
+                            tracing::debug!("{}: still gone: {e}", self.path_name.display());
+                            let waited = rc.since.elapsed();
+                            if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+                                || self.policy.give_up_after.is_some_and(|g| waited >= g)
+                            {
+                                let cause = rc.cause.clone();
+                                return Err(CameraError::Disconnected {
+                                    device: self.path_name.clone(),
+                                    cause,
+                                    waited,
+                                });
+                            }
+                            rc.delay = (rc.delay * 2).min(self.policy.backoff_max);
+                            rc.next_try = Instant::now() + rc.delay;
+                        }
+                    }
+                }
+                let rc = self.reconnecting.as_ref().expect("reconnecting");
+                let until = call_deadline.map_or(rc.next_try, |d| d.min(rc.next_try));
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                if expired(Instant::now()) {
+                    return Ok(None);
+                }
+                continue;
+            }
             if self.dev.is_none() {
-                self.reconnect("device closed".into())?;
+                self.start_reconnect("device closed".into());
+                continue;
             }
             if let Err(e) = self.ensure_streaming() {
                 if e.is_disconnect() {
-                    self.reconnect(e.to_string())?;
+                    self.start_reconnect(e.to_string());
                     continue;
                 }
                 return Err(e);
             }
+            let stall_deadline = self.progress + self.policy.frame_timeout;
+            let until = call_deadline.map_or(stall_deadline, |d| d.min(stall_deadline));
             let ready = {
                 let dev = self.device()?;
                 let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
-                let t = PollTimeout::try_from(self.policy.frame_timeout).unwrap_or(PollTimeout::MAX);
-                match nix::poll::poll(&mut fds, t) {
+                let left = until.saturating_duration_since(now);
+                // Round up to whole ms so a sub-ms remainder doesn't spin.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                match nix::poll::poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
                     Ok(n) => n > 0,
                     Err(Errno::EINTR) => continue,
                     Err(e) => return Err(dev.err("poll")(e)),
                 }
             };
             if !ready {
-                if restarts >= self.policy.max_restarts {
-                    return Err(CameraError::Stalled {
-                        device: self.path_name.clone(),
-                        waited: start.elapsed(),
-                        restarts,
-                    });
+                let now = Instant::now();
+                if now < stall_deadline {
+                    if expired(now) {
+                        return Ok(None);
+                    }
+                    continue;
                 }
-                restarts += 1;
+                if self.restarts_in_row >= self.policy.max_restarts {
+                    let restarts = std::mem::take(&mut self.restarts_in_row);
+                    let waited = self.progress.elapsed();
+                    self.progress = Instant::now();
+                    return Err(CameraError::Stalled { device: self.path_name.clone(), waited, restarts });
+                }
+                self.restarts_in_row += 1;
                 tracing::warn!(
-                    "{}: no frame for {:?}; restarting the stream ({restarts}/{})",
+                    "{}: no frame for {:?}; restarting the stream ({}/{})",
                     self.path_name.display(),
                     self.policy.frame_timeout,
+                    self.restarts_in_row,
                     self.policy.max_restarts
                 );
                 self.restart_or_reconnect()?;
@@ -484,6 +556,7 @@ impl Capture {
             let r = sys::dqbuf(self.device()?.fd(), &mut b);
             match r {
                 Ok(()) => {
+                    self.progress = Instant::now();
                     if b.flags & sys::BUF_FLAG_ERROR != 0 {
                         self.stats.error_frames += 1;
                         tracing::warn!(
@@ -494,22 +567,24 @@ impl Capture {
                         self.requeue_index(b.index)?;
                         continue;
                     }
+                    self.restarts_in_row = 0;
                     self.stats.frames += 1;
-                    return Ok(b);
+                    return Ok(Some(b));
                 }
                 Err(Errno::EAGAIN) => continue,
                 Err(Errno::ENODEV | Errno::ENXIO) => {
-                    self.reconnect(format!("VIDIOC_DQBUF failed: {}", Errno::ENODEV.desc()))?;
-                    restarts = 0;
+                    self.start_reconnect(format!("VIDIOC_DQBUF failed: {}", Errno::ENODEV.desc()));
                 }
                 Err(e @ (Errno::EIO | Errno::EPIPE | Errno::EINVAL)) => {
-                    if restarts >= self.policy.max_restarts {
+                    if self.restarts_in_row >= self.policy.max_restarts {
+                        self.restarts_in_row = 0;
                         return Err(self.device()?.err("VIDIOC_DQBUF")(e));
                     }
-                    restarts += 1;
+                    self.restarts_in_row += 1;
                     tracing::warn!(
-                        "{}: VIDIOC_DQBUF failed: {e}; restarting the stream ({restarts}/{})",
+                        "{}: VIDIOC_DQBUF failed: {e}; restarting the stream ({}/{})",
                         self.path_name.display(),
+                        self.restarts_in_row,
                         self.policy.max_restarts
                     );
                     self.restart_or_reconnect()?;
@@ -535,7 +610,10 @@ impl Capture {
         self.stats.restarts += 1;
         match self.restart_stream() {
             Ok(()) => Ok(()),
-            Err(e) if e.is_disconnect() => self.reconnect(e.to_string()),
+            Err(e) if e.is_disconnect() => {
+                self.start_reconnect(e.to_string());
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -558,14 +636,16 @@ impl Capture {
                 let dev = self.device()?;
                 sys::streamon(dev.fd()).map_err(dev.err("VIDIOC_STREAMON"))?;
                 self.streaming = true;
+                self.progress = Instant::now();
                 Ok(())
             }
         }
     }
 
-    /// The device vanished: close it, then reopen the same path with
-    /// backoff until it is back (or `give_up_after` passes).
-    fn reconnect(&mut self, cause: String) -> Result<(), CameraError> {
+    /// The device vanished: close it and start reopening the same path with
+    /// backoff (done by `next_raw`) until it is back or `give_up_after`
+    /// passes.
+    fn start_reconnect(&mut self, cause: String) {
         tracing::warn!("{}: device lost ({cause}); waiting for it to come back", self.path_name.display());
         self.stats.disconnected = true;
         let back: Vec<UserBuf> = self.queued.iter_mut().filter_map(Option::take).collect();
@@ -573,31 +653,13 @@ impl Capture {
         self.maps.clear();
         self.streaming = false;
         self.dev = None; // closes the node, releasing the driver
-        let start = Instant::now();
-        let mut delay = self.policy.backoff_min;
-        loop {
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(self.policy.backoff_max);
-            match self.reopen() {
-                Ok(()) => break,
-                Err(e) => {
-                    self.dev = None;
-                    self.maps.clear();
-                    tracing::debug!("{}: still gone: {e}", self.path_name.display());
-                    if self.cancelled() || self.policy.give_up_after.is_some_and(|g| start.elapsed() >= g) {
-                        return Err(CameraError::Disconnected {
-                            device: self.path_name.clone(),
-                            cause,
-                            waited: start.elapsed(),
-                        });
-                    }
-                }
-            }
-        }
-        self.stats.reconnects += 1;
-        self.stats.disconnected = false;
-        tracing::info!("{}: device back after {:?}; streaming resumed", self.path_name.display(), start.elapsed());
-        Ok(())
+        let now = Instant::now();
+        self.reconnecting = Some(Reconnect {
+            since: now,
+            next_try: now + self.policy.backoff_min,
+            delay: self.policy.backoff_min,
+            cause,
+        });
     }
 
     fn reopen(&mut self) -> Result<(), CameraError> {
@@ -634,17 +696,33 @@ impl Capture {
 
     /// Waits for the next frame (USERPTR path) and returns the buffer the
     /// driver filled, now the caller's again, with the frame's description.
+    /// Blocks through stream restarts and, after a disconnect, until the
+    /// device is back (or [`Recovery::give_up_after`]).
     pub fn dequeue(&mut self) -> Result<(UserBuf, FrameInfo), CameraError> {
+        loop {
+            if let Some(f) = self.dequeue_timeout(Duration::from_secs(3600))? {
+                return Ok(f);
+            }
+        }
+    }
+
+    /// Like [`Capture::dequeue`] but returns `Ok(None)` once `wait` passes
+    /// without a frame; stall detection and reconnection go on across calls
+    /// (how a block steps without blocking its shutdown).
+    pub fn dequeue_timeout(&mut self, wait: Duration) -> Result<Option<(UserBuf, FrameInfo)>, CameraError> {
         if self.path != CapturePath::UserPtr {
             return Err(self.usage("dequeue() needs the USERPTR path; this capture uses MMAP (use read_into)"));
         }
+        let deadline = Instant::now() + wait;
         loop {
-            let b = self.next_raw()?;
+            let Some(b) = self.next_raw(Some(deadline.saturating_duration_since(Instant::now())))? else {
+                return Ok(None);
+            };
             let info = self.info(&b);
             match self.queued.get_mut(b.index as usize).and_then(Option::take) {
                 Some(buf) => {
                     debug_assert_eq!(buf.as_ptr() as usize, b.userptr());
-                    return Ok((buf, info));
+                    return Ok(Some((buf, info)));
                 }
                 None => tracing::warn!("{}: driver returned unknown buffer {}", self.path_name.display(), b.index),
             }
@@ -652,12 +730,23 @@ impl Capture {
     }
 
     /// Waits for the next frame and copies it into `dst` (MMAP path: the
-    /// one copy). `dst` must hold [`Capture::frame_len`] bytes.
+    /// one copy). `dst` must hold [`Capture::frame_len`] bytes. Blocks like
+    /// [`Capture::dequeue`].
     pub fn read_into(&mut self, dst: &mut [u8]) -> Result<FrameInfo, CameraError> {
+        loop {
+            if let Some(f) = self.read_into_timeout(dst, Duration::from_secs(3600))? {
+                return Ok(f);
+            }
+        }
+    }
+
+    /// Like [`Capture::read_into`] but returns `Ok(None)` once `wait`
+    /// passes without a frame.
+    pub fn read_into_timeout(&mut self, dst: &mut [u8], wait: Duration) -> Result<Option<FrameInfo>, CameraError> {
         if self.path != CapturePath::MmapCopy {
             return Err(self.usage("read_into() needs the MMAP path; this capture uses USERPTR (use queue/dequeue)"));
         }
-        let b = self.next_raw()?;
+        let Some(b) = self.next_raw(Some(wait))? else { return Ok(None) };
         let info = self.info(&b);
         let src = self.maps[b.index as usize].as_slice();
         let n = info.bytesused.min(src.len());
@@ -665,7 +754,7 @@ impl Capture {
             Err(CameraError::BufferTooSmall { device: self.path_name.clone(), len: dst.len(), needed: n })
         } else {
             dst[..n].copy_from_slice(&src[..n]);
-            Ok(info)
+            Ok(Some(info))
         };
         self.qbuf_mmap(b.index)?;
         res
