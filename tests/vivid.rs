@@ -339,3 +339,72 @@ fn a_stream_without_frames_is_restarted() {
     assert!(cap.stats().restarts >= 1, "{:?}", cap.stats());
     assert!(t.elapsed() < Duration::from_millis(900), "the restart, not the 1 s interval, brought the frame");
 }
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The camera block writing into a real wire, read back by a wire reader.
+fn block_into_wire(dev: &std::path::Path, io: &str, fourcc: FourCC, width: u32, height: u32) -> CapturePath {
+    use framewire::block::{BlockType, Context, Setup, Step};
+    use framewire::camera::CameraBlock;
+    use framewire::wire::{self, Expect, Policy, Reader, WireConfig};
+
+    let cfg: framewire::camera::CameraConfig = toml::from_str(&format!(
+        "device = {:?}\nformat = \"{fourcc}\"\nwidth = {width}\nheight = {height}\nfps = 25\nio = \"{io}\"\n",
+        dev.display().to_string()
+    ))
+    .unwrap();
+    let ports = CameraBlock::ports(&cfg).unwrap();
+    let slot_size = ports.outputs[0].ty.slot_size();
+    let slots = WireConfig::min_slots(Policy::Latest, 1) + ports.extra_loans;
+    let prefix = format!("fwcamtest{}", std::process::id());
+    let seg = wire::segment_name(&prefix, "p", "camera.frames").unwrap();
+    wire::create(&seg, &WireConfig::new(slot_size, slots, 1, Policy::Latest)).unwrap();
+    let mut setup = Setup::new("camera", Default::default(), [("frames".to_string(), seg.clone())].into());
+    let mut block = CameraBlock::open(cfg, &mut setup).unwrap();
+    let path = block.path().unwrap();
+    let mut reader = Reader::attach(&seg, &Expect::default()).unwrap();
+    let mut cx = Context::new("camera", &STOP);
+    let expect_stride = fourcc.min_stride(width).unwrap();
+    let mut last: Option<(u64, u64, u64)> = None;
+    let mut got = 0;
+    let t = std::time::Instant::now();
+    while got < 5 {
+        assert!(t.elapsed() < Duration::from_secs(30), "no frames through the wire");
+        if block.step(&mut cx).unwrap() != Step::Continue {
+            continue;
+        }
+        let Some(g) = reader.try_read() else { continue };
+        let m = *g.meta();
+        assert_eq!(
+            (m.image.fourcc, m.image.width, m.image.height, m.image.stride),
+            (fourcc, width, height, expect_stride)
+        );
+        assert_eq!(m.len, m.image.byte_len(), "len is the driver's bytesused");
+        assert!(g.iter().any(|&b| b != 0), "the driver's pixels are in the slot");
+        if let Some((seq, src, ts)) = last {
+            assert!(m.seq > seq && m.source_seq > src && m.timestamp_ns > ts, "{m:?} after {last:?}");
+        }
+        last = Some((m.seq, m.source_seq, m.timestamp_ns));
+        got += 1;
+    }
+    block.stop(&mut cx).unwrap();
+    drop(reader);
+    drop(block);
+    wire::unlink(&seg).unwrap();
+    eprintln!("camera block: {fourcc} {width}x{height} via {path}, last {last:?}");
+    path
+}
+
+#[test]
+fn camera_block_captures_into_a_wire_by_userptr_at_two_sizes_and_formats() {
+    init_log();
+    let Some(dev) = vivid("camera_block_captures_into_a_wire") else { return };
+    if !std::path::Path::new("/dev/shm").is_dir() {
+        let _ = writeln!(std::io::stderr(), "SKIPPED camera_block_captures_into_a_wire: no /dev/shm");
+        return;
+    }
+    for (f, w, h) in [(FourCC::YUYV, 640, 480), (FourCC::NV12, 1280, 720), (FourCC::RGB24, 640, 480)] {
+        assert_eq!(block_into_wire(&dev, "auto", f, w, h), CapturePath::UserPtr);
+    }
+    assert_eq!(block_into_wire(&dev, "mmap", FourCC::YUYV, 640, 480), CapturePath::MmapCopy);
+}

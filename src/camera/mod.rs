@@ -16,8 +16,10 @@
 //!   [`Device::get_control`] work by name, with ranges.
 //! * [`Capture`] streams, recovering from stalls (stream restart) and
 //!   disconnects (reopen the same path with backoff).
+//! * [`CameraBlock`] is the `camera` block: capture straight into a wire.
 
 mod bench;
+mod block;
 mod capture;
 mod controls;
 mod device;
@@ -25,6 +27,7 @@ mod error;
 mod negotiate;
 
 pub use bench::{BenchResult, bench_capture};
+pub use block::CameraBlock;
 pub use capture::{Capture, CapturePath, CaptureStats, FrameInfo, IoMode, Recovery};
 pub use controls::{ControlInfo, ControlKind};
 pub use device::{Capabilities, Device, DeviceInfo, FormatInfo, FrameSize, Interval, SizeInfo, list_devices};

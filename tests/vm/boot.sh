@@ -45,6 +45,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
+mkdir -p /dev/shm && mount -t tmpfs -o size=256M shm /dev/shm
 for m in \$(cat /modules/order); do
     opts=""
     [ "\$m" = vivid.ko ] && opts="\${VIVID_OPTS:-}"
