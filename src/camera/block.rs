@@ -149,19 +149,35 @@ impl BlockType for CameraBlock {
     fn open(p: CameraConfig, setup: &mut Setup) -> Result<Self, BlockError> {
         let device = p.device.display().to_string();
         let out = setup.output::<Image>("frames")?;
-        let cap = Capture::from_config(&p).map_err(device_err)?;
-        let frame = cap.frame_len();
-        if out.is_connected() && frame > out.slot_size() {
-            let f = cap.negotiated().format;
-            return Err(BlockError::Config(format!(
-                "{device}: the driver's {}x{} {} frames (stride {}) take {frame} bytes but the wire's slots hold {}; \
-                 set width/height to what the driver grants",
-                f.width,
-                f.height,
-                f.fourcc,
-                f.stride,
-                out.slot_size()
-            )));
+        let mut cap = Capture::from_config(&p).map_err(device_err)?;
+        let f = cap.negotiated().format;
+        let compressed = f.fourcc.bytes_per_pixel().is_none();
+        if out.is_connected() && cap.frame_len() > out.slot_size() {
+            if compressed && cap.path() == CapturePath::UserPtr {
+                // The driver wants whole `sizeimage` buffers, larger than the
+                // slots; compressed frames are much smaller than that, so
+                // copy each by its real length instead.
+                tracing::warn!(
+                    "{device}: the driver's {} buffers ({} bytes) exceed the wire's {}-byte slots; using MMAP + one copy",
+                    f.fourcc,
+                    cap.frame_len(),
+                    out.slot_size()
+                );
+                drop(cap);
+                cap =
+                    Capture::from_config(&CameraConfig { io: super::IoMode::Mmap, ..p.clone() }).map_err(device_err)?;
+            } else if !compressed {
+                return Err(BlockError::Config(format!(
+                    "{device}: the driver's {}x{} {} frames (stride {}) take {} bytes but the wire's slots hold {}; \
+                     set width/height to what the driver grants",
+                    f.width,
+                    f.height,
+                    f.fourcc,
+                    f.stride,
+                    cap.frame_len(),
+                    out.slot_size()
+                )));
+            }
         }
         tracing::info!("{}: camera block capturing via {}", setup.name(), cap.path());
         let target = (cap.buffer_count() as usize).min(p.buffers.max(2) as usize);

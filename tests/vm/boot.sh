@@ -35,6 +35,8 @@ while read -r m; do
     order+=("$(basename "$m")")
 done < "$CACHE/vivid.modules"
 printf '%s\n' "${order[@]}" > "$root/modules/order"
+# v4l2loopback (MJPEG test), if prepare.sh could build it.
+[ -f "$CACHE/v4l2loopback.ko" ] && cp "$CACHE/v4l2loopback.ko" "$root/modules/"
 args=""
 for a in "$@"; do args+=" '${a//\'/\'\\\'\'}'"; done
 cat > "$root/init" <<INIT
@@ -51,6 +53,10 @@ for m in \$(cat /modules/order); do
     [ "\$m" = vivid.ko ] && opts="\${VIVID_OPTS:-}"
     insmod /modules/\$m \$opts || echo "framewire-vm: insmod \$m failed"
 done
+if [ -f /modules/v4l2loopback.ko ]; then
+    insmod /modules/v4l2loopback.ko video_nr=20 card_label=framewire-loopback exclusive_caps=0 max_buffers=4 \
+        || echo "framewire-vm: insmod v4l2loopback.ko failed"
+fi
 i=0
 while [ ! -e /dev/video0 ] && [ \$i -lt 50 ]; do sleep 0.1; i=\$((i+1)); done
 echo "framewire-vm: guest up, running guest$args"

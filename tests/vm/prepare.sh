@@ -10,6 +10,7 @@
 # (qemu-system-common is unpacked too: it carries the TCG accelerator module.)
 # Exit status: 0 ready; 77 cannot prepare here (reason on stderr); other: error.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 CACHE=${FRAMEWIRE_VM_CACHE:-$HOME/.cache/framewire-vm}
 mkdir -p "$CACHE/debs"
 cd "$CACHE"
@@ -88,5 +89,11 @@ PY
 /sbin/modprobe -d kernel -S "$kver" --show-depends vivid \
     | awk '$1=="insmod"{print $2}' | sed "s#^.*/lib/modules/$kver/##" > vivid.modules
 [ -s vivid.modules ] || skip "modprobe --show-depends vivid found nothing in $kpkg"
+# Optional: v4l2loopback (for the MJPEG test), built from Debian's DKMS
+# source against the unpacked headers of the same kernel. A failure here only
+# makes the MJPEG test skip (it says why).
+if ! "$here/build-loopback.sh" "$CACHE" "$kver" > loopback.log 2>&1; then
+    echo "framewire-vm: WARNING: v4l2loopback could not be built (see $CACHE/loopback.log); the MJPEG test will skip" >&2
+fi
 touch ready
 echo "framewire-vm: prepared $kpkg ($(wc -l < vivid.modules) modules) in $CACHE" >&2
