@@ -217,8 +217,19 @@ impl BlockType for CameraBlock {
             CapturePath::MmapCopy => {
                 let cap = self.cap.as_mut().expect("the capture lives until stop()");
                 let mut loan = self.out.loan(tick)?;
-                let Some(info) = cap.read_into_timeout(loan.bytes(), tick).map_err(device_err)? else {
-                    return Ok(Step::Idle); // the loan goes back unused
+                let info = match cap.read_into_timeout(loan.bytes(), tick) {
+                    Ok(Some(info)) => info,
+                    Ok(None) => return Ok(Step::Idle), // the loan goes back unused
+                    Err(CameraError::BufferTooSmall { len, needed, .. }) => {
+                        // Only compressed frames can outgrow a slot (raw
+                        // sizes are checked at open): drop this one.
+                        tracing::warn!(
+                            "{}: dropped a {needed}-byte frame larger than the {len}-byte slots",
+                            self.device
+                        );
+                        return Ok(Step::Idle);
+                    }
+                    Err(e) => return Err(device_err(e)),
                 };
                 loan.set_len(info.format, info.bytesused);
                 let gap = self.last_seq.is_some_and(|l| info.sequence > l.wrapping_add(1));
