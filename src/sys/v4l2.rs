@@ -9,6 +9,11 @@
 //! Every `unsafe` block of the camera is in this file. The raw ioctls are the
 //! `nix` macro functions in [`raw`]; the safe wrappers below pass them a
 //! pointer to a live, correctly typed Rust value and retry on `EINTR`.
+//!
+//! Structs keep the kernel's names (`v4l2_format`, ...) and field names
+//! (`type` becomes `type_`), so `videodev2.h` and the V4L2 documentation
+//! are their reference; fields and the `V4L2_*` constants (named without
+//! the prefix) are therefore not documented one by one.
 #![allow(non_camel_case_types, missing_docs)]
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -100,6 +105,7 @@ pub const CTRL_WHICH_CUR_VAL: u32 = 0;
 // ---------------------------------------------------------------------------
 // Structures. Field names follow the kernel's.
 
+/// `struct v4l2_fract` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct v4l2_fract {
@@ -107,6 +113,7 @@ pub struct v4l2_fract {
     pub denominator: u32,
 }
 
+/// `struct v4l2_capability` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_capability {
@@ -119,6 +126,7 @@ pub struct v4l2_capability {
     pub reserved: [u32; 3],
 }
 
+/// `struct v4l2_fmtdesc` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_fmtdesc {
@@ -131,6 +139,7 @@ pub struct v4l2_fmtdesc {
     pub reserved: [u32; 3],
 }
 
+/// `struct v4l2_frmsize_discrete` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_frmsize_discrete {
@@ -138,6 +147,7 @@ pub struct v4l2_frmsize_discrete {
     pub height: u32,
 }
 
+/// `struct v4l2_frmsize_stepwise` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_frmsize_stepwise {
@@ -149,6 +159,7 @@ pub struct v4l2_frmsize_stepwise {
     pub step_height: u32,
 }
 
+/// An anonymous or named union inside a `videodev2.h` struct (`v4l2_frmsize_union` is our name for it).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub union v4l2_frmsize_union {
@@ -156,6 +167,7 @@ pub union v4l2_frmsize_union {
     pub stepwise: v4l2_frmsize_stepwise,
 }
 
+/// `struct v4l2_frmsizeenum` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct v4l2_frmsizeenum {
@@ -166,6 +178,7 @@ pub struct v4l2_frmsizeenum {
     pub reserved: [u32; 2],
 }
 
+/// `struct v4l2_frmival_stepwise` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_frmival_stepwise {
@@ -174,6 +187,7 @@ pub struct v4l2_frmival_stepwise {
     pub step: v4l2_fract,
 }
 
+/// An anonymous or named union inside a `videodev2.h` struct (`v4l2_frmival_union` is our name for it).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub union v4l2_frmival_union {
@@ -181,6 +195,7 @@ pub union v4l2_frmival_union {
     pub stepwise: v4l2_frmival_stepwise,
 }
 
+/// `struct v4l2_frmivalenum` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct v4l2_frmivalenum {
@@ -193,6 +208,7 @@ pub struct v4l2_frmivalenum {
     pub reserved: [u32; 2],
 }
 
+/// `struct v4l2_pix_format` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct v4l2_pix_format {
@@ -220,6 +236,7 @@ pub union v4l2_format_union {
     _align: [u64; 25],
 }
 
+/// `struct v4l2_format` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct v4l2_format {
@@ -227,6 +244,7 @@ pub struct v4l2_format {
     pub fmt: v4l2_format_union,
 }
 
+/// `struct v4l2_captureparm` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_captureparm {
@@ -238,6 +256,7 @@ pub struct v4l2_captureparm {
     pub reserved: [u32; 4],
 }
 
+/// An anonymous or named union inside a `videodev2.h` struct (`v4l2_streamparm_union` is our name for it).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub union v4l2_streamparm_union {
@@ -245,6 +264,7 @@ pub union v4l2_streamparm_union {
     pub raw_data: [u8; 200],
 }
 
+/// `struct v4l2_streamparm` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct v4l2_streamparm {
@@ -252,6 +272,7 @@ pub struct v4l2_streamparm {
     pub parm: v4l2_streamparm_union,
 }
 
+/// `struct v4l2_requestbuffers` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_requestbuffers {
@@ -263,6 +284,7 @@ pub struct v4l2_requestbuffers {
     pub reserved: [u8; 3],
 }
 
+/// `struct v4l2_timecode` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_timecode {
@@ -275,6 +297,7 @@ pub struct v4l2_timecode {
     pub userbits: [u8; 4],
 }
 
+/// An anonymous or named union inside a `videodev2.h` struct (`v4l2_buffer_m` is our name for it).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub union v4l2_buffer_m {
@@ -284,6 +307,7 @@ pub union v4l2_buffer_m {
     pub fd: i32,
 }
 
+/// `struct v4l2_buffer` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct v4l2_buffer {
@@ -303,6 +327,7 @@ pub struct v4l2_buffer {
     pub request_fd: i32,
 }
 
+/// `struct v4l2_queryctrl` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_queryctrl {
@@ -317,6 +342,7 @@ pub struct v4l2_queryctrl {
     pub reserved: [u32; 2],
 }
 
+/// `struct v4l2_query_ext_ctrl` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct v4l2_query_ext_ctrl {
@@ -348,6 +374,7 @@ pub struct v4l2_querymenu {
     pub reserved: u32,
 }
 
+/// `struct v4l2_control` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct v4l2_control {
@@ -378,6 +405,7 @@ impl v4l2_ext_control {
     }
 }
 
+/// `struct v4l2_ext_controls` from `linux/videodev2.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct v4l2_ext_controls {
