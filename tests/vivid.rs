@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use framewire::camera::{
-    CameraError, Capture, CapturePath, Device, FormatRequest, IoMode, PageRegion, Recovery, UserBuf, bench_capture,
+    CameraError, Capture, CapturePath, Device, FormatRequest, IoMode, PageRegion, Recovery, UserBuf, bench_camera,
     list_devices,
 };
 use framewire::image::FourCC;
@@ -307,14 +307,17 @@ fn zz_bench_userptr_against_mmap_copy() {
     init_log();
     let Some(dev) = vivid("zz_bench_userptr_against_mmap_copy") else { return };
     let frames = std::env::var("FRAMEWIRE_BENCH_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    for (w, h) in [(640, 480), (1920, 1080)] {
-        let r = req(FourCC::YUYV, w, h);
-        let u = bench_capture(&dev, &r, CapturePath::UserPtr, frames).unwrap();
-        let m = bench_capture(&dev, &r, CapturePath::MmapCopy, frames).unwrap();
-        println!("BENCH {u}");
-        println!("BENCH {m}");
+    let results = bench_camera(&dev, frames).unwrap();
+    for r in &results {
+        println!("BENCH {r}");
+    }
+    for pair in results.chunks(2) {
+        let (u, m) = (&pair[0], &pair[1]);
+        assert_eq!((u.path, m.path), (CapturePath::UserPtr, CapturePath::MmapCopy));
         println!(
-            "BENCH {w}x{h} MMAP+copy / USERPTR CPU per frame = {:.2}",
+            "BENCH {}x{} MMAP+copy / USERPTR CPU per frame = {:.2}",
+            u.width,
+            u.height,
             m.cpu_per_frame.as_secs_f64() / u.cpu_per_frame.as_secs_f64().max(1e-9)
         );
     }

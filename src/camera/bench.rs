@@ -71,6 +71,7 @@ pub fn bench_capture(
     let mut cap = Capture::open(device, req, io, 4, Recovery::default())?;
     let len = cap.frame_len();
     let n = cap.buffer_count() as usize;
+    let granted = cap.negotiated().format;
     let region =
         region_slot.insert(
             PageRegion::new(n * len.next_multiple_of(crate::sys::v4l2::page_size()))
@@ -112,10 +113,26 @@ pub fn bench_capture(
     let wall = t0.elapsed();
     Ok(BenchResult {
         path,
-        width: req.width,
-        height: req.height,
+        width: granted.width,
+        height: granted.height,
         frames,
         cpu_per_frame: cpu / frames.max(1),
         wall_per_frame: wall / frames.max(1),
     })
+}
+
+/// The whole `framewire bench camera` run on `device`: YUYV at 640x480 and
+/// 1920x1080 (or the nearest the driver grants), at the highest rate near
+/// 60 fps the driver grants, each through USERPTR and
+/// then MMAP + copy, `frames` frames apiece. Print each result; compare
+/// `cpu_per_frame` of the two paths at each size.
+pub fn bench_camera(device: &Path, frames: u32) -> Result<Vec<BenchResult>, CameraError> {
+    let mut out = vec![];
+    for (width, height) in [(640, 480), (1920, 1080)] {
+        let req = FormatRequest { fourcc: crate::image::FourCC::YUYV, width, height, fps: Some(60.0) };
+        for path in [CapturePath::UserPtr, CapturePath::MmapCopy] {
+            out.push(bench_capture(device, &req, path, frames)?);
+        }
+    }
+    Ok(out)
 }

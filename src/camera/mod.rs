@@ -26,7 +26,7 @@ mod device;
 mod error;
 mod negotiate;
 
-pub use bench::{BenchResult, bench_capture};
+pub use bench::{BenchResult, bench_camera, bench_capture};
 pub use block::CameraBlock;
 pub use capture::{Capture, CapturePath, CaptureStats, FrameInfo, IoMode, Recovery};
 pub use controls::{ControlInfo, ControlKind};
