@@ -161,6 +161,14 @@ pub enum PortType {
         /// Largest height.
         max_height: u32,
     },
+    /// Images as large as what input `input` receives (a filter that keeps
+    /// the size); the runtime sizes the wire from the upstream producer.
+    ImageFrom {
+        /// The input port whose frames set the size.
+        input: &'static str,
+        /// Produced formats; empty = the same as the input's.
+        formats: Vec<FourCC>,
+    },
     /// Fixed-layout messages of one kind.
     Msg(MsgKind),
 }
@@ -174,25 +182,27 @@ impl PortType {
     pub fn image(formats: &[FourCC], max_width: u32, max_height: u32) -> PortType {
         PortType::Image { formats: formats.to_vec(), max_width, max_height }
     }
+    /// Images of `formats` (empty = the input's) sized like input `input`'s.
+    pub fn image_from(input: &'static str, formats: &[FourCC]) -> PortType {
+        PortType::ImageFrom { input, formats: formats.to_vec() }
+    }
     /// Messages of type `M`.
     pub fn msg<M: Message>() -> PortType {
         PortType::Msg(M::KIND)
     }
-    /// Slot size a wire needs to carry what an output of this type produces.
-    pub fn slot_size(&self) -> u64 {
+    /// Slot size a wire needs to carry what an output of this type produces
+    /// (`None` for [`PortType::ImageFrom`], which the runtime resolves).
+    pub fn slot_size(&self) -> Option<u64> {
         match self {
-            PortType::Image { formats, max_width, max_height } => {
-                let all = [FourCC::RGB24];
-                let fs: &[FourCC] = if formats.is_empty() { &all } else { formats };
-                fs.iter().map(|f| f.frame_size(*max_width, *max_height) as u64).max().unwrap_or(0)
-            }
-            PortType::Msg(k) => msg_size(*k) as u64,
+            PortType::Image { formats, max_width, max_height } => Some(image_slot(formats, *max_width, *max_height)),
+            PortType::ImageFrom { .. } => None,
+            PortType::Msg(k) => Some(msg_size(*k) as u64),
         }
     }
     /// The message kind recorded in the wire header.
     pub fn kind(&self) -> MsgKind {
         match self {
-            PortType::Image { .. } => MsgKind::Bytes,
+            PortType::Image { .. } | PortType::ImageFrom { .. } => MsgKind::Bytes,
             PortType::Msg(k) => *k,
         }
     }
@@ -211,9 +221,25 @@ impl PortType {
                     format!("image ({f}, up to {max_width}x{max_height})")
                 }
             }
+            PortType::ImageFrom { input, formats } => {
+                let f = if formats.is_empty() {
+                    format!("format of {input}")
+                } else {
+                    formats.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/")
+                };
+                format!("image ({f}, size of {input})")
+            }
             PortType::Msg(k) => format!("{} message", k.name()),
         }
     }
+}
+
+/// Bytes one slot needs for images of any of `formats` (empty = up to
+/// 3 bytes a pixel) up to `w` x `h`.
+pub fn image_slot(formats: &[FourCC], w: u32, h: u32) -> u64 {
+    let all = [FourCC::RGB24];
+    let fs: &[FourCC] = if formats.is_empty() { &all } else { formats };
+    fs.iter().map(|f| f.frame_size(w, h) as u64).max().unwrap_or(0)
 }
 
 /// Encoded size of a message kind.
@@ -337,7 +363,9 @@ fn parse_params<P: DeserializeOwned>(t: &toml::Table) -> Result<P, ParamError> {
     serde_path_to_error::deserialize(toml::Value::Table(t.clone())).map_err(|e| {
         let path = e.path().to_string();
         let key = (path != "." && !path.is_empty()).then_some(path);
-        ParamError { key, message: e.into_inner().to_string() }
+        // toml appends "in `key`" on later lines; the key is reported separately.
+        let message = e.into_inner().to_string().lines().next().unwrap_or("").trim().to_string();
+        ParamError { key, message }
     })
 }
 

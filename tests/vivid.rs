@@ -357,7 +357,7 @@ fn block_into_wire(dev: &std::path::Path, io: &str, fourcc: FourCC, width: u32, 
     ))
     .unwrap();
     let ports = CameraBlock::ports(&cfg).unwrap();
-    let slot_size = ports.outputs[0].ty.slot_size();
+    let slot_size = ports.outputs[0].ty.slot_size().unwrap();
     let slots = WireConfig::min_slots(Policy::Latest, 1) + ports.extra_loans;
     let prefix = format!("fwcamtest{}", std::process::id());
     let seg = wire::segment_name(&prefix, "p", "camera.frames").unwrap();
@@ -532,7 +532,7 @@ fn mjpeg_through_the_camera_block_into_a_wire_byte_for_byte() {
     let ports = CameraBlock::ports(&cfg).unwrap();
     let seg = wire::segment_name(&format!("fwmjpg{}", std::process::id()), "p", "camera.frames").unwrap();
     let slots = WireConfig::min_slots(Policy::Latest, 1) + ports.extra_loans;
-    wire::create(&seg, &WireConfig::new(ports.outputs[0].ty.slot_size(), slots, 1, Policy::Latest)).unwrap();
+    wire::create(&seg, &WireConfig::new(ports.outputs[0].ty.slot_size().unwrap(), slots, 1, Policy::Latest)).unwrap();
     let mut setup = Setup::new("camera", Default::default(), [("frames".to_string(), seg.clone())].into());
     let mut block = CameraBlock::open(cfg, &mut setup).unwrap();
     assert_eq!(block.path(), Some(CapturePath::MmapCopy));

@@ -271,7 +271,7 @@ mod tests {
                 .unwrap();
         let ports = CameraBlock::ports(&p).unwrap();
         assert_eq!(ports.outputs[0].name, "frames");
-        assert_eq!(ports.outputs[0].ty.slot_size(), 640 * 480 * 3 / 2);
+        assert_eq!(ports.outputs[0].ty.slot_size(), Some(640 * 480 * 3 / 2));
         assert_eq!(ports.extra_loans, 2);
         assert!(CameraBlock::info().params.iter().any(|i| i.name == "device" && i.device));
         let e = device_err(CameraError::Usage { device: "/dev/video7".into(), reason: "x".into() });

@@ -111,3 +111,41 @@ mod tests {
         assert!(!ProcId { pid: 0, start: 0 }.is_alive());
     }
 }
+
+/// Termination signals caught by [`catch_termination`].
+pub mod signals {
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+    /// Set by the handler; blocks poll it through `block::Context`.
+    pub static STOP: AtomicBool = AtomicBool::new(false);
+    static LAST: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        // Only atomic stores: async-signal-safe.
+        LAST.store(sig, Ordering::SeqCst);
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    /// Catches SIGINT, SIGTERM and SIGHUP: they set [`STOP`] instead of
+    /// killing the process. No `SA_RESTART`, so a blocking wait returns early
+    /// and the caller notices promptly.
+    pub fn catch_termination() -> nix::Result<()> {
+        let sa = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            // SAFETY: the handler only performs atomic stores, which are
+            // async-signal-safe, and touches no other state.
+            unsafe { sigaction(s, &sa) }?;
+        }
+        Ok(())
+    }
+
+    /// The last termination signal received, if any.
+    pub fn received() -> Option<Signal> {
+        match LAST.load(Ordering::SeqCst) {
+            0 => None,
+            s => Signal::try_from(s).ok(),
+        }
+    }
+}
