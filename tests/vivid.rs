@@ -560,3 +560,66 @@ fn mjpeg_through_the_camera_block_into_a_wire_byte_for_byte() {
     wire::unlink(&seg).unwrap();
     assert!(seen.len() >= 3, "saw frames {seen:?}");
 }
+
+#[test]
+fn framewire_run_streams_vivid_through_the_camera_block_and_stops_cleanly_on_sigint() {
+    init_log();
+    let Some(dev) = vivid("framewire_run_streams_vivid_through_the_camera_block") else { return };
+    let bin = std::path::Path::new("/bin/framewire");
+    if !bin.exists() {
+        let _ = writeln!(std::io::stderr(), "SKIPPED framewire_run_streams_vivid: needs the VM (/bin/framewire)");
+        return;
+    }
+    let dir = std::env::temp_dir().join("framewire-run-cam");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("cam.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[pipeline]\nname = \"vmcam\"\nconnect = [\"camera.frames -> sink.input\"]\n\n\
+             [[block]]\nname = \"camera\"\ntype = \"camera\"\ndevice = {:?}\nformat = \"YUYV\"\n\
+             width = 640\nheight = 480\nfps = 25\n[block.controls]\nbrightness = 100\n\n\
+             [[block]]\nname = \"sink\"\ntype = \"frame_sink\"\nframes = 20\nreport_every_s = 0.5\n",
+            dev.display().to_string()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("run.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = std::process::Command::new(bin)
+        .arg("run")
+        .arg(&cfg)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("block sink finished") || child.try_wait().unwrap().is_some() {
+            break text;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "pipeline did not deliver 20 frames:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(90), "framewire did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = format!("{text}{}", std::fs::read_to_string(&log).unwrap_or_default());
+    println!("{text}");
+    assert!(text.contains("capturing via USERPTR"), "{text}");
+    assert!(text.contains("first frame: 640x480 YUYV stride 1280 (614400 bytes)"), "{text}");
+    assert!(text.contains("control brightness = 100"), "{text}");
+    assert!(status.success(), "framewire run exited with {status}:\n{text}");
+    let left: Vec<_> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("vmcam"))
+        .collect();
+    assert!(left.is_empty(), "wires left in /dev/shm: {left:?}");
+}

@@ -3,8 +3,9 @@
 # Entry point for CI (.ci/run) and for people:  bash tests/vm/run.sh
 #
 # 1. prepare.sh: fetch/unpack kernel, qemu, busybox once (~/.cache/framewire-vm).
-# 2. Build tests/vivid.rs as a statically linked test binary (own target dir,
-#    target/vm, so it never waits on another cargo holding target/).
+# 2. Build tests/vivid.rs as a statically linked test binary, and the
+#    framewire binary (own target dir, target/vm, so it never waits on
+#    another cargo holding target/).
 # 3. boot.sh: boot the guest, load vivid, run the tests one at a time,
 #    parse the exit marker.
 #
@@ -49,6 +50,15 @@ if [ -z "$bin" ] || [ ! -x "$bin" ]; then
 fi
 if ! file "$bin" 2>/dev/null | grep -q "static" && ldd "$bin" 2>/dev/null | grep -q "=>"; then
     echo "framewire-vm: $bin is not statically linked" >&2
+    exit 1
+fi
+# The real framewire binary too, for the pipeline test in the guest.
+if (cd "$repo" && CARGO_TARGET_DIR="$repo/target/vm" RUSTFLAGS='-C target-feature=+crt-static' \
+    cargo build --bin framewire --target "$target" 2>>"$repo/target/vm-build.log"); then
+    export FRAMEWIRE_VM_FILES="$repo/target/vm/$target/debug/framewire"
+else
+    cat "$repo/target/vm-build.log" >&2
+    echo "framewire-vm: building the framewire binary failed" >&2
     exit 1
 fi
 built=$(date +%s)
