@@ -12,6 +12,7 @@ pub mod block;
 pub mod builtin;
 pub mod camera;
 pub mod image;
+pub mod motor;
 pub mod msg;
 pub mod runtime;
 pub mod sys;
