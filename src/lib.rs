@@ -10,6 +10,7 @@ extern crate self as framewire;
 pub mod bench;
 pub mod block;
 pub mod builtin;
+pub mod camera;
 pub mod image;
 pub mod motor;
 pub mod msg;

@@ -20,5 +20,6 @@ pub fn register(reg: &mut Registry) {
     reg.add::<FrameSink>();
     reg.add::<Exec>();
     reg.add::<DriveScript>();
+    reg.add::<crate::camera::CameraBlock>();
     crate::motor::blocks::register(reg);
 }
