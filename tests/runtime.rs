@@ -449,3 +449,65 @@ fn rover_pipeline_drives_a_simulated_roboclaw_and_stops_it() {
     );
     assert!(p.leftovers().is_empty());
 }
+
+/// Every motor driver block runs from TOML against its simulated
+/// controller: it connects with a stop first, drives, and stops at the end.
+#[test]
+fn every_motor_driver_block_drives_its_simulated_controller() {
+    let cases = [
+        ("roboclaw", "roboclaw", "counts_per_rev = 1920"),
+        ("dynamixel", "dynamixel", ""),
+        ("arduino", "ros_arduino_bridge", "counts_per_rev = 1920"),
+        ("sabertooth", "sabertooth", ""),
+        ("vesc", "vesc", ""),
+        ("odrive", "odrive", ""),
+        ("pololu", "pololu_smc", ""),
+    ];
+    for (protocol, block, extra) in cases {
+        let p = Prefix::new();
+        let link = p.dir().join(protocol);
+        let sim = SimMotor::start(protocol, &link);
+        let cfg = temp_config(
+            &p,
+            protocol,
+            &format!(
+                r#"
+[pipeline]
+name = "m"
+connect = ["script.drive -> base.drive", "base.wheels -> motors.wheels"]
+
+[[block]]
+name = "script"
+type = "drive_script"
+steps = [[60.0, 0.2, 0.0]]
+
+[[block]]
+name = "base"
+type = "diff_drive"
+wheel_radius = 0.05
+track_width = 0.3
+max_wheel_speed = 20.0
+
+[[block]]
+name = "motors"
+type = "{block}"
+port = "{}"
+wheel_radius = 0.05
+track_width = 0.3
+max_wheel_speed = 20.0
+{extra}
+"#,
+                link.display()
+            ),
+        );
+        let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1.5s"]).output().unwrap();
+        let all = text(&out);
+        assert!(out.status.success(), "{block}: {all}");
+        let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{block}: {s:?} missing in\n{all}"));
+        assert!(pos("connected, motors stopped") < pos("commands received, driving"), "{block}: {all}");
+        assert!(pos("commands received, driving") < pos(": stopped"), "{block}: {all}");
+        let report = sim.finish();
+        assert!(report.contains("commands, last (0.0, 0.0)"), "{block}: the controller ends stopped: {report}");
+        assert!(!report.contains(" 0 commands"), "{block}: {report}");
+    }
+}
