@@ -131,6 +131,12 @@ impl Mapping {
     /// Maps all `len` bytes of `fd` shared and read-write, prefaulting the
     /// pages so the frame path never takes a page fault.
     pub fn new(fd: &OwnedFd, len: u64) -> io::Result<Mapping> {
+        Mapping::with_populate(fd, len, true)
+    }
+
+    /// Maps like [`Mapping::new`], prefaulting only if `populate` (tools that
+    /// read a wire's counters touch a few pages, not its payloads).
+    pub fn with_populate(fd: &OwnedFd, len: u64, populate: bool) -> io::Result<Mapping> {
         let file = File::from(fd.try_clone()?);
         // SAFETY: the mapping aliases memory other processes write. memmap2
         // requires that the file is not truncated while mapped: framewire never
@@ -138,7 +144,12 @@ impl Mapping {
         // the memory alive until every mapping is gone). All concurrent access
         // goes through atomics, semaphores, or slices whose exclusivity the
         // wire protocol guarantees.
-        let map = unsafe { MmapOptions::new().len(len as usize).populate().map_mut(&file)? };
+        let mut opts = MmapOptions::new();
+        opts.len(len as usize);
+        if populate {
+            opts.populate();
+        }
+        let map = unsafe { opts.map_mut(&file)? };
         Ok(Mapping { map })
     }
 

@@ -419,6 +419,15 @@ impl Segment {
     /// Opens and validates wire `name`, waiting briefly if its creator is
     /// still initialising it.
     pub(crate) fn open(name: &str, expect: &Expect) -> Result<Segment, WireError> {
+        Segment::open_with(name, expect, true)
+    }
+
+    /// Opens for reading counters only: no prefaulting of the payloads.
+    pub(crate) fn open_for_inspection(name: &str) -> Result<Segment, WireError> {
+        Segment::open_with(name, &Expect::default(), false)
+    }
+
+    fn open_with(name: &str, expect: &Expect, populate: bool) -> Result<Segment, WireError> {
         let fd = shm::open(name).map_err(|e| match e {
             Errno::ENOENT => WireError::NotFound { name: name.to_string() },
             e => WireError::os(name, "shm_open", e),
@@ -428,7 +437,7 @@ impl Segment {
         if size < HEADER_SIZE as u64 {
             return Err(not_a_wire(format!("only {size} bytes long")));
         }
-        let map = Mapping::new(&fd, size).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
+        let map = Mapping::with_populate(&fd, size, populate).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
         // SYNC: acquire; pairs with the release store of STATE_READY in `create`.
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while map.atomic_u32(hdr::STATE).load(std::sync::atomic::Ordering::Acquire) != STATE_READY {
@@ -576,7 +585,7 @@ pub struct WireStatus {
 /// entries of readers that have died, so the writer's view stays accurate.
 pub fn inspect(name: &str) -> Result<WireStatus, WireError> {
     use std::sync::atomic::Ordering::Acquire;
-    let seg = Segment::open(name, &Expect::default())?;
+    let seg = Segment::open_for_inspection(name)?;
     ring::sweep_dead(&seg);
     let mut readers = Vec::new();
     for r in 0..seg.geo.max_readers {
@@ -629,7 +638,7 @@ pub fn inspect(name: &str) -> Result<WireStatus, WireError> {
 /// writer's place). The supervisor calls it when it reaps a block, so a
 /// crashed reader never pins a slot or stalls a queue.
 pub fn reclaim_dead(name: &str) -> Result<(), WireError> {
-    let seg = Segment::open(name, &Expect::default())?;
+    let seg = Segment::open_for_inspection(name)?;
     ring::sweep_dead(&seg);
     Ok(())
 }
