@@ -138,17 +138,17 @@ impl Mapping {
     /// read a wire's counters touch a few pages, not its payloads).
     pub fn with_populate(fd: &OwnedFd, len: u64, populate: bool) -> io::Result<Mapping> {
         let file = File::from(fd.try_clone()?);
+        let mut opts = MmapOptions::new();
+        opts.len(len as usize);
+        if populate {
+            opts.populate();
+        }
         // SAFETY: the mapping aliases memory other processes write. memmap2
         // requires that the file is not truncated while mapped: framewire never
         // truncates a segment after creation (it only unlinks it, which keeps
         // the memory alive until every mapping is gone). All concurrent access
         // goes through atomics, semaphores, or slices whose exclusivity the
         // wire protocol guarantees.
-        let mut opts = MmapOptions::new();
-        opts.len(len as usize);
-        if populate {
-            opts.populate();
-        }
         let map = unsafe { opts.map_mut(&file)? };
         Ok(Mapping { map })
     }
