@@ -5,4 +5,5 @@
 #![warn(missing_docs)]
 
 pub mod image;
+pub mod filters;
 pub mod msg;

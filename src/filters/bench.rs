@@ -1,0 +1,1 @@
+//! Filter benchmark (placeholder, filled in below).
