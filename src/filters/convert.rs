@@ -10,7 +10,7 @@
 //! - **YUV → GREY** (`COLOR_YUV2GRAY_YUYV`) is the luma byte as is: it is not
 //!   expanded from 16-235 to 0-255 (OpenCV does the same).
 //! - **RGB → GREY** is full range BT.601, `Y = 0.299 R + 0.587 G + 0.114 B`
-//!   in OpenCV's 14-bit fixed point, rounded half up.
+//!   in OpenCV's 15-bit fixed point, rounded half up.
 
 use super::{FilterError, Result, check, check_geometry, same_size, simd_dispatch};
 use crate::image::{FourCC, ImageMut, ImageRef};
@@ -25,10 +25,11 @@ const CVG: i32 = -852_492;
 const CVR: i32 = 1_673_527;
 const HALF: i32 = 1 << (SHIFT - 1);
 
-// OpenCV's RGB → grey coefficients (2^14 scale), color.hpp `R2Y`, `G2Y`, `B2Y`.
-const R2Y: u32 = 4899;
-const G2Y: u32 = 9617;
-const B2Y: u32 = 1868;
+// OpenCV's RGB → grey coefficients for 8-bit images (2^15 scale, summing to
+// exactly 2^15 so white stays 255), as its `RGB2Gray<uchar>` uses them.
+const R2Y: u32 = 9798;
+const G2Y: u32 = 19235;
+const B2Y: u32 = 3735;
 
 #[inline(always)]
 fn clamp_u8(v: i32) -> u8 {
@@ -173,7 +174,7 @@ fn gray_kernel<const R: usize>(
         let d = &mut dst[y * ds..y * ds + w];
         for (p, o) in s.chunks_exact(3).zip(d.iter_mut()) {
             let v = p[R] as u32 * R2Y + p[1] as u32 * G2Y + p[2 - R] as u32 * B2Y;
-            *o = ((v + (1 << 13)) >> 14) as u8;
+            *o = ((v + (1 << 14)) >> 15) as u8;
         }
     }
 }
@@ -321,7 +322,7 @@ mod tests {
             },
         )
         .unwrap();
-        // round(255 * 4899 / 16384) etc.
+        // round(255 * 9798 / 32768) etc.
         assert_eq!(dst, [76, 150, 29, 255]);
     }
 

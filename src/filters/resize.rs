@@ -2,8 +2,8 @@
 //! BGR24, with OpenCV's pixel-centre convention (`cv2.resize`).
 //!
 //! - **Area** with integer factors (640x480 → 320x240, 1920x1080 → 960x540)
-//!   averages each block and rounds half up, which is bit-exact with
-//!   OpenCV's `INTER_AREA` fast path. Other shrink factors use fractional
+//!   averages each block and rounds like OpenCV's `INTER_AREA` fast path
+//!   (2x2: half up; larger blocks: half to even), bit-exact. Other shrink factors use fractional
 //!   overlap weights in `f32` like OpenCV's general path (within ±1).
 //!   Enlarging with "area" is bilinear, as in OpenCV.
 //! - **Bilinear** uses OpenCV's 11-bit fixed-point weights and its SIMD
@@ -137,8 +137,10 @@ fn area_int_k<const C: usize>(
                 *o = ((a + 2) >> 2) as u8;
             }
         } else {
+            // OpenCV multiplies by 1/area and rounds half to even.
             for (o, a) in out.iter_mut().zip(acc.iter()) {
-                *o = ((a + area / 2) / area) as u8;
+                let (q, r) = (a / area, a % area);
+                *o = (q + (2 * r > area || (2 * r == area && q % 2 == 1)) as u32) as u8;
             }
         }
     }
@@ -249,7 +251,9 @@ impl Resizer {
             // Keep the two horizontally interpolated source rows; when the
             // window slides by one, the old bottom row becomes the top one.
             for (slot, sy) in [(0usize, sy0), (1, sy1)] {
-                if self.row_y[slot] == sy {
+                // At the bottom edge both taps are the same row and its
+                // weight is 0: the second slot's content does not matter.
+                if self.row_y[slot] == sy || (slot == 1 && sy == sy0) {
                     continue;
                 }
                 let other = 1 - slot;
