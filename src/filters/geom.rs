@@ -45,7 +45,7 @@ pub fn roi<'a>(src: &ImageRef<'a>, r: Rect) -> Result<ImageRef<'a>> {
             f.width, f.height
         )));
     }
-    if matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY) && (r.x % 2 != 0 || r.w % 2 != 0) {
+    if matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY) && (!r.x.is_multiple_of(2) || !r.w.is_multiple_of(2)) {
         return Err(FilterError::Geometry(format!(
             "ROI {r:?} on {} needs an even x and width",
             f.fourcc

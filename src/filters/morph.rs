@@ -93,7 +93,7 @@ impl Morphology {
         same_size(&sf, &df)?;
         check(&sf, src.data.len(), FourCC::GREY, "input", "GREY")?;
         check(&df, dst.data.len(), FourCC::GREY, "output", "GREY")?;
-        if k == 0 || k % 2 == 0 {
+        if k.is_multiple_of(2) {
             return Err(FilterError::Geometry(format!(
                 "kernel size must be odd, got {k}"
             )));

@@ -43,7 +43,7 @@ fn add(acc: &mut RowAcc, x: u32, b: u32) {
     acc.sx += (x & b.wrapping_neg()) as u64;
     // Branch-free min/max that only moves when the bit is set.
     let m = b.wrapping_neg();
-    acc.x0 = acc.x0.min((x & m) | (u32::MAX & !m));
+    acc.x0 = acc.x0.min((x & m) | !m);
     acc.x1 = acc.x1.max(x & m);
 }
 
