@@ -519,7 +519,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         op!("tracker_yuyv", 2 * n, 0, 0.5, [let mut t = tracker.clone();], {
             black_box(t.moments(&img(f(FourCC::YUYV), yuyv)).unwrap())
         });
-        op!("tracker_rgb", 3 * n, 0, 0.5, [let mut t = tracker.clone();], {
+        op!("tracker_rgb", 3 * n, 0, 1.0, [let mut t = tracker.clone();], {
             black_box(t.moments(&img(f(FourCC::RGB24), rgb)).unwrap())
         });
         for (name, inb, outb, target, mut op) in ops {

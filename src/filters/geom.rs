@@ -45,7 +45,9 @@ pub fn roi<'a>(src: &ImageRef<'a>, r: Rect) -> Result<ImageRef<'a>> {
             f.width, f.height
         )));
     }
-    if matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY) && (!r.x.is_multiple_of(2) || !r.w.is_multiple_of(2)) {
+    if matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY)
+        && (!r.x.is_multiple_of(2) || !r.w.is_multiple_of(2))
+    {
         return Err(FilterError::Geometry(format!(
             "ROI {r:?} on {} needs an even x and width",
             f.fourcc
@@ -105,14 +107,15 @@ pub enum Flip {
     Rotate180,
 }
 
+/// Reverses the byte order of a row (GREY pixels); LLVM vectorises this.
 #[inline(always)]
-fn rev_k<const C: usize>(s: &[u8], d: &mut [u8]) {
-    for (p, o) in s.chunks_exact(C).rev().zip(d.chunks_exact_mut(C)) {
-        o.copy_from_slice(p);
+fn rev_k(s: &[u8], d: &mut [u8]) {
+    let n = d.len();
+    for (o, i) in d.iter_mut().zip(s[..n].iter().rev()) {
+        *o = *i;
     }
 }
-simd_dispatch!(fn rev1(s: &[u8], d: &mut [u8]) = rev_k::<1>;);
-simd_dispatch!(fn rev3(s: &[u8], d: &mut [u8]) = rev_k::<3>;);
+simd_dispatch!(fn rev1(s: &[u8], d: &mut [u8]) = rev_k;);
 
 /// Flips `src` into `dst` (same size and format; GREY, RGB24 or BGR24).
 pub fn flip(src: &ImageRef, dst: &mut ImageMut, mode: Flip) -> Result<()> {
@@ -140,6 +143,7 @@ pub fn flip(src: &ImageRef, dst: &mut ImageMut, mode: Flip) -> Result<()> {
     check_geometry(&df, dst.data.len(), "output")?;
     let (w, h) = (sf.width as usize, sf.height as usize);
     let (ss, ds, n) = (sf.stride as usize, df.stride as usize, w * c);
+    let ssse3 = super::simd::have_ssse3();
     for y in 0..h {
         let sy = if mode == Flip::Horizontal {
             y
@@ -151,7 +155,7 @@ pub fn flip(src: &ImageRef, dst: &mut ImageMut, mode: Flip) -> Result<()> {
         match (mode, c) {
             (Flip::Vertical, _) => d.copy_from_slice(s),
             (_, 1) => rev1(s, d),
-            _ => rev3(s, d),
+            _ => super::simd::rev3(s, d, ssse3),
         }
     }
     Ok(())

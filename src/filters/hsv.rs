@@ -6,8 +6,8 @@
 //! when `cv2.inRange(cv2.cvtColor(img, COLOR_RGB2HSV), lo, hi)` says so.
 //!
 //! The fast path, [`HsvLut`], answers "is this colour in range" for all 2^24
-//! colours at once: a 2 MiB bit table built once when the range is set (tens
-//! of milliseconds). Thresholding a frame is then one table lookup per pixel
+//! colours at once: a 2 MiB bit table, built once when
+//! the range is set (tens of milliseconds). Thresholding a frame is then one table lookup per pixel
 //! instead of the HSV arithmetic, which is what makes it faster than OpenCV's
 //! `cvtColor` + `inRange`. [`YuvLut`] does the same keyed by (Y, U, V), which
 //! lets the fused tracker skip the RGB conversion too.
@@ -89,14 +89,24 @@ impl HsvRange {
     }
 }
 
-/// A set of 2^24 bits, 2 MiB, indexed by a 24-bit key.
+/// A set of 2^24 bits (2 MiB) indexed by a 24-bit key `a << 16 | b << 8 | c`.
+///
+/// (A 32 KiB summary of 8x8x8 cells in front of it, answering most lookups
+/// from L1, was tried and measured slower on the benchmark scene: with
+/// camera-like noise too many pixels land in mixed cells and the extra
+/// branch mispredicts.)
 #[derive(Clone)]
-struct Bits24(Vec<u64>);
+pub(crate) struct MaskLut {
+    fine: Box<[u64; 1 << 18]>,
+}
 
-impl Bits24 {
+impl MaskLut {
     fn build(mut f: impl FnMut(u32) -> bool) -> Self {
-        let mut words = vec![0u64; 1 << 18];
-        for (i, w) in words.iter_mut().enumerate() {
+        let mut fine: Box<[u64; 1 << 18]> = vec![0u64; 1 << 18]
+            .into_boxed_slice()
+            .try_into()
+            .expect("size");
+        for (i, w) in fine.iter_mut().enumerate() {
             let base = (i as u32) << 6;
             let mut acc = 0u64;
             for b in 0..64 {
@@ -104,22 +114,21 @@ impl Bits24 {
             }
             *w = acc;
         }
-        Bits24(words)
+        MaskLut { fine }
     }
-}
 
-/// Mask bit for `key` as 0 or 1; `words` has 2^18 entries so the index is
-/// always in bounds after the mask.
-#[inline(always)]
-fn bit(words: &[u64], key: u32) -> u32 {
-    ((words[(key as usize >> 6) & 0x3ffff] >> (key & 63)) & 1) as u32
+    /// 1 if `key` is in the set, else 0.
+    #[inline(always)]
+    pub(crate) fn get(&self, key: u32) -> u32 {
+        ((self.fine[(key as usize >> 6) & 0x3ffff] >> (key & 63)) & 1) as u32
+    }
 }
 
 /// A precomputed HSV-range test for every RGB colour (2 MiB).
 #[derive(Clone)]
 pub struct HsvLut {
     range: HsvRange,
-    bits: Bits24,
+    bits: MaskLut,
 }
 
 impl std::fmt::Debug for HsvLut {
@@ -134,7 +143,7 @@ impl HsvLut {
     /// Builds the table for `range` (≈ 50 ms in a release build).
     pub fn new(range: HsvRange) -> Self {
         let (sdiv, hdiv) = tables();
-        let bits = Bits24::build(|k| {
+        let bits = MaskLut::build(|k| {
             let (r, g, b) = ((k >> 16) as u8, (k >> 8) as u8, k as u8);
             range.contains(hsv_with(sdiv, hdiv, r, g, b))
         });
@@ -146,15 +155,15 @@ impl HsvLut {
         self.range
     }
 
-    /// The table words; key is `r << 16 | g << 8 | b`.
-    pub(crate) fn words(&self) -> &[u64] {
-        &self.bits.0
+    /// The table; key is `r << 16 | g << 8 | b`.
+    pub(crate) fn table(&self) -> &MaskLut {
+        &self.bits
     }
 
     /// Whether an RGB colour is in range.
     #[inline]
     pub fn contains_rgb(&self, r: u8, g: u8, b: u8) -> bool {
-        bit(&self.bits.0, (r as u32) << 16 | (g as u32) << 8 | b as u32) != 0
+        self.bits.get((r as u32) << 16 | (g as u32) << 8 | b as u32) != 0
     }
 
     /// Thresholds an RGB24 or BGR24 image into a GREY mask (255 in range, 0
@@ -175,8 +184,8 @@ impl HsvLut {
         let (w, h) = (sf.width as usize, sf.height as usize);
         let (ss, ds) = (sf.stride as usize, df.stride as usize);
         match sf.fourcc {
-            FourCC::RGB24 => lut_rgb(&self.bits.0, src.data, ss, dst.data, ds, w, h),
-            FourCC::BGR24 => lut_bgr(&self.bits.0, src.data, ss, dst.data, ds, w, h),
+            FourCC::RGB24 => lut_rgb(&self.bits, src.data, ss, dst.data, ds, w, h),
+            FourCC::BGR24 => lut_bgr(&self.bits, src.data, ss, dst.data, ds, w, h),
             f => {
                 return Err(FilterError::Format {
                     what: "input",
@@ -191,7 +200,7 @@ impl HsvLut {
 
 #[inline(always)]
 fn lut_kernel<const R: usize>(
-    words: &[u64],
+    lut: &MaskLut,
     src: &[u8],
     ss: usize,
     dst: &mut [u8],
@@ -204,12 +213,12 @@ fn lut_kernel<const R: usize>(
         let d = &mut dst[y * ds..y * ds + w];
         for (p, o) in s.chunks_exact(3).zip(d.iter_mut()) {
             let key = (p[R] as u32) << 16 | (p[1] as u32) << 8 | p[2 - R] as u32;
-            *o = (bit(words, key) as u8).wrapping_neg();
+            *o = (lut.get(key) as u8).wrapping_neg();
         }
     }
 }
-simd_dispatch!(fn lut_rgb(words: &[u64], src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) = lut_kernel::<0>;);
-simd_dispatch!(fn lut_bgr(words: &[u64], src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) = lut_kernel::<2>;);
+simd_dispatch!(fn lut_rgb(lut: &MaskLut, src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) = lut_kernel::<0>;);
+simd_dispatch!(fn lut_bgr(lut: &MaskLut, src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) = lut_kernel::<2>;);
 
 /// A precomputed HSV-range test for every limited-range BT.601 (Y, U, V)
 /// triple, through exactly the YUV → RGB conversion of
@@ -217,7 +226,7 @@ simd_dispatch!(fn lut_bgr(words: &[u64], src: &[u8], ss: usize, dst: &mut [u8], 
 #[derive(Clone)]
 pub struct YuvLut {
     range: HsvRange,
-    bits: Bits24,
+    bits: MaskLut,
 }
 
 impl std::fmt::Debug for YuvLut {
@@ -234,7 +243,7 @@ impl YuvLut {
         let (sdiv, hdiv) = tables();
         // Key layout U:V:Y so that the luma, which varies fastest between
         // neighbouring pixels, selects bits within one cache line.
-        let bits = Bits24::build(|k| {
+        let bits = MaskLut::build(|k| {
             let (u, v, y) = ((k >> 16) as u8, (k >> 8) as u8, k as u8);
             let [r, g, b] = yuv_to_rgb(y, u, v);
             range.contains(hsv_with(sdiv, hdiv, r, g, b))
@@ -247,15 +256,15 @@ impl YuvLut {
         self.range
     }
 
-    /// The table words; key is `u << 16 | v << 8 | y`.
-    pub(crate) fn words(&self) -> &[u64] {
-        &self.bits.0
+    /// The table; key is `u << 16 | v << 8 | y`.
+    pub(crate) fn table(&self) -> &MaskLut {
+        &self.bits
     }
 
     /// Whether a YUV sample is in range.
     #[inline]
     pub fn contains_yuv(&self, y: u8, u: u8, v: u8) -> bool {
-        bit(&self.bits.0, (u as u32) << 16 | (v as u32) << 8 | y as u32) != 0
+        self.bits.get((u as u32) << 16 | (v as u32) << 8 | y as u32) != 0
     }
 }
 

@@ -25,6 +25,7 @@ pub mod hsv;
 pub mod jpeg;
 pub mod morph;
 pub mod resize;
+mod simd;
 pub mod tracker;
 
 use crate::image::{FourCC, ImageFormat};

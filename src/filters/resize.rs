@@ -39,6 +39,8 @@ pub struct Resizer {
     row_y: [i64; 2],
     facc: Vec<f32>,
     acc: Vec<u32>,
+    t16: Vec<u16>,
+    nb: Vec<u8>,
 }
 
 /// Source index and 11-bit weight of the right/bottom neighbour for each
@@ -93,6 +95,46 @@ fn vline_k(r0: &[i32], r1: &[i32], b1: i16, out: &mut [u8]) {
     }
 }
 simd_dispatch!(fn vline(r0: &[i32], r1: &[i32], b1: i16, out: &mut [u8]) = vline_k;);
+
+/// 2x2 box average, rounding half up, in three contiguous (vectorisable)
+/// steps per output row: vertical pair sums, horizontal neighbour sums and
+/// narrowing, then keeping every other pixel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn area2_k<const C: usize>(
+    src: &[u8],
+    ss: usize,
+    dst: &mut [u8],
+    ds: usize,
+    dw: usize,
+    dh: usize,
+    t: &mut [u16],
+    nb: &mut [u8],
+    ssse3: bool,
+) {
+    let sw = 2 * dw * C;
+    let t = &mut t[..sw];
+    let nb = &mut nb[..sw - C];
+    for dy in 0..dh {
+        let a = &src[2 * dy * ss..][..sw];
+        let b = &src[(2 * dy + 1) * ss..][..sw];
+        if C == 1 {
+            crate::filters::simd::area2_gray(a, b, &mut dst[dy * ds..][..dw], ssse3);
+            continue;
+        }
+        for i in 0..sw {
+            t[i] = a[i] as u16 + b[i] as u16;
+        }
+        let (l, r) = (&t[..sw - C], &t[C..]);
+        for i in 0..sw - C {
+            nb[i] = ((l[i] + r[i] + 2) >> 2) as u8;
+        }
+        let o = &mut dst[dy * ds..][..dw * C];
+        crate::filters::simd::even3(nb, o, ssse3);
+    }
+}
+simd_dispatch!(#[allow(clippy::too_many_arguments)] fn area2_1(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, dw: usize, dh: usize, t: &mut [u16], nb: &mut [u8], ssse3: bool) = area2_k::<1>;);
+simd_dispatch!(#[allow(clippy::too_many_arguments)] fn area2_3(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, dw: usize, dh: usize, t: &mut [u16], nb: &mut [u8], ssse3: bool) = area2_k::<3>;);
 
 /// Integer-factor box average, rounding half up.
 #[inline(always)]
@@ -205,7 +247,10 @@ impl Resizer {
         match interp {
             Interp::Area if shrink => {
                 let (fx, fy) = (sf.width / df.width, sf.height / df.height);
-                if sf.width % df.width == 0 && sf.height % df.height == 0 {
+                if fx == 2 && fy == 2 && sf.width == 2 * df.width && sf.height == 2 * df.height {
+                    self.area2(src, dst, c);
+                    Ok(())
+                } else if sf.width % df.width == 0 && sf.height % df.height == 0 {
                     let acc_len = df.width as usize * c;
                     if self.acc.len() < acc_len {
                         self.acc.resize(acc_len, 0);
@@ -224,7 +269,54 @@ impl Resizer {
                     self.area_general(src, dst, c)
                 }
             }
+            // Exactly half in both directions: bilinear weights are all 1/2,
+            // and OpenCV switches to its area path here too.
+            Interp::Bilinear if sf.width == 2 * df.width && sf.height == 2 * df.height => {
+                self.area2(src, dst, c);
+                Ok(())
+            }
             _ => self.bilinear(src, dst, c),
+        }
+    }
+
+    fn area2(&mut self, src: &ImageRef, dst: &mut ImageMut, c: usize) {
+        let (sf, df) = (src.format, dst.format);
+        let sw = 2 * df.width as usize * c;
+        if self.t16.len() < sw {
+            self.t16.resize(sw, 0);
+            self.nb.resize(sw, 0);
+        }
+        let (ss, ds, dw, dh) = (
+            sf.stride as usize,
+            df.stride as usize,
+            df.width as usize,
+            df.height as usize,
+        );
+        let ssse3 = crate::filters::simd::have_ssse3();
+        if c == 1 {
+            area2_1(
+                src.data,
+                ss,
+                dst.data,
+                ds,
+                dw,
+                dh,
+                &mut self.t16,
+                &mut self.nb,
+                ssse3,
+            );
+        } else {
+            area2_3(
+                src.data,
+                ss,
+                dst.data,
+                ds,
+                dw,
+                dh,
+                &mut self.t16,
+                &mut self.nb,
+                ssse3,
+            );
         }
     }
 

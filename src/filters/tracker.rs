@@ -9,7 +9,7 @@
 //! HSV divisions and the 3 intermediate images of the chain all disappear.
 
 use super::blob::Moments;
-use super::hsv::{HsvLut, HsvRange, YuvLut};
+use super::hsv::{HsvLut, HsvRange, MaskLut, YuvLut};
 use super::{FilterError, Result, check_geometry, simd_dispatch};
 use crate::image::{FourCC, ImageRef};
 use crate::msg::Detection;
@@ -30,11 +30,6 @@ struct RowAcc {
     sx: u64,
     x0: u32,
     x1: u32,
-}
-
-#[inline(always)]
-fn bit(words: &[u64], key: u32) -> u32 {
-    ((words[(key as usize >> 6) & 0x3ffff] >> (key & 63)) & 1) as u32
 }
 
 #[inline(always)]
@@ -63,7 +58,7 @@ fn fold(m: &mut Moments, a: &RowAcc, y: u32) {
 /// `Y0`, `U`, `Y1`, `V` are offsets within a 4-byte macropixel.
 #[inline(always)]
 fn yuv422_k<const Y0: usize, const U: usize, const Y1: usize, const V: usize>(
-    words: &[u64],
+    lut: &MaskLut,
     src: &[u8],
     ss: usize,
     w: usize,
@@ -81,18 +76,18 @@ fn yuv422_k<const Y0: usize, const U: usize, const Y1: usize, const V: usize>(
         for (i, p) in row.chunks_exact(4).enumerate() {
             let base = (p[U] as u32) << 16 | (p[V] as u32) << 8;
             let x = 2 * i as u32;
-            add(&mut a, x, bit(words, base | p[Y0] as u32));
-            add(&mut a, x + 1, bit(words, base | p[Y1] as u32));
+            add(&mut a, x, lut.get(base | p[Y0] as u32));
+            add(&mut a, x + 1, lut.get(base | p[Y1] as u32));
         }
         fold(&mut m, &a, y as u32);
     }
     m
 }
-simd_dispatch!(fn track_yuyv(words: &[u64], src: &[u8], ss: usize, w: usize, h: usize) -> Moments = yuv422_k::<0, 1, 2, 3>;);
-simd_dispatch!(fn track_uyvy(words: &[u64], src: &[u8], ss: usize, w: usize, h: usize) -> Moments = yuv422_k::<1, 0, 3, 2>;);
+simd_dispatch!(fn track_yuyv(lut: &MaskLut, src: &[u8], ss: usize, w: usize, h: usize) -> Moments = yuv422_k::<0, 1, 2, 3>;);
+simd_dispatch!(fn track_uyvy(lut: &MaskLut, src: &[u8], ss: usize, w: usize, h: usize) -> Moments = yuv422_k::<1, 0, 3, 2>;);
 
 #[inline(always)]
-fn rgb_k<const R: usize>(words: &[u64], src: &[u8], ss: usize, w: usize, h: usize) -> Moments {
+fn rgb_k<const R: usize>(lut: &MaskLut, src: &[u8], ss: usize, w: usize, h: usize) -> Moments {
     let mut m = Moments::default();
     for y in 0..h {
         let row = &src[y * ss..y * ss + 3 * w];
@@ -104,14 +99,14 @@ fn rgb_k<const R: usize>(words: &[u64], src: &[u8], ss: usize, w: usize, h: usiz
         };
         for (x, p) in row.chunks_exact(3).enumerate() {
             let key = (p[R] as u32) << 16 | (p[1] as u32) << 8 | p[2 - R] as u32;
-            add(&mut a, x as u32, bit(words, key));
+            add(&mut a, x as u32, lut.get(key));
         }
         fold(&mut m, &a, y as u32);
     }
     m
 }
-simd_dispatch!(fn track_rgb(words: &[u64], src: &[u8], ss: usize, w: usize, h: usize) -> Moments = rgb_k::<0>;);
-simd_dispatch!(fn track_bgr(words: &[u64], src: &[u8], ss: usize, w: usize, h: usize) -> Moments = rgb_k::<2>;);
+simd_dispatch!(fn track_rgb(lut: &MaskLut, src: &[u8], ss: usize, w: usize, h: usize) -> Moments = rgb_k::<0>;);
+simd_dispatch!(fn track_bgr(lut: &MaskLut, src: &[u8], ss: usize, w: usize, h: usize) -> Moments = rgb_k::<2>;);
 
 impl ColorTracker {
     /// A tracker for `range`; tables are built on first use (~0.1 s).
@@ -165,28 +160,28 @@ impl ColorTracker {
         self.prepare(f.fourcc);
         let m = match f.fourcc {
             FourCC::YUYV => track_yuyv(
-                self.yuv.as_ref().map(|l| l.words()).unwrap_or(&[]),
+                self.yuv.as_ref().expect("prepared above").table(),
                 src.data,
                 s,
                 w,
                 h,
             ),
             FourCC::UYVY => track_uyvy(
-                self.yuv.as_ref().map(|l| l.words()).unwrap_or(&[]),
+                self.yuv.as_ref().expect("prepared above").table(),
                 src.data,
                 s,
                 w,
                 h,
             ),
             FourCC::RGB24 => track_rgb(
-                self.rgb.as_ref().map(|l| l.words()).unwrap_or(&[]),
+                self.rgb.as_ref().expect("prepared above").table(),
                 src.data,
                 s,
                 w,
                 h,
             ),
             _ => track_bgr(
-                self.rgb.as_ref().map(|l| l.words()).unwrap_or(&[]),
+                self.rgb.as_ref().expect("prepared above").table(),
                 src.data,
                 s,
                 w,

@@ -1,0 +1,226 @@
+//! Hand-written x86-64 SIMD kernels, for the byte shuffles of 3-byte pixels
+//! that LLVM does not vectorise on its own. This is the only module of the
+//! filters with `unsafe`: unaligned 16-byte loads and stores, each on a
+//! range whose length was checked just before.
+//!
+//! Every kernel is a permutation of whole 16-byte blocks expressed as
+//! `pshufb` masks computed at compile time, so adding one is writing the
+//! index function; callers fall back to scalar code for the remainder and on
+//! CPUs (or architectures) without SSSE3.
+
+/// `out[j] = in[f(j)]` over `OUT` output registers and `IN` input registers;
+/// `-128` (0x80) lanes make `pshufb` write zero so the partial results OR.
+#[derive(Clone, Copy)]
+enum Kind {
+    Rev3,
+    Even3,
+}
+
+type Masks<const IN: usize, const OUT: usize> = [[[i8; 16]; IN]; OUT];
+
+const fn masks<const IN: usize, const OUT: usize>(kind: Kind) -> Masks<IN, OUT> {
+    let mut m = [[[-128i8; 16]; IN]; OUT];
+    let mut j = 0;
+    while j < OUT * 16 {
+        let s = match kind {
+            Kind::Rev3 => rev3_index(j),
+            Kind::Even3 => even3_index(j),
+        };
+        m[j / 16][s / 16][j % 16] = (s % 16) as i8;
+        j += 1;
+    }
+    m
+}
+
+/// 16 RGB pixels reversed: output pixel `p` is input pixel `15 - p`.
+const fn rev3_index(j: usize) -> usize {
+    3 * (15 - j / 3) + j % 3
+}
+/// The first 3 bytes of every 6: one RGB pixel of each pair (32 pixels in, 16 out).
+const fn even3_index(j: usize) -> usize {
+    6 * (j / 3) + j % 3
+}
+
+const REV3: Masks<3, 3> = masks::<3, 3>(Kind::Rev3);
+const EVEN3: Masks<6, 3> = masks::<6, 3>(Kind::Even3);
+
+/// Whether the kernels below can run on this CPU.
+pub(crate) fn have_ssse3() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("ssse3")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Masks;
+    use std::arch::x86_64::*;
+
+    /// One block: `IN * 16` bytes of `src` → `OUT * 16` bytes of `dst`.
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn block<const IN: usize, const OUT: usize>(src: &[u8], dst: &mut [u8], m: &Masks<IN, OUT>) {
+        assert!(src.len() >= IN * 16 && dst.len() >= OUT * 16);
+        let mut r = [_mm_setzero_si128(); IN];
+        for (i, reg) in r.iter_mut().enumerate() {
+            // SAFETY: `src` has at least IN * 16 bytes (asserted above), so
+            // bytes 16i..16i+16 are in bounds; loadu has no alignment need.
+            *reg = unsafe { _mm_loadu_si128(src.as_ptr().add(16 * i) as *const __m128i) };
+        }
+        for (k, mk) in m.iter().enumerate() {
+            let mut acc = _mm_setzero_si128();
+            for (i, mi) in mk.iter().enumerate() {
+                if mi.iter().any(|&b| b >= 0) {
+                    // SAFETY: `mi` is a 16-byte array; loadu reads exactly it.
+                    let mask = unsafe { _mm_loadu_si128(mi.as_ptr() as *const __m128i) };
+                    acc = _mm_or_si128(acc, _mm_shuffle_epi8(r[i], mask));
+                }
+            }
+            // SAFETY: `dst` has at least OUT * 16 bytes (asserted above).
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(16 * k) as *mut __m128i, acc) };
+        }
+    }
+
+    /// Reverses the order of the RGB pixels of `s` into `d` (same length,
+    /// a multiple of 3). Returns the number of leading output pixels done;
+    /// the caller finishes the rest.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn rev3(s: &[u8], d: &mut [u8]) -> usize {
+        let n = d.len() / 3;
+        let mut p = 0;
+        while p + 16 <= n {
+            let src = &s[3 * (n - p - 16)..3 * (n - p)];
+            block::<3, 3>(src, &mut d[3 * p..3 * p + 48], &super::REV3);
+            p += 16;
+        }
+        p
+    }
+
+    /// Keeps the first RGB pixel of every pair: `d[3i..3i+3] = s[6i..6i+3]`.
+    /// Returns the number of output pixels done.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn even3(s: &[u8], d: &mut [u8]) -> usize {
+        let n = (d.len() / 3).min(s.len() / 6);
+        let mut p = 0;
+        while p + 16 <= n {
+            block::<6, 3>(
+                &s[6 * p..6 * p + 96],
+                &mut d[3 * p..3 * p + 48],
+                &super::EVEN3,
+            );
+            p += 16;
+        }
+        p
+    }
+
+    /// See [`super::area2_gray`]; returns the output bytes done.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8]) -> usize {
+        let n = d.len().min(a.len() / 2).min(b.len() / 2);
+        let ones = _mm_set1_epi8(1);
+        let two = _mm_set1_epi16(2);
+        let mut p = 0;
+        while p + 16 <= n {
+            let (a, b) = (&a[2 * p..2 * p + 32], &b[2 * p..2 * p + 32]);
+            // SAFETY: `a` and `b` are 32-byte slices (bounds-checked just
+            // above), so both 16-byte loads at offsets 0 and 16 are in bounds.
+            let (a0, a1, b0, b1) = unsafe {
+                (
+                    _mm_loadu_si128(a.as_ptr() as *const __m128i),
+                    _mm_loadu_si128(a.as_ptr().add(16) as *const __m128i),
+                    _mm_loadu_si128(b.as_ptr() as *const __m128i),
+                    _mm_loadu_si128(b.as_ptr().add(16) as *const __m128i),
+                )
+            };
+            // maddubs with all-ones: sums of horizontal byte pairs as u16.
+            let lo = _mm_add_epi16(_mm_maddubs_epi16(a0, ones), _mm_maddubs_epi16(b0, ones));
+            let hi = _mm_add_epi16(_mm_maddubs_epi16(a1, ones), _mm_maddubs_epi16(b1, ones));
+            let lo = _mm_srli_epi16::<2>(_mm_add_epi16(lo, two));
+            let hi = _mm_srli_epi16::<2>(_mm_add_epi16(hi, two));
+            let out = &mut d[p..p + 16];
+            // SAFETY: `out` is a 16-byte slice.
+            unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, _mm_packus_epi16(lo, hi)) };
+            p += 16;
+        }
+        p
+    }
+}
+
+/// 2x2 box average of two GREY rows, rounding half up:
+/// `d[i] = (a[2i] + a[2i+1] + b[2i] + b[2i+1] + 2) >> 2`.
+pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8], ssse3: bool) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ssse3 {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::area2_gray(a, b, d) };
+    }
+    let _ = ssse3;
+    for i in done..d.len() {
+        let s = a[2 * i] as u16 + a[2 * i + 1] as u16 + b[2 * i] as u16 + b[2 * i + 1] as u16;
+        d[i] = ((s + 2) >> 2) as u8;
+    }
+}
+
+/// Reverses RGB pixels `s` into `d`; SSSE3 when available, scalar otherwise.
+pub(crate) fn rev3(s: &[u8], d: &mut [u8], ssse3: bool) {
+    let n = d.len() / 3;
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ssse3 {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::rev3(s, d) };
+    }
+    let _ = ssse3;
+    for p in done..n {
+        d[3 * p..3 * p + 3].copy_from_slice(&s[3 * (n - 1 - p)..3 * (n - p)]);
+    }
+}
+
+/// `d[3i..3i+3] = s[6i..6i+3]` for every output pixel.
+pub(crate) fn even3(s: &[u8], d: &mut [u8], ssse3: bool) {
+    let n = d.len() / 3;
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ssse3 {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::even3(s, d) };
+    }
+    let _ = ssse3;
+    for p in done..n {
+        d[3 * p..3 * p + 3].copy_from_slice(&s[6 * p..6 * p + 3]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffles_match_scalar() {
+        for n in [0usize, 1, 15, 16, 17, 33, 100] {
+            let s: Vec<u8> = (0..3 * n).map(|i| (i * 7 + 3) as u8).collect();
+            let mut a = vec![0u8; 3 * n];
+            let mut b = vec![0u8; 3 * n];
+            rev3(&s, &mut a, have_ssse3());
+            rev3(&s, &mut b, false);
+            assert_eq!(a, b);
+            assert!(n == 0 || a[..3] == s[3 * n - 3..]);
+            let s2: Vec<u8> = (0..6 * n).map(|i| (i * 5 + 1) as u8).collect();
+            even3(&s2, &mut a, have_ssse3());
+            even3(&s2, &mut b, false);
+            assert_eq!(a, b);
+            let mut c = vec![0u8; 3 * n];
+            let mut e = vec![0u8; 3 * n];
+            let s3: Vec<u8> = (0..6 * n).map(|i| (i * 13 + 5) as u8).collect();
+            area2_gray(&s2, &s3, &mut c, have_ssse3());
+            area2_gray(&s2, &s3, &mut e, false);
+            assert_eq!(c, e);
+        }
+    }
+}
