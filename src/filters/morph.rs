@@ -24,61 +24,102 @@ pub enum MorphOp {
     Close,
 }
 
-/// Morphology with its scratch planes kept between frames.
+/// Morphology with its scratch kept between frames: a ring of `k`
+/// horizontally reduced rows (so the vertical pass reads from L1/L2, not
+/// from a full intermediate image) and, for open/close, one mid image.
 #[derive(Debug, Default, Clone)]
 pub struct Morphology {
-    row: Vec<u8>,
-    horiz: Vec<u8>,
+    ring: Vec<u8>,
     mid: Vec<u8>,
 }
 
 #[inline(always)]
-fn hpass_k<const MIN: bool>(
+fn op<const MIN: bool>(a: u8, b: u8) -> u8 {
+    if MIN { a.min(b) } else { a.max(b) }
+}
+
+/// `o[x] = op(o[x], s[x])` over equal-length slices (vectorised).
+#[inline(always)]
+fn fold<const MIN: bool>(o: &mut [u8], s: &[u8]) {
+    let n = o.len().min(s.len());
+    let (o, s) = (&mut o[..n], &s[..n]);
+    for x in 0..n {
+        o[x] = op::<MIN>(o[x], s[x]);
+    }
+}
+
+/// Running min/max over a `2r+1` window along one row; pixels outside the
+/// row are ignored (OpenCV's default morphology border).
+#[inline(always)]
+fn hrow<const MIN: bool>(src: &[u8], out: &mut [u8], r: usize) {
+    let w = out.len();
+    if r == 1 && w >= 3 {
+        // The common 3x3 case in one pass over three shifted views.
+        let (a, b, c) = (&src[..w - 2], &src[1..w - 1], &src[2..w]);
+        let o = &mut out[1..w - 1];
+        for x in 0..w - 2 {
+            o[x] = op::<MIN>(op::<MIN>(a[x], b[x]), c[x]);
+        }
+        out[0] = op::<MIN>(src[0], src[1]);
+        out[w - 1] = op::<MIN>(src[w - 2], src[w - 1]);
+        return;
+    }
+    out.copy_from_slice(&src[..w]);
+    for k in 1..=r.min(w.saturating_sub(1)) {
+        fold::<MIN>(&mut out[..w - k], &src[k..w]);
+        fold::<MIN>(&mut out[k..], &src[..w - k]);
+    }
+}
+
+#[inline(always)]
+fn pass_k<const MIN: bool>(
     src: &[u8],
     ss: usize,
-    out: &mut [u8],
-    row: &mut [u8],
+    dst: &mut [u8],
+    ds: usize,
+    ring: &mut [u8],
     w: usize,
     h: usize,
     r: usize,
 ) {
-    let border = if MIN { 255 } else { 0 };
-    row[..r].fill(border);
-    row[r + w..r + w + r].fill(border);
+    let k = 2 * r + 1;
+    let ring = &mut ring[..k * w];
+    let mut next = 0; // next source row to reduce horizontally
     for y in 0..h {
-        row[r..r + w].copy_from_slice(&src[y * ss..y * ss + w]);
-        let o = &mut out[y * w..y * w + w];
-        o.copy_from_slice(&row[..w]);
-        for k in 1..=2 * r {
-            let p = &row[k..k + w];
-            for x in 0..w {
-                o[x] = if MIN { o[x].min(p[x]) } else { o[x].max(p[x]) };
-            }
+        let last = (y + r).min(h - 1);
+        while next <= last {
+            let slot = next % k;
+            hrow::<MIN>(
+                &src[next * ss..next * ss + w],
+                &mut ring[slot * w..slot * w + w],
+                r,
+            );
+            next += 1;
         }
-    }
-}
-simd_dispatch!(fn hmin(src: &[u8], ss: usize, out: &mut [u8], row: &mut [u8], w: usize, h: usize, r: usize) = hpass_k::<true>;);
-simd_dispatch!(fn hmax(src: &[u8], ss: usize, out: &mut [u8], row: &mut [u8], w: usize, h: usize, r: usize) = hpass_k::<false>;);
-
-#[inline(always)]
-fn vpass_k<const MIN: bool>(src: &[u8], dst: &mut [u8], ds: usize, w: usize, h: usize, r: usize) {
-    for y in 0..h {
         let o = &mut dst[y * ds..y * ds + w];
-        o.copy_from_slice(&src[y * w..y * w + w]);
-        // Rows outside the image are the identity of min/max: skip them.
-        for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
-            if yy == y {
-                continue;
-            }
-            let p = &src[yy * w..yy * w + w];
+        let first = y.saturating_sub(r);
+        if last - first == 2 {
+            let (a, b, c) = (first % k, (first + 1) % k, last % k);
+            let (a, b, c) = (
+                &ring[a * w..a * w + w],
+                &ring[b * w..b * w + w],
+                &ring[c * w..c * w + w],
+            );
             for x in 0..w {
-                o[x] = if MIN { o[x].min(p[x]) } else { o[x].max(p[x]) };
+                o[x] = op::<MIN>(op::<MIN>(a[x], b[x]), c[x]);
             }
+            continue;
+        }
+        let s0 = first % k;
+        o.copy_from_slice(&ring[s0 * w..s0 * w + w]);
+        for yy in first + 1..=last {
+            let sl = yy % k;
+            fold::<MIN>(o, &ring[sl * w..sl * w + w]);
         }
     }
 }
-simd_dispatch!(fn vmin(src: &[u8], dst: &mut [u8], ds: usize, w: usize, h: usize, r: usize) = vpass_k::<true>;);
-simd_dispatch!(fn vmax(src: &[u8], dst: &mut [u8], ds: usize, w: usize, h: usize, r: usize) = vpass_k::<false>;);
+simd_dispatch!(#[allow(clippy::too_many_arguments)] fn erode(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, ring: &mut [u8], w: usize, h: usize, r: usize) = pass_k::<true>;);
+simd_dispatch!(#[allow(clippy::too_many_arguments)] fn dilate(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, ring: &mut [u8], w: usize, h: usize, r: usize) = pass_k::<false>;);
 
 impl Morphology {
     /// No scratch yet; it grows to the image size on the first frame.
@@ -99,64 +140,34 @@ impl Morphology {
             )));
         }
         let (w, h, r) = (sf.width as usize, sf.height as usize, (k / 2) as usize);
-        let n = w * h;
-        if self.horiz.len() < n {
-            self.horiz.resize(n, 0);
+        if w == 0 || h == 0 {
+            return Ok(());
         }
-        if self.row.len() < w + 2 * r {
-            self.row.resize(w + 2 * r, 0);
+        let ring_len = (2 * r + 1) * w;
+        if self.ring.len() < ring_len {
+            self.ring.resize(ring_len, 0);
         }
         let (ss, ds) = (sf.stride as usize, df.stride as usize);
-        let one = |min: bool,
-                   s: &[u8],
-                   ss: usize,
-                   d: &mut [u8],
-                   ds: usize,
-                   horiz: &mut [u8],
-                   row: &mut [u8]| {
+        let ring = &mut self.ring;
+        let one = |min: bool, s: &[u8], ss: usize, d: &mut [u8], ds: usize, ring: &mut [u8]| {
             if min {
-                hmin(s, ss, horiz, row, w, h, r);
-                vmin(horiz, d, ds, w, h, r);
+                erode(s, ss, d, ds, ring, w, h, r)
             } else {
-                hmax(s, ss, horiz, row, w, h, r);
-                vmax(horiz, d, ds, w, h, r);
+                dilate(s, ss, d, ds, ring, w, h, r)
             }
         };
         match op {
             MorphOp::Erode | MorphOp::Dilate => {
-                one(
-                    op == MorphOp::Erode,
-                    src.data,
-                    ss,
-                    dst.data,
-                    ds,
-                    &mut self.horiz,
-                    &mut self.row,
-                );
+                one(op == MorphOp::Erode, src.data, ss, dst.data, ds, ring)
             }
             MorphOp::Open | MorphOp::Close => {
+                let n = w * h;
                 if self.mid.len() < n {
                     self.mid.resize(n, 0);
                 }
                 let first_min = op == MorphOp::Open;
-                one(
-                    first_min,
-                    src.data,
-                    ss,
-                    &mut self.mid[..n],
-                    w,
-                    &mut self.horiz,
-                    &mut self.row,
-                );
-                one(
-                    !first_min,
-                    &self.mid[..n],
-                    w,
-                    dst.data,
-                    ds,
-                    &mut self.horiz,
-                    &mut self.row,
-                );
+                one(first_min, src.data, ss, &mut self.mid[..n], w, ring);
+                one(!first_min, &self.mid[..n], w, dst.data, ds, ring);
             }
         }
         Ok(())
