@@ -14,9 +14,7 @@ pub struct FourCC(pub u32);
 impl FourCC {
     /// Builds a code from its four characters.
     pub const fn new(code: &[u8; 4]) -> Self {
-        FourCC(
-            code[0] as u32 | (code[1] as u32) << 8 | (code[2] as u32) << 16 | (code[3] as u32) << 24,
-        )
+        FourCC(code[0] as u32 | (code[1] as u32) << 8 | (code[2] as u32) << 16 | (code[3] as u32) << 24)
     }
     /// Packed YUV 4:2:2, Y0 U Y1 V (`V4L2_PIX_FMT_YUYV`).
     pub const YUYV: FourCC = FourCC::new(b"YUYV");

@@ -4,6 +4,21 @@
 //! See `README.md` for the architecture and the invariants this crate keeps.
 #![warn(missing_docs)]
 
+// Lets blocks compiled from blocks/ say `framewire::...` like external code.
+extern crate self as framewire;
+
+pub mod bench;
+pub mod block;
+pub mod builtin;
 pub mod image;
 pub mod filters;
 pub mod msg;
+pub mod runtime;
+pub mod sys;
+pub mod wire;
+
+/// The user's blocks, compiled from `blocks/` by `build.rs`.
+#[allow(missing_docs)]
+pub mod user_blocks {
+    include!(concat!(env!("OUT_DIR"), "/user_blocks.rs"));
+}

@@ -1,4 +1,270 @@
-//! The `framewire` command line.
-fn main() {
-    println!("framewire {}", env!("CARGO_PKG_VERSION"));
+//! The `framewire` command line: the only place that uses `anyhow` and maps
+//! errors to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use framewire::runtime::{self, config, status, supervisor};
+
+/// Exit codes, in one place.
+mod exit {
+    /// Clean stop.
+    pub const OK: u8 = 0;
+    /// Invalid configuration or arguments.
+    pub const CONFIG: u8 = 2;
+    /// A block failed beyond its restart policy, or the runtime failed.
+    pub const RUNTIME: u8 = 3;
+    /// `status` found no running pipeline.
+    pub const NOT_RUNNING: u8 = 4;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "framewire",
+    version,
+    about = "Robotics pipelines of processes joined by zero-copy shared-memory wires"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a pipeline until Ctrl-C (or --for).
+    Run {
+        /// Pipeline file, e.g. config/demo.toml.
+        file: PathBuf,
+        /// Stop cleanly after this long (e.g. 10s, 500ms, 2m).
+        #[arg(long = "for", value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Seconds blocks get to stop after SIGTERM before SIGKILL.
+        #[arg(long, default_value = "3")]
+        grace: f64,
+    },
+    /// Validate a pipeline file without running it.
+    Check {
+        /// Pipeline file.
+        file: PathBuf,
+    },
+    /// List every block type with its parameters and ports.
+    Blocks {
+        /// Only this type.
+        name: Option<String>,
+    },
+    /// Print a pipeline as a Graphviz DOT graph.
+    Graph {
+        /// Pipeline file.
+        file: PathBuf,
+    },
+    /// Show running pipelines: blocks, wires, rates, latency, drops.
+    Status {
+        /// Only this pipeline.
+        pipeline: Option<String>,
+        /// Sampling window for rates, in seconds.
+        #[arg(long, default_value = "1")]
+        window: f64,
+    },
+    /// Benchmarks (`framewire bench wire`).
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        what: Bench,
+    },
+    /// Run one block (started by `framewire run`; not for direct use).
+    #[command(hide = true)]
+    Block,
+    /// Benchmark helper process (started by `framewire bench`).
+    #[command(hide = true)]
+    BenchPeer {
+        /// Peer arguments.
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Wire handoff latency and throughput against semaphore, socket and memcpy baselines.
+    Wire {
+        /// Frames per measurement.
+        #[arg(long, default_value = "300")]
+        frames: usize,
+        /// Only the 1080p RGB payload.
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" | "" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}; use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn init_logging() {
+    let level = match std::env::var("FRAMEWIRE_LOG").as_deref() {
+        Ok("error") => tracing::Level::ERROR,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    // Blocks' lines are prefixed with the block name by the supervisor, so
+    // they carry no timestamp or target of their own.
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match dispatch(cli.cmd) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // Configuration errors are already a full report; others get a chain.
+            if let Some(ce) = e.downcast_ref::<config::ConfigError>() {
+                eprintln!("{ce}");
+                eprintln!("framewire: {} problem(s); nothing was started", ce.problems.len());
+                return ExitCode::from(exit::CONFIG);
+            }
+            eprintln!("framewire: error: {e:#}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
+    let reg = runtime::registry();
+    match cmd {
+        Cmd::Run { file, duration, grace } => {
+            let p = config::load(&file, &reg)?;
+            let opts = supervisor::RunOptions { duration, grace: Duration::from_secs_f64(grace), ..Default::default() };
+            eprintln!(
+                "framewire: running pipeline {} ({} blocks, {} wires); Ctrl-C stops it",
+                p.name,
+                p.blocks.len(),
+                p.wires.len()
+            );
+            let outcome = supervisor::run(&p, &opts)?;
+            eprintln!("framewire: pipeline {} stopped cleanly ({outcome:?})", p.name);
+            Ok(exit::OK)
+        }
+        Cmd::Check { file } => {
+            let p = config::load(&file, &reg)?;
+            println!("{}: pipeline {} is valid", file.display(), p.name);
+            for b in &p.blocks {
+                println!("  block {} ({})", b.name, b.type_name);
+            }
+            for w in &p.wires {
+                let c = &w.config;
+                println!(
+                    "  wire {} -> {}: {} x {} bytes, policy {}, {} readers max ({} MiB)",
+                    w.name,
+                    w.readers.join(", "),
+                    c.slot_count,
+                    c.slot_size,
+                    c.policy,
+                    c.max_readers,
+                    (c.slot_count as u64 * c.slot_size) >> 20
+                );
+            }
+            Ok(exit::OK)
+        }
+        Cmd::Blocks { name } => {
+            let mut any = false;
+            for spec in reg.specs() {
+                let info = (spec.info)();
+                if name.as_deref().is_some_and(|n| n != info.name) {
+                    continue;
+                }
+                any = true;
+                println!("{} ({:?}): {}", info.name, info.role, info.description);
+                for p in &info.params {
+                    println!("    {:<22} {:<14} default {:<14} {}", p.name, p.ty, p.default, p.doc);
+                }
+                // Ports with the defaults of every parameter that has one.
+                if let Ok(ports) = (spec.ports)(&toml::Table::new()) {
+                    for d in &ports.inputs {
+                        println!(
+                            "    in  {:<18} {}{}",
+                            d.name,
+                            d.ty.describe(),
+                            if d.required { "" } else { " (optional)" }
+                        );
+                    }
+                    for d in &ports.outputs {
+                        println!("    out {:<18} {}", d.name, d.ty.describe());
+                    }
+                }
+                println!();
+            }
+            if !any {
+                anyhow::bail!("no block type {:?}; known: {}", name.unwrap_or_default(), reg.names().join(", "));
+            }
+            Ok(exit::OK)
+        }
+        Cmd::Graph { file } => {
+            let p = config::load(&file, &reg)?;
+            println!("digraph {} {{\n  rankdir=LR;\n  node [shape=box, style=rounded];", dot_id(&p.name));
+            for b in &p.blocks {
+                println!("  {} [label=\"{}\\n({})\"];", dot_id(&b.name), b.name, b.type_name);
+            }
+            for w in &p.wires {
+                let (from, port) = w.name.split_once('.').unwrap();
+                for r in &w.readers {
+                    let (to, rport) = r.split_once('.').unwrap();
+                    println!(
+                        "  {} -> {} [label=\"{port} -> {rport}\\n{}\"];",
+                        dot_id(from),
+                        dot_id(to),
+                        w.config.policy
+                    );
+                }
+            }
+            println!("}}");
+            Ok(exit::OK)
+        }
+        Cmd::Status { pipeline, window } => {
+            let prefix = framewire::wire::prefix();
+            let runs = status::pipelines(&prefix, pipeline.as_deref());
+            print!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
+            Ok(if runs.is_empty() { exit::NOT_RUNNING } else { exit::OK })
+        }
+        Cmd::Bench { what: Bench::Wire { frames, quick } } => {
+            framewire::bench::wire::run(frames, quick).map_err(|e| anyhow::anyhow!("wire benchmark: {e}"))?;
+            Ok(exit::OK)
+        }
+        Cmd::BenchPeer { args } => {
+            framewire::bench::wire::peer_main(&args).map_err(|e| anyhow::anyhow!("benchmark peer: {e}"))?;
+            Ok(exit::OK)
+        }
+        Cmd::Block => {
+            let name = std::env::var(runtime::child::ENV_BLOCK).unwrap_or_default();
+            match runtime::child::run() {
+                Ok(()) => Ok(exit::OK),
+                Err(e) => {
+                    tracing::error!("block {name} failed: {e}");
+                    Ok(exit::RUNTIME)
+                }
+            }
+        }
+    }
+}
+
+fn dot_id(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\\\""))
 }

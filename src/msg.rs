@@ -260,8 +260,25 @@ mod tests {
     fn messages_roundtrip() {
         roundtrip(DriveCommand { linear: 0.5, angular: -1.25 });
         roundtrip(WheelCommand { left: 3.0, right: -2.0 });
-        roundtrip(Detection { found: true, area: 42, cx: 1.5, cy: 2.5, bbox: [1, 2, 3, 4], image_width: 640, image_height: 480 });
-        roundtrip(Odometry { x: 1.0, y: -2.0, heading: 0.3, left_counts: -5, right_counts: 7, battery_v: 12.1, errors: 3, ..Default::default() });
+        roundtrip(Detection {
+            found: true,
+            area: 42,
+            cx: 1.5,
+            cy: 2.5,
+            bbox: [1, 2, 3, 4],
+            image_width: 640,
+            image_height: 480,
+        });
+        roundtrip(Odometry {
+            x: 1.0,
+            y: -2.0,
+            heading: 0.3,
+            left_counts: -5,
+            right_counts: 7,
+            battery_v: 12.1,
+            errors: 3,
+            ..Default::default()
+        });
     }
 
     #[test]

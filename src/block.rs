@@ -1,0 +1,711 @@
+//! The block API: what a block type declares and how it runs.
+//!
+//! A block type is a Rust type implementing [`BlockType`]: typed parameters
+//! (serde, unknown keys rejected), declared ports, an `open` that connects
+//! the ports, a `step` the runtime calls in a loop, and a `stop`.
+//!
+//! Blocks never touch shared memory: they receive input frames as borrowed
+//! views ([`Input::recv`]) and write outputs into loaned slots
+//! ([`Output::loan`]), both through the runtime's wires.
+//!
+//! ```ignore
+//! use framewire::block::*;
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct Params { #[serde(default)] gain: f32 }
+//!
+//! pub struct Gain { input: Input<Image>, output: Output<Image>, gain: f32 }
+//!
+//! impl BlockType for Gain {
+//!     type Params = Params;
+//!     fn info() -> BlockInfo { BlockInfo::new("gain", "Multiplies every pixel") .param("gain", "float", "1.0", "factor") }
+//!     fn ports(_: &Params) -> Result<Ports, String> {
+//!         Ok(Ports::new().input("input", PortType::image_any()).output("output", PortType::image_same_as("input")))
+//!     }
+//!     fn open(p: Params, io: &mut Setup) -> Result<Self, BlockError> {
+//!         Ok(Gain { input: io.input("input")?, output: io.output("output")?, gain: p.gain })
+//!     }
+//!     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+//!         let Some(frame) = self.input.recv(cx.tick()) else { return Ok(Step::Idle) };
+//!         let mut out = self.output.loan(cx.tick())?;
+//!         let dst = out.image(frame.image().format)?;
+//!         for (d, s) in dst.data.iter_mut().zip(frame.iter()) { *d = (*s as f32 * self.gain).min(255.0) as u8; }
+//!         out.commit_from(frame.meta())?;
+//!         Ok(Step::Continue)
+//!     }
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
+use crate::msg::{Message, MsgKind};
+use crate::wire::{self, Expect, FrameMeta, Guard, Reader, SlotId, WireError, Writer};
+
+/// An error inside a block. The runtime logs it with the block's name and
+/// the supervisor applies the block's restart policy.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// A wire failed.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The parameters or ports are wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A device failed.
+    #[error("device {device}: {message}")]
+    Device {
+        /// The device path.
+        device: String,
+        /// What failed and what to do.
+        message: String,
+    },
+    /// An I/O error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What one `step` achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Did work; call again.
+    Continue,
+    /// Nothing arrived within the tick; call again.
+    Idle,
+    /// The block has finished (a finite source); it exits cleanly.
+    Done,
+}
+
+/// What a block does in the pipeline; actuators are stopped first on
+/// shutdown so motors halt before their command sources go away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Produces data from outside (camera, test pattern).
+    Source,
+    /// Transforms inputs into outputs.
+    Filter,
+    /// Consumes data (recorder, logger).
+    Sink,
+    /// Drives hardware that moves (motor drivers): stopped first.
+    Actuator,
+}
+
+/// One parameter, for `framewire blocks` and validation messages.
+#[derive(Clone, Debug)]
+pub struct ParamInfo {
+    /// Key in TOML.
+    pub name: &'static str,
+    /// Type as users write it: "int", "float", "string", "bool", "path", ...
+    pub ty: &'static str,
+    /// Default value as TOML text, or "required".
+    pub default: &'static str,
+    /// One line of documentation.
+    pub doc: &'static str,
+    /// Whether the value names a device file that must exist before start.
+    pub device: bool,
+}
+
+/// A block type's description.
+#[derive(Clone, Debug)]
+pub struct BlockInfo {
+    /// Type name used in TOML (`type = "..."`).
+    pub name: &'static str,
+    /// One line for `framewire blocks`.
+    pub description: &'static str,
+    /// What the block does in the pipeline.
+    pub role: Role,
+    /// Parameters.
+    pub params: Vec<ParamInfo>,
+}
+
+impl BlockInfo {
+    /// A filter-role block with no parameters yet.
+    pub fn new(name: &'static str, description: &'static str) -> BlockInfo {
+        BlockInfo { name, description, role: Role::Filter, params: Vec::new() }
+    }
+    /// Sets the role.
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+    /// Adds a parameter.
+    pub fn param(mut self, name: &'static str, ty: &'static str, default: &'static str, doc: &'static str) -> Self {
+        self.params.push(ParamInfo { name, ty, default, doc, device: false });
+        self
+    }
+    /// Adds a parameter naming a device file, checked before start.
+    pub fn device_param(mut self, name: &'static str, default: &'static str, doc: &'static str) -> Self {
+        self.params.push(ParamInfo { name, ty: "path", default, doc, device: true });
+        self
+    }
+}
+
+/// The type of data a port carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortType {
+    /// Images.
+    Image {
+        /// Accepted (input) or produced (output) formats; empty = any.
+        formats: Vec<FourCC>,
+        /// Largest width the port handles (outputs: produces).
+        max_width: u32,
+        /// Largest height.
+        max_height: u32,
+    },
+    /// Images as large as what input `input` receives (a filter that keeps
+    /// the size); the runtime sizes the wire from the upstream producer.
+    ImageFrom {
+        /// The input port whose frames set the size.
+        input: &'static str,
+        /// Produced formats; empty = the same as the input's.
+        formats: Vec<FourCC>,
+    },
+    /// Fixed-layout messages of one kind.
+    Msg(MsgKind),
+}
+
+impl PortType {
+    /// An image input accepting any format and size.
+    pub fn image_any() -> PortType {
+        PortType::Image { formats: Vec::new(), max_width: u32::MAX, max_height: u32::MAX }
+    }
+    /// Images of the given formats up to `max_width` x `max_height`.
+    pub fn image(formats: &[FourCC], max_width: u32, max_height: u32) -> PortType {
+        PortType::Image { formats: formats.to_vec(), max_width, max_height }
+    }
+    /// Images of `formats` (empty = the input's) sized like input `input`'s.
+    pub fn image_from(input: &'static str, formats: &[FourCC]) -> PortType {
+        PortType::ImageFrom { input, formats: formats.to_vec() }
+    }
+    /// Messages of type `M`.
+    pub fn msg<M: Message>() -> PortType {
+        PortType::Msg(M::KIND)
+    }
+    /// Slot size a wire needs to carry what an output of this type produces
+    /// (`None` for [`PortType::ImageFrom`], which the runtime resolves).
+    pub fn slot_size(&self) -> Option<u64> {
+        match self {
+            PortType::Image { formats, max_width, max_height } => Some(image_slot(formats, *max_width, *max_height)),
+            PortType::ImageFrom { .. } => None,
+            PortType::Msg(k) => Some(msg_size(*k) as u64),
+        }
+    }
+    /// The message kind recorded in the wire header.
+    pub fn kind(&self) -> MsgKind {
+        match self {
+            PortType::Image { .. } | PortType::ImageFrom { .. } => MsgKind::Bytes,
+            PortType::Msg(k) => *k,
+        }
+    }
+    /// How users see it in `framewire blocks`.
+    pub fn describe(&self) -> String {
+        match self {
+            PortType::Image { formats, max_width, max_height } => {
+                let f = if formats.is_empty() {
+                    "any format".to_string()
+                } else {
+                    formats.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/")
+                };
+                if *max_width == u32::MAX {
+                    format!("image ({f})")
+                } else {
+                    format!("image ({f}, up to {max_width}x{max_height})")
+                }
+            }
+            PortType::ImageFrom { input, formats } => {
+                let f = if formats.is_empty() {
+                    format!("format of {input}")
+                } else {
+                    formats.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/")
+                };
+                format!("image ({f}, size of {input})")
+            }
+            PortType::Msg(k) => format!("{} message", k.name()),
+        }
+    }
+}
+
+/// Bytes one slot needs for images of any of `formats` (empty = up to
+/// 3 bytes a pixel) up to `w` x `h`.
+pub fn image_slot(formats: &[FourCC], w: u32, h: u32) -> u64 {
+    let all = [FourCC::RGB24];
+    let fs: &[FourCC] = if formats.is_empty() { &all } else { formats };
+    fs.iter().map(|f| f.frame_size(w, h) as u64).max().unwrap_or(0)
+}
+
+/// Encoded size of a message kind.
+pub fn msg_size(kind: MsgKind) -> usize {
+    use crate::msg::*;
+    match kind {
+        MsgKind::Bytes => 0,
+        MsgKind::Drive => DriveCommand::SIZE,
+        MsgKind::Wheels => WheelCommand::SIZE,
+        MsgKind::Detection => Detection::SIZE,
+        MsgKind::Odometry => Odometry::SIZE,
+    }
+}
+
+/// A declared port.
+#[derive(Clone, Debug)]
+pub struct PortDecl {
+    /// Port name (`camera.frames` has port `frames`).
+    pub name: &'static str,
+    /// What it carries.
+    pub ty: PortType,
+    /// Whether the pipeline must connect it.
+    pub required: bool,
+}
+
+/// A block's ports, which may depend on its parameters (an image size).
+#[derive(Clone, Debug, Default)]
+pub struct Ports {
+    /// Inputs.
+    pub inputs: Vec<PortDecl>,
+    /// Outputs.
+    pub outputs: Vec<PortDecl>,
+    /// Slots the block loans at once on its image outputs beyond one (a
+    /// camera queueing buffers); the runtime adds them to the wire's ring.
+    pub extra_loans: u32,
+}
+
+impl Ports {
+    /// No ports.
+    pub fn new() -> Ports {
+        Ports::default()
+    }
+    /// Adds a required input.
+    pub fn input(mut self, name: &'static str, ty: PortType) -> Self {
+        self.inputs.push(PortDecl { name, ty, required: true });
+        self
+    }
+    /// Adds an input the pipeline may leave unconnected.
+    pub fn optional_input(mut self, name: &'static str, ty: PortType) -> Self {
+        self.inputs.push(PortDecl { name, ty, required: false });
+        self
+    }
+    /// Adds an output (outputs may always be left unconnected).
+    pub fn output(mut self, name: &'static str, ty: PortType) -> Self {
+        self.outputs.push(PortDecl { name, ty, required: false });
+        self
+    }
+}
+
+/// A block type: parameters, ports and behaviour.
+pub trait BlockType: Sized + Send + 'static {
+    /// Parameters, deserialised from the block's TOML table. Use
+    /// `#[serde(deny_unknown_fields)]` so typos are errors.
+    type Params: DeserializeOwned;
+    /// Name, description, role and parameter docs.
+    fn info() -> BlockInfo;
+    /// Ports for these parameters. An `Err` is a configuration error.
+    fn ports(params: &Self::Params) -> Result<Ports, String>;
+    /// Connects ports and opens devices.
+    fn open(params: Self::Params, setup: &mut Setup) -> Result<Self, BlockError>;
+    /// Does one unit of work. Must return within about [`Context::tick`] so
+    /// that shutdown is prompt.
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError>;
+    /// Called once on shutdown (actuators command a stop here).
+    fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
+        Ok(())
+    }
+}
+
+/// A running block, type-erased.
+pub trait Block: Send {
+    /// See [`BlockType::step`].
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError>;
+    /// See [`BlockType::stop`].
+    fn stop(&mut self, cx: &mut Context) -> Result<(), BlockError>;
+}
+
+impl<T: BlockType> Block for T {
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        BlockType::step(self, cx)
+    }
+    fn stop(&mut self, cx: &mut Context) -> Result<(), BlockError> {
+        BlockType::stop(self, cx)
+    }
+}
+
+/// A parameter error with the path of the offending key.
+#[derive(Debug)]
+pub struct ParamError {
+    /// The key (e.g. `width`), if known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A registered block type, with its generic functions made into pointers.
+#[derive(Clone)]
+pub struct BlockSpec {
+    /// Description.
+    pub info: fn() -> BlockInfo,
+    /// Parses the parameters and returns the ports.
+    pub ports: fn(&toml::Table) -> Result<Ports, ParamError>,
+    /// Parses the parameters and opens the block.
+    pub open: OpenFn,
+}
+
+/// Opens a block from its parameter table.
+pub type OpenFn = fn(&toml::Table, &mut Setup) -> Result<Box<dyn Block>, BlockError>;
+
+fn parse_params<P: DeserializeOwned>(t: &toml::Table) -> Result<P, ParamError> {
+    serde_path_to_error::deserialize(toml::Value::Table(t.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let key = (path != "." && !path.is_empty()).then_some(path);
+        ParamError { key, message: e.into_inner().to_string() }
+    })
+}
+
+impl BlockSpec {
+    /// The spec of block type `T`.
+    pub fn of<T: BlockType>() -> BlockSpec {
+        BlockSpec {
+            info: T::info,
+            ports: |t| {
+                let p = parse_params::<T::Params>(t)?;
+                T::ports(&p).map_err(|message| ParamError { key: None, message })
+            },
+            open: |t, setup| {
+                let p = parse_params::<T::Params>(t).map_err(|e| BlockError::Config(e.message))?;
+                Ok(Box::new(T::open(p, setup)?))
+            },
+        }
+    }
+}
+
+/// All known block types, by name.
+#[derive(Default, Clone)]
+pub struct Registry {
+    specs: BTreeMap<&'static str, BlockSpec>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+    /// Registers block type `T`.
+    pub fn add<T: BlockType>(&mut self) {
+        let spec = BlockSpec::of::<T>();
+        self.specs.insert((spec.info)().name, spec);
+    }
+    /// The spec named `name`.
+    pub fn get(&self, name: &str) -> Option<&BlockSpec> {
+        self.specs.get(name)
+    }
+    /// Every type name, sorted.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.specs.keys().copied().collect()
+    }
+    /// Every spec, sorted by name.
+    pub fn specs(&self) -> impl Iterator<Item = &BlockSpec> {
+        self.specs.values()
+    }
+}
+
+/// Marker type for image ports: `Input<Image>`, `Output<Image>`.
+pub struct Image;
+
+/// Where a block's ports are connected, handed to [`BlockType::open`].
+pub struct Setup {
+    name: String,
+    /// Port name to segment name, for connected inputs.
+    inputs: BTreeMap<String, String>,
+    /// Port name to segment name, for connected outputs.
+    outputs: BTreeMap<String, String>,
+}
+
+impl Setup {
+    /// A setup for block `name` with its connected ports.
+    pub fn new(name: &str, inputs: BTreeMap<String, String>, outputs: BTreeMap<String, String>) -> Setup {
+        Setup { name: name.to_string(), inputs, outputs }
+    }
+
+    /// The block's name in the pipeline.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether input `port` is connected.
+    pub fn has_input(&self, port: &str) -> bool {
+        self.inputs.contains_key(port)
+    }
+
+    /// Whether output `port` is connected.
+    pub fn has_output(&self, port: &str) -> bool {
+        self.outputs.contains_key(port)
+    }
+
+    /// Connects input `port`; an error if it is not connected.
+    pub fn input<T: PortData>(&mut self, port: &str) -> Result<Input<T>, BlockError> {
+        self.input_opt(port)?.ok_or_else(|| BlockError::Config(format!("input port {port} is not connected")))
+    }
+
+    /// Connects input `port` if the pipeline connected it.
+    pub fn input_opt<T: PortData>(&mut self, port: &str) -> Result<Option<Input<T>>, BlockError> {
+        let Some(seg) = self.inputs.get(port) else { return Ok(None) };
+        let reader = Reader::attach(seg, &Expect { kind: Some(T::kind()), ..Default::default() })?;
+        Ok(Some(Input { reader, _t: PhantomData }))
+    }
+
+    /// Connects output `port`; an unconnected output discards what is sent.
+    pub fn output<T: PortData>(&mut self, port: &str) -> Result<Output<T>, BlockError> {
+        let writer = match self.outputs.get(port) {
+            Some(seg) => Some(Writer::attach(seg, &Expect { kind: Some(T::kind()), ..Default::default() })?),
+            None => None,
+        };
+        Ok(Output { writer, _t: PhantomData })
+    }
+}
+
+/// Data a port can carry: [`Image`] or a [`Message`].
+pub trait PortData {
+    /// The kind recorded in the wire header.
+    fn kind() -> MsgKind;
+}
+impl PortData for Image {
+    fn kind() -> MsgKind {
+        MsgKind::Bytes
+    }
+}
+impl<M: Message> PortData for M {
+    fn kind() -> MsgKind {
+        M::KIND
+    }
+}
+
+/// An input port.
+pub struct Input<T> {
+    reader: Reader,
+    _t: PhantomData<T>,
+}
+
+impl<T> Input<T> {
+    /// Frames skipped so far (policy latest) or lost.
+    pub fn skipped(&self) -> u64 {
+        self.reader.skipped()
+    }
+    /// Spin for up to `d` before sleeping (lower latency for CPU time).
+    pub fn set_spin(&mut self, d: Duration) {
+        self.reader.set_spin(d)
+    }
+}
+
+impl Input<Image> {
+    /// Waits up to `timeout` for a new frame; the frame stays valid (and its
+    /// slot untouched) while the returned guard lives.
+    pub fn recv(&mut self, timeout: Duration) -> Option<Guard<'_>> {
+        self.reader.read(timeout)
+    }
+    /// Returns a new frame if one is ready.
+    pub fn try_recv(&mut self) -> Option<Guard<'_>> {
+        self.reader.try_read()
+    }
+}
+
+/// A message with the metadata of the frame that carried it.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamped<M> {
+    /// The message.
+    pub msg: M,
+    /// Sequence number, timestamps, source sequence.
+    pub meta: FrameMeta,
+}
+
+impl<M: Message> Input<M> {
+    /// Waits up to `timeout` for a new message.
+    pub fn recv(&mut self, timeout: Duration) -> Option<Stamped<M>> {
+        let g = self.reader.read(timeout)?;
+        Some(Stamped { msg: M::decode(&g)?, meta: *g.meta() })
+    }
+    /// Returns a new message if one is ready.
+    pub fn try_recv(&mut self) -> Option<Stamped<M>> {
+        let g = self.reader.try_read()?;
+        Some(Stamped { msg: M::decode(&g)?, meta: *g.meta() })
+    }
+}
+
+/// An output port. If the pipeline leaves it unconnected, messages sent
+/// on it are discarded and image loans fail with a configuration error.
+pub struct Output<T> {
+    writer: Option<Writer>,
+    _t: PhantomData<T>,
+}
+
+impl<T> Output<T> {
+    /// Whether the pipeline connected this output.
+    pub fn is_connected(&self) -> bool {
+        self.writer.is_some()
+    }
+}
+
+impl<M: Message> Output<M> {
+    /// Publishes `msg`, stamped with `source`'s capture time and sequence
+    /// (pass `None` for a message with no source frame).
+    pub fn send(&mut self, msg: &M, source: Option<&FrameMeta>) -> Result<(), BlockError> {
+        let Some(w) = self.writer.as_mut() else { return Ok(()) };
+        let mut loan = w.loan(Duration::from_millis(100))?;
+        msg.encode(&mut loan.bytes()[..M::SIZE]);
+        loan.meta.len = M::SIZE;
+        if let Some(s) = source {
+            loan.meta.timestamp_ns = s.timestamp_ns;
+            loan.meta.source_seq = if s.source_seq != 0 { s.source_seq } else { s.seq };
+        }
+        loan.commit()?;
+        Ok(())
+    }
+}
+
+impl Output<Image> {
+    fn writer(&mut self) -> Result<&mut Writer, BlockError> {
+        self.writer.as_mut().ok_or_else(|| BlockError::Config("image output is not connected".into()))
+    }
+
+    /// Loans a free slot to write one image into, waiting up to `timeout`.
+    pub fn loan(&mut self, timeout: Duration) -> Result<ImageLoan<'_>, BlockError> {
+        let loan = self.writer()?.loan(timeout)?;
+        Ok(ImageLoan { loan, format: None })
+    }
+
+    /// Slot capacity in bytes.
+    pub fn slot_size(&self) -> usize {
+        self.writer.as_ref().map_or(0, |w| w.slot_size())
+    }
+
+    /// Low-level loaning for blocks that keep several slots in flight (a
+    /// V4L2 camera queueing USERPTR buffers): reserves a slot.
+    pub fn reserve(&mut self, timeout: Duration) -> Result<SlotId, BlockError> {
+        Ok(self.writer()?.reserve(timeout)?)
+    }
+    /// Address and length of a reserved slot, for a driver to fill.
+    pub fn slot_addr(&mut self, id: SlotId) -> Result<(usize, usize), BlockError> {
+        Ok(self.writer()?.slot_addr(id))
+    }
+    /// The bytes of a reserved slot.
+    pub fn slot_mut(&mut self, id: SlotId) -> Result<&mut [u8], BlockError> {
+        Ok(self.writer()?.slot_mut(id))
+    }
+    /// Publishes a reserved slot.
+    pub fn commit_slot(&mut self, id: SlotId, meta: &FrameMeta) -> Result<u64, BlockError> {
+        Ok(self.writer()?.commit(id, meta)?)
+    }
+    /// Returns a reserved slot unpublished.
+    pub fn abandon_slot(&mut self, id: SlotId) {
+        if let Some(w) = self.writer.as_mut() {
+            w.abandon(id)
+        }
+    }
+}
+
+/// A loaned image slot: get the pixels with [`ImageLoan::image`], then commit.
+pub struct ImageLoan<'w> {
+    loan: wire::Loan<'w>,
+    format: Option<ImageFormat>,
+}
+
+impl ImageLoan<'_> {
+    /// The slot as an image of `format`; fails if it does not fit.
+    pub fn image(&mut self, format: ImageFormat) -> Result<ImageMut<'_>, BlockError> {
+        let len = format.byte_len();
+        let bytes = self.loan.bytes();
+        if len > bytes.len() {
+            return Err(BlockError::Config(format!(
+                "a {}x{} {} image ({len} bytes) does not fit the wire's {}-byte slots; raise the producer's max size",
+                format.width,
+                format.height,
+                format.fourcc,
+                bytes.len()
+            )));
+        }
+        self.format = Some(format);
+        Ok(ImageMut { format, data: &mut bytes[..len] })
+    }
+
+    /// The raw slot bytes, for variable-length data (MJPEG); set the length
+    /// with [`ImageLoan::set_len`].
+    pub fn bytes(&mut self) -> &mut [u8] {
+        self.loan.bytes()
+    }
+
+    /// Sets the image format and valid length for raw writes.
+    pub fn set_len(&mut self, format: ImageFormat, len: usize) {
+        self.format = Some(format);
+        self.loan.meta.len = len;
+    }
+
+    /// Publishes the image, carrying the capture time and source sequence of
+    /// `source` (the input frame it was computed from).
+    pub fn commit_from(mut self, source: &FrameMeta) -> Result<u64, BlockError> {
+        self.loan.meta.timestamp_ns = source.timestamp_ns;
+        self.loan.meta.source_seq = if source.source_seq != 0 { source.source_seq } else { source.seq };
+        self.commit()
+    }
+
+    /// Publishes the image as a new source frame (capture time now unless set).
+    pub fn commit(mut self) -> Result<u64, BlockError> {
+        let f = self.format.ok_or_else(|| BlockError::Config("image committed before its format was set".into()))?;
+        self.loan.meta.image = f;
+        if self.loan.meta.len == 0 {
+            self.loan.meta.len = f.byte_len();
+        }
+        Ok(self.loan.commit()?)
+    }
+
+    /// Sets the capture timestamp (`CLOCK_MONOTONIC` ns) and source sequence.
+    pub fn set_stamp(&mut self, timestamp_ns: u64, source_seq: u64) {
+        self.loan.meta.timestamp_ns = timestamp_ns;
+        self.loan.meta.source_seq = source_seq;
+    }
+}
+
+/// Read access to a frame as an image; implemented by wire guards.
+pub trait AsImage {
+    /// The image view.
+    fn as_image(&self) -> ImageRef<'_>;
+}
+impl AsImage for Guard<'_> {
+    fn as_image(&self) -> ImageRef<'_> {
+        self.image()
+    }
+}
+
+/// What the runtime offers a running block: its name, the stop flag, clocks.
+pub struct Context {
+    name: String,
+    stop: &'static AtomicBool,
+    tick: Duration,
+}
+
+impl Context {
+    /// A context for block `name` that stops when `stop` is set.
+    pub fn new(name: &str, stop: &'static AtomicBool) -> Context {
+        Context { name: name.to_string(), stop, tick: Duration::from_millis(100) }
+    }
+    /// The block's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Whether shutdown was requested.
+    pub fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+    /// How long a step may wait for input before returning (100 ms).
+    pub fn tick(&self) -> Duration {
+        self.tick
+    }
+    /// `CLOCK_MONOTONIC` in ns (the clock frames are stamped with).
+    pub fn now_ns(&self) -> u64 {
+        crate::sys::proc::monotonic_ns()
+    }
+}

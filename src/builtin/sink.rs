@@ -1,0 +1,117 @@
+//! `frame_sink`: reads frames and reports rate, latency and drops; the
+//! end of a pipeline when nothing else consumes it.
+
+use serde::Deserialize;
+
+use crate::block::*;
+
+fn d_every() -> f64 {
+    1.0
+}
+
+/// Parameters of `frame_sink`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default = "d_every")]
+    report_every_s: f64,
+    #[serde(default)]
+    crash_after_frames: u64,
+    #[serde(default)]
+    frames: u64,
+}
+
+/// The `frame_sink` block.
+pub struct FrameSink {
+    input: Input<Image>,
+    p: Params,
+    n: u64,
+    window_n: u64,
+    window_start: u64,
+    latencies: Vec<u64>,
+    last_seq: u64,
+}
+
+impl BlockType for FrameSink {
+    type Params = Params;
+
+    fn info() -> BlockInfo {
+        BlockInfo::new("frame_sink", "Consumes frames and logs frames/s, capture-to-sink latency and drops")
+            .role(Role::Sink)
+            .param("report_every_s", "float", "1.0", "seconds between log lines (0 = only at stop)")
+            .param("frames", "int", "0", "finish after this many frames (0 = run until stopped)")
+            .param("crash_after_frames", "int", "0", "testing aid: exit with an error after this many frames")
+    }
+
+    fn ports(_: &Params) -> Result<Ports, String> {
+        Ok(Ports::new().input("input", PortType::image_any()))
+    }
+
+    fn open(p: Params, setup: &mut Setup) -> Result<Self, BlockError> {
+        Ok(FrameSink {
+            input: setup.input("input")?,
+            p,
+            n: 0,
+            window_n: 0,
+            window_start: crate::sys::proc::monotonic_ns(),
+            latencies: Vec::with_capacity(1024),
+            last_seq: 0,
+        })
+    }
+
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        if let Some(frame) = self.input.recv(cx.tick()) {
+            let m = frame.meta();
+            let now = cx.now_ns();
+            self.latencies.push(now.saturating_sub(m.timestamp_ns));
+            self.last_seq = m.seq;
+            if self.n == 0 {
+                tracing::info!(
+                    "first frame: {}x{} {} stride {} ({} bytes)",
+                    m.image.width,
+                    m.image.height,
+                    m.image.fourcc,
+                    m.image.stride,
+                    m.len
+                );
+            }
+            drop(frame);
+            self.n += 1;
+            self.window_n += 1;
+            if self.p.crash_after_frames > 0 && self.n >= self.p.crash_after_frames {
+                return Err(BlockError::Other(format!("crash_after_frames = {} reached (testing aid)", self.n)));
+            }
+        }
+        let now = cx.now_ns();
+        let elapsed = (now - self.window_start) as f64 / 1e9;
+        if self.p.report_every_s > 0.0 && elapsed >= self.p.report_every_s {
+            self.report(elapsed);
+            self.window_start = now;
+            self.window_n = 0;
+        }
+        if self.p.frames > 0 && self.n >= self.p.frames {
+            return Ok(Step::Done);
+        }
+        Ok(Step::Continue)
+    }
+
+    fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
+        tracing::info!("received {} frames, skipped {}, last seq {}", self.n, self.input.skipped(), self.last_seq);
+        Ok(())
+    }
+}
+
+impl FrameSink {
+    fn report(&mut self, elapsed: f64) {
+        self.latencies.sort_unstable();
+        let pct = |q: f64| self.latencies.get(((self.latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0);
+        tracing::info!(
+            "{:.1} frames/s, capture-to-sink latency p50 {:.2} ms p99 {:.2} ms, {} skipped in total",
+            self.window_n as f64 / elapsed,
+            pct(0.5) as f64 / 1e6,
+            pct(0.99) as f64 / 1e6,
+            self.input.skipped()
+        );
+        self.latencies.clear();
+    }
+}
