@@ -36,10 +36,7 @@ fn cases(op: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(dir().join("refs.toml")).unwrap();
     let v: Value = toml::from_str(&text).unwrap();
     let all = v["case"].as_array().unwrap().clone();
-    let out: Vec<Value> = all
-        .into_iter()
-        .filter(|c| c["op"].as_str() == Some(op))
-        .collect();
+    let out: Vec<Value> = all.into_iter().filter(|c| c["op"].as_str() == Some(op)).collect();
     assert!(!out.is_empty(), "no reference cases for {op}");
     out
 }
@@ -65,10 +62,7 @@ fn assert_close(name: &str, got: &[u8], want: &[u8], tol: u8) -> (usize, f64) {
     let mut sum = 0u64;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let d = g.abs_diff(w);
-        assert!(
-            d <= tol,
-            "{name}: sample {i}: got {g}, OpenCV {w} (tolerance {tol})"
-        );
+        assert!(d <= tol, "{name}: sample {i}: got {g}, OpenCV {w} (tolerance {tol})");
         exact += (d == 0) as usize;
         sum += d as u64;
     }
@@ -84,17 +78,7 @@ fn conversions_match_opencv_exactly() {
         let input = load(s(&c, "input"));
         let want = load(s(&c, "output"));
         let mut out = vec![0u8; want.len()];
-        convert(
-            &ImageRef {
-                format: sf,
-                data: &input,
-            },
-            &mut ImageMut {
-                format: df,
-                data: &mut out,
-            },
-        )
-        .unwrap();
+        convert(&ImageRef { format: sf, data: &input }, &mut ImageMut { format: df, data: &mut out }).unwrap();
         assert_close(s(&c, "name"), &out, &want, 0);
     }
 }
@@ -104,10 +88,7 @@ fn hsv_matches_opencv_exactly() {
     for c in cases("hsv") {
         let input = load(s(&c, "input"));
         let want = load(s(&c, "output"));
-        let got: Vec<u8> = input
-            .chunks_exact(3)
-            .flat_map(|p| rgb_to_hsv(p[0], p[1], p[2]))
-            .collect();
+        let got: Vec<u8> = input.chunks_exact(3).flat_map(|p| rgb_to_hsv(p[0], p[1], p[2])).collect();
         assert_close("rgb_hsv", &got, &want, 0);
     }
 }
@@ -116,57 +97,21 @@ fn hsv_matches_opencv_exactly() {
 fn in_range_masks_match_opencv_exactly() {
     for c in cases("in_range") {
         let (w, h) = (u(&c, "w"), u(&c, "h"));
-        let range = HsvRange {
-            lo: arr3(&c, "lo"),
-            hi: arr3(&c, "hi"),
-        };
+        let range = HsvRange { lo: arr3(&c, "lo"), hi: arr3(&c, "hi") };
         let input = load(s(&c, "input"));
         let want = load(s(&c, "output"));
-        let src = ImageRef {
-            format: ImageFormat::packed(FourCC::RGB24, w, h),
-            data: &input,
-        };
+        let src = ImageRef { format: ImageFormat::packed(FourCC::RGB24, w, h), data: &input };
         let mf = ImageFormat::packed(FourCC::GREY, w, h);
         let mut out = vec![0u8; want.len()];
-        threshold_direct(
-            &src,
-            &mut ImageMut {
-                format: mf,
-                data: &mut out,
-            },
-            &range,
-        )
-        .unwrap();
+        threshold_direct(&src, &mut ImageMut { format: mf, data: &mut out }, &range).unwrap();
         assert_close(s(&c, "name"), &out, &want, 0);
         out.fill(7);
-        HsvLut::new(range)
-            .threshold(
-                &src,
-                &mut ImageMut {
-                    format: mf,
-                    data: &mut out,
-                },
-            )
-            .unwrap();
+        HsvLut::new(range).threshold(&src, &mut ImageMut { format: mf, data: &mut out }).unwrap();
         assert_close(s(&c, "name"), &out, &want, 0);
         // BGR input through the same table.
-        let bgr: Vec<u8> = input
-            .chunks_exact(3)
-            .flat_map(|p| [p[2], p[1], p[0]])
-            .collect();
-        let src = ImageRef {
-            format: ImageFormat::packed(FourCC::BGR24, w, h),
-            data: &bgr,
-        };
-        HsvLut::new(range)
-            .threshold(
-                &src,
-                &mut ImageMut {
-                    format: mf,
-                    data: &mut out,
-                },
-            )
-            .unwrap();
+        let bgr: Vec<u8> = input.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+        let src = ImageRef { format: ImageFormat::packed(FourCC::BGR24, w, h), data: &bgr };
+        HsvLut::new(range).threshold(&src, &mut ImageMut { format: mf, data: &mut out }).unwrap();
         assert_close(s(&c, "name"), &out, &want, 0);
     }
 }
@@ -176,28 +121,13 @@ fn gaussian_blur_matches_opencv_exactly() {
     let mut b = GaussianBlur::new();
     for c in cases("blur") {
         let (w, h) = (u(&c, "w"), u(&c, "h"));
-        let fcc = if u(&c, "channels") == 1 {
-            FourCC::GREY
-        } else {
-            FourCC::RGB24
-        };
+        let fcc = if u(&c, "channels") == 1 { FourCC::GREY } else { FourCC::RGB24 };
         let f = ImageFormat::packed(fcc, w, h);
         let input = load(s(&c, "input"));
         let want = load(s(&c, "output"));
         let mut out = vec![0u8; want.len()];
         let k = Ksize::from_side(u(&c, "k")).unwrap();
-        b.apply(
-            &ImageRef {
-                format: f,
-                data: &input,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            k,
-        )
-        .unwrap();
+        b.apply(&ImageRef { format: f, data: &input }, &mut ImageMut { format: f, data: &mut out }, k).unwrap();
         assert_close(s(&c, "name"), &out, &want, 0);
     }
 }
@@ -207,46 +137,23 @@ fn resize_matches_opencv() {
     let mut r = Resizer::new();
     for c in cases("resize") {
         let (w, h, dw, dh) = (u(&c, "w"), u(&c, "h"), u(&c, "dw"), u(&c, "dh"));
-        let fcc = if u(&c, "channels") == 1 {
-            FourCC::GREY
-        } else {
-            FourCC::RGB24
-        };
+        let fcc = if u(&c, "channels") == 1 { FourCC::GREY } else { FourCC::RGB24 };
         let input = load(s(&c, "input"));
         let want = load(s(&c, "output"));
         let mut out = vec![0u8; want.len()];
-        let interp = if s(&c, "interp") == "area" {
-            Interp::Area
-        } else {
-            Interp::Bilinear
-        };
+        let interp = if s(&c, "interp") == "area" { Interp::Area } else { Interp::Bilinear };
         r.resize(
-            &ImageRef {
-                format: ImageFormat::packed(fcc, w, h),
-                data: &input,
-            },
-            &mut ImageMut {
-                format: ImageFormat::packed(fcc, dw, dh),
-                data: &mut out,
-            },
+            &ImageRef { format: ImageFormat::packed(fcc, w, h), data: &input },
+            &mut ImageMut { format: ImageFormat::packed(fcc, dw, dh), data: &mut out },
             interp,
         )
         .unwrap();
         let integer = w % dw == 0 && h % dh == 0 && dw <= w;
-        let tol = if interp == Interp::Area && integer {
-            0
-        } else {
-            1
-        };
+        let tol = if interp == Interp::Area && integer { 0 } else { 1 };
         let (exact, _) = assert_close(s(&c, "name"), &out, &want, tol);
         eprintln!("{}: {exact}/{} samples exact", s(&c, "name"), out.len());
         if interp == Interp::Bilinear {
-            assert!(
-                exact * 100 >= out.len() * 99,
-                "{}: only {exact}/{} exact",
-                s(&c, "name"),
-                out.len()
-            );
+            assert!(exact * 100 >= out.len() * 99, "{}: only {exact}/{} exact", s(&c, "name"), out.len());
         }
     }
 }
@@ -264,18 +171,7 @@ fn flips_match_opencv_exactly() {
             "vertical" => Flip::Vertical,
             _ => Flip::Rotate180,
         };
-        flip(
-            &ImageRef {
-                format: f,
-                data: &input,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            mode,
-        )
-        .unwrap();
+        flip(&ImageRef { format: f, data: &input }, &mut ImageMut { format: f, data: &mut out }, mode).unwrap();
         assert_close(s(&c, "name"), &out, &want, 0);
     }
 }
@@ -295,19 +191,8 @@ fn morphology_matches_opencv_exactly() {
             "erode" => MorphOp::Erode,
             _ => MorphOp::Dilate,
         };
-        m.apply(
-            &ImageRef {
-                format: f,
-                data: &input,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            op,
-            u(&c, "k"),
-        )
-        .unwrap();
+        m.apply(&ImageRef { format: f, data: &input }, &mut ImageMut { format: f, data: &mut out }, op, u(&c, "k"))
+            .unwrap();
         assert_close(s(&c, "name"), &out, &want, 0);
     }
 }
@@ -317,29 +202,16 @@ fn blobs_and_moments_match_opencv() {
     for c in cases("blobs") {
         let (w, h) = (u(&c, "w"), u(&c, "h"));
         let input = load(s(&c, "input"));
-        let img = ImageRef {
-            format: ImageFormat::packed(FourCC::GREY, w, h),
-            data: &input,
-        };
+        let img = ImageRef { format: ImageFormat::packed(FourCC::GREY, w, h), data: &input };
         let mut b = BlobDetector::new();
         assert_eq!(b.components(&img).unwrap().len() as u32, u(&c, "count"));
         let d = b.largest(&img).unwrap();
         assert_eq!(d.area, u(&c, "area"));
         let bb = c["bbox"].as_array().unwrap();
-        assert_eq!(
-            d.bbox.to_vec(),
-            bb.iter()
-                .map(|v| v.as_integer().unwrap() as u32)
-                .collect::<Vec<_>>()
-        );
-        assert!(
-            (d.cx as f64 - f(&c, "cx")).abs() < 1e-3 && (d.cy as f64 - f(&c, "cy")).abs() < 1e-3
-        );
+        assert_eq!(d.bbox.to_vec(), bb.iter().map(|v| v.as_integer().unwrap() as u32).collect::<Vec<_>>());
+        assert!((d.cx as f64 - f(&c, "cx")).abs() < 1e-3 && (d.cy as f64 - f(&c, "cy")).abs() < 1e-3);
         let m = moments(&img).unwrap();
-        assert_eq!(
-            (m.m00 as f64, m.m10 as f64, m.m01 as f64),
-            (f(&c, "m00"), f(&c, "m10"), f(&c, "m01"))
-        );
+        assert_eq!((m.m00 as f64, m.m10 as f64, m.m01 as f64), (f(&c, "m00"), f(&c, "m10"), f(&c, "m01")));
     }
 }
 
@@ -348,22 +220,10 @@ fn fused_tracker_matches_the_opencv_chain() {
     for c in cases("tracker") {
         let (w, h) = (u(&c, "w"), u(&c, "h"));
         let input = load(s(&c, "input"));
-        let range = HsvRange {
-            lo: arr3(&c, "lo"),
-            hi: arr3(&c, "hi"),
-        };
+        let range = HsvRange { lo: arr3(&c, "lo"), hi: arr3(&c, "hi") };
         let mut t = ColorTracker::new(range);
-        let m = t
-            .moments(&ImageRef {
-                format: ImageFormat::packed(FourCC::YUYV, w, h),
-                data: &input,
-            })
-            .unwrap();
-        assert!(
-            m.m00 > 0,
-            "{}: the scene should contain the colour",
-            s(&c, "name")
-        );
+        let m = t.moments(&ImageRef { format: ImageFormat::packed(FourCC::YUYV, w, h), data: &input }).unwrap();
+        assert!(m.m00 > 0, "{}: the scene should contain the colour", s(&c, "name"));
         assert_eq!(
             (m.m00 as f64, m.m10 as f64, m.m01 as f64),
             (f(&c, "m00"), f(&c, "m10"), f(&c, "m01")),
@@ -372,11 +232,7 @@ fn fused_tracker_matches_the_opencv_chain() {
         );
         // And the mask bounding box agrees with OpenCV's mask.
         let mask = load(s(&c, "output"));
-        let mm = moments(&ImageRef {
-            format: ImageFormat::packed(FourCC::GREY, w, h),
-            data: &mask,
-        })
-        .unwrap();
+        let mm = moments(&ImageRef { format: ImageFormat::packed(FourCC::GREY, w, h), data: &mask }).unwrap();
         assert_eq!(m, mm);
     }
 }
@@ -388,47 +244,20 @@ fn jpeg_decode_matches_libjpeg_within_tolerance() {
         let (w, h) = (u(&c, "w"), u(&c, "h"));
         let jpeg = load(s(&c, "input"));
         let want = load(s(&c, "output"));
-        let fcc = if c["gray"].as_bool().unwrap() {
-            FourCC::GREY
-        } else {
-            FourCC::RGB24
-        };
+        let fcc = if c["gray"].as_bool().unwrap() { FourCC::GREY } else { FourCC::RGB24 };
         let mut out = vec![0u8; want.len()];
-        d.decode(
-            &jpeg,
-            &mut ImageMut {
-                format: ImageFormat::packed(fcc, w, h),
-                data: &mut out,
-            },
-        )
-        .unwrap();
+        d.decode(&jpeg, &mut ImageMut { format: ImageFormat::packed(fcc, w, h), data: &mut out }).unwrap();
         let (exact, mean) = assert_close(s(&c, "name"), &out, &want, 8);
-        eprintln!(
-            "{}: {exact}/{} exact, mean abs diff {mean:.3}",
-            s(&c, "name"),
-            out.len()
-        );
+        eprintln!("{}: {exact}/{} exact, mean abs diff {mean:.3}", s(&c, "name"), out.len());
         assert!(mean <= 1.5, "{}: mean abs diff {mean}", s(&c, "name"));
         // Truncated and bit-flipped frames: an error or a picture, never a panic.
         for cut in [jpeg.len() / 2, 20, 3] {
-            let _ = d.decode(
-                &jpeg[..cut],
-                &mut ImageMut {
-                    format: ImageFormat::packed(fcc, w, h),
-                    data: &mut out,
-                },
-            );
+            let _ = d.decode(&jpeg[..cut], &mut ImageMut { format: ImageFormat::packed(fcc, w, h), data: &mut out });
         }
         let mut bad = jpeg.clone();
         for i in (200..bad.len()).step_by(37) {
             bad[i] ^= 0x5a;
         }
-        let _ = d.decode(
-            &bad,
-            &mut ImageMut {
-                format: ImageFormat::packed(fcc, w, h),
-                data: &mut out,
-            },
-        );
+        let _ = d.decode(&bad, &mut ImageMut { format: ImageFormat::packed(fcc, w, h), data: &mut out });
     }
 }

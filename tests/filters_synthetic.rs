@@ -18,11 +18,7 @@ fn disc_rgb(cx: i32, cy: i32, r: i32) -> Vec<u8> {
     for y in 0..H as i32 {
         for x in 0..W as i32 {
             let inside = (x - cx).pow(2) + (y - cy).pow(2) <= r * r;
-            v.extend_from_slice(if inside {
-                &[220, 10, 10]
-            } else {
-                &[90, 110, 100]
-            });
+            v.extend_from_slice(if inside { &[220, 10, 10] } else { &[90, 110, 100] });
         }
     }
     v
@@ -46,10 +42,7 @@ fn rgb_to_yuyv(rgb: &[u8]) -> Vec<u8> {
 }
 
 fn red() -> HsvRange {
-    HsvRange {
-        lo: [170, 120, 70],
-        hi: [10, 255, 255],
-    }
+    HsvRange { lo: [170, 120, 70], hi: [10, 255, 255] }
 }
 
 #[test]
@@ -58,31 +51,15 @@ fn tracker_finds_a_disc_at_its_centre() {
     let rgb = disc_rgb(200, 150, 40);
     let yuyv = rgb_to_yuyv(&rgb);
     let mut t = ColorTracker::new(red());
-    let d = t
-        .track(&ImageRef {
-            format: ImageFormat::packed(FourCC::YUYV, W, H),
-            data: &yuyv,
-        })
-        .unwrap();
+    let d = t.track(&ImageRef { format: ImageFormat::packed(FourCC::YUYV, W, H), data: &yuyv }).unwrap();
     assert!(d.found);
-    assert!(
-        (d.cx - 200.0).abs() < 0.51 && (d.cy - 150.0).abs() < 0.01,
-        "{d:?}"
-    );
+    assert!((d.cx - 200.0).abs() < 0.51 && (d.cy - 150.0).abs() < 0.01, "{d:?}");
     // Chroma is shared by pixel pairs, so the left/right edges may move by one pixel.
     assert!(
-        d.bbox[0].abs_diff(160) <= 1
-            && d.bbox[1] == 110
-            && d.bbox[2].abs_diff(81) <= 2
-            && d.bbox[3] == 81,
+        d.bbox[0].abs_diff(160) <= 1 && d.bbox[1] == 110 && d.bbox[2].abs_diff(81) <= 2 && d.bbox[3] == 81,
         "{d:?}"
     );
-    let d2 = t
-        .track(&ImageRef {
-            format: ImageFormat::packed(FourCC::RGB24, W, H),
-            data: &rgb,
-        })
-        .unwrap();
+    let d2 = t.track(&ImageRef { format: ImageFormat::packed(FourCC::RGB24, W, H), data: &rgb }).unwrap();
     assert_eq!((d2.cx, d2.cy, d2.bbox), (200.0, 150.0, [160, 110, 81, 81]));
 }
 
@@ -104,52 +81,18 @@ fn threshold_open_blobs_pipeline_finds_the_largest_disc() {
     let mut mask = vec![0u8; (W * H) as usize];
     HsvLut::new(red())
         .threshold(
-            &ImageRef {
-                format: ImageFormat::packed(FourCC::RGB24, W, H),
-                data: &rgb,
-            },
-            &mut ImageMut {
-                format: mf,
-                data: &mut mask,
-            },
+            &ImageRef { format: ImageFormat::packed(FourCC::RGB24, W, H), data: &rgb },
+            &mut ImageMut { format: mf, data: &mut mask },
         )
         .unwrap();
     let mut opened = vec![0u8; mask.len()];
     Morphology::new()
-        .apply(
-            &ImageRef {
-                format: mf,
-                data: &mask,
-            },
-            &mut ImageMut {
-                format: mf,
-                data: &mut opened,
-            },
-            MorphOp::Open,
-            3,
-        )
+        .apply(&ImageRef { format: mf, data: &mask }, &mut ImageMut { format: mf, data: &mut opened }, MorphOp::Open, 3)
         .unwrap();
-    assert_eq!(
-        opened[(5 * W + 300) as usize],
-        0,
-        "the speck is opened away"
-    );
+    assert_eq!(opened[(5 * W + 300) as usize], 0, "the speck is opened away");
     let mut b = BlobDetector::new();
-    assert_eq!(
-        b.components(&ImageRef {
-            format: mf,
-            data: &opened
-        })
-        .unwrap()
-        .len(),
-        2
-    );
-    let d = b
-        .largest(&ImageRef {
-            format: mf,
-            data: &opened,
-        })
-        .unwrap();
+    assert_eq!(b.components(&ImageRef { format: mf, data: &opened }).unwrap().len(), 2);
+    let d = b.largest(&ImageRef { format: mf, data: &opened }).unwrap();
     assert_eq!((d.cx, d.cy), (80.0, 60.0));
     // The disc spans 50..=110, but its one-pixel tips at the four extremes
     // do not survive a 3x3 opening.
@@ -165,17 +108,7 @@ fn blur_and_resize_keep_a_linear_gradient() {
     let f = ImageFormat::packed(FourCC::GREY, w, h);
     let mut out = vec![0u8; g.len()];
     GaussianBlur::new()
-        .apply(
-            &ImageRef {
-                format: f,
-                data: &g,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            Ksize::K5,
-        )
+        .apply(&ImageRef { format: f, data: &g }, &mut ImageMut { format: f, data: &mut out }, Ksize::K5)
         .unwrap();
     for y in 0..h as usize {
         assert_eq!(&out[y * 64 + 2..y * 64 + 62], &g[y * 64 + 2..y * 64 + 62]);
@@ -183,23 +116,10 @@ fn blur_and_resize_keep_a_linear_gradient() {
     let mut half = vec![0u8; g.len() / 4];
     let hf = ImageFormat::packed(FourCC::GREY, w / 2, h / 2);
     Resizer::new()
-        .resize(
-            &ImageRef {
-                format: f,
-                data: &g,
-            },
-            &mut ImageMut {
-                format: hf,
-                data: &mut half,
-            },
-            Interp::Area,
-        )
+        .resize(&ImageRef { format: f, data: &g }, &mut ImageMut { format: hf, data: &mut half }, Interp::Area)
         .unwrap();
     // (4x + 4x+2) * 2 / 4 = 4x + 1.
-    assert!(
-        half.chunks(32)
-            .all(|r| r.iter().enumerate().all(|(x, &v)| v as usize == 4 * x + 1))
-    );
+    assert!(half.chunks(32).all(|r| r.iter().enumerate().all(|(x, &v)| v as usize == 4 * x + 1)));
 }
 
 #[test]
@@ -208,14 +128,8 @@ fn colour_bars_through_yuyv() {
     let yuyv = [16u8, 128, 235, 128, 81, 90, 81, 240];
     let mut rgb = [0u8; 12];
     convert(
-        &ImageRef {
-            format: ImageFormat::packed(FourCC::YUYV, 4, 1),
-            data: &yuyv,
-        },
-        &mut ImageMut {
-            format: ImageFormat::packed(FourCC::RGB24, 4, 1),
-            data: &mut rgb,
-        },
+        &ImageRef { format: ImageFormat::packed(FourCC::YUYV, 4, 1), data: &yuyv },
+        &mut ImageMut { format: ImageFormat::packed(FourCC::RGB24, 4, 1), data: &mut rgb },
     )
     .unwrap();
     assert_eq!(&rgb[..6], &[0, 0, 0, 255, 255, 255]);

@@ -53,10 +53,7 @@ impl Default for Args {
             only: None,
             opencv: true,
             python: "python3".into(),
-            helper: PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/opencv/bench_opencv.py"
-            )),
+            helper: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/opencv/bench_opencv.py")),
         }
     }
 }
@@ -83,13 +80,9 @@ impl Args {
                         })
                         .collect::<Result<_, String>>()?
                 }
-                "--min-iters" => {
-                    a.min_iters = val()?.parse().map_err(|e| format!("--min-iters: {e}"))?
-                }
+                "--min-iters" => a.min_iters = val()?.parse().map_err(|e| format!("--min-iters: {e}"))?,
                 "--min-time-ms" => {
-                    a.min_time = Duration::from_millis(
-                        val()?.parse().map_err(|e| format!("--min-time-ms: {e}"))?,
-                    )
+                    a.min_time = Duration::from_millis(val()?.parse().map_err(|e| format!("--min-time-ms: {e}"))?)
                 }
                 "--only" => a.only = Some(val()?),
                 "--no-opencv" => a.opencv = false,
@@ -178,11 +171,7 @@ pub fn scene(w: u32, h: u32) -> Vec<u8> {
     for y in 0..h {
         for x in 0..w {
             let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
-            let mut p = [
-                (60.0 + 150.0 * fx) as i32,
-                (80.0 + 100.0 * fy) as i32,
-                (120.0 + 80.0 * (fx - fy)) as i32,
-            ];
+            let mut p = [(60.0 + 150.0 * fx) as i32, (80.0 + 100.0 * fy) as i32, (120.0 + 80.0 * (fx - fy)) as i32];
             for &(cx, cy, r, c) in &discs {
                 let (dx, dy) = ((fx - cx) * w as f32, (fy - cy) * h as f32);
                 if dx * dx + dy * dy <= (r * h as f32).powi(2) {
@@ -212,12 +201,7 @@ pub fn rgb_to_yuyv(rgb: &[u8]) -> Vec<u8> {
     for p in rgb.chunks_exact(6) {
         let (a, b) = (yuv(&p[..3]), yuv(&p[3..]));
         let q = |v: f32| v.round().clamp(0.0, 255.0) as u8;
-        out.extend_from_slice(&[
-            q(a[0]),
-            q((a[1] + b[1]) / 2.0),
-            q(b[0]),
-            q((a[2] + b[2]) / 2.0),
-        ]);
+        out.extend_from_slice(&[q(a[0]), q((a[1] + b[1]) / 2.0), q(b[0]), q((a[2] + b[2]) / 2.0)]);
     }
     out
 }
@@ -240,10 +224,7 @@ fn rgb_to_nv12(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
 }
 
 /// The HSV range every threshold and tracker benchmark uses (green).
-pub const GREEN: HsvRange = HsvRange {
-    lo: [35, 80, 40],
-    hi: [85, 255, 255],
-};
+pub const GREEN: HsvRange = HsvRange { lo: [35, 80, 40], hi: [85, 255, 255] };
 
 fn opencv_times(args: &Args, dir: &std::path::Path) -> (HashMap<(String, String), f64>, String) {
     let mut map = HashMap::new();
@@ -252,13 +233,9 @@ fn opencv_times(args: &Args, dir: &std::path::Path) -> (HashMap<(String, String)
     }
     let sizes: Vec<String> = args.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
     let mut cmd = Command::new(&args.python);
-    cmd.arg(&args.helper)
-        .arg(dir)
-        .arg("--sizes")
-        .arg(sizes.join(","));
+    cmd.arg(&args.helper).arg(dir).arg("--sizes").arg(sizes.join(","));
     cmd.arg("--min-iters").arg(args.min_iters.to_string());
-    cmd.arg("--min-time")
-        .arg(format!("{}", args.min_time.as_secs_f64()));
+    cmd.arg("--min-time").arg(format!("{}", args.min_time.as_secs_f64()));
     if let Some(o) = &args.only {
         cmd.arg("--only").arg(o);
     }
@@ -285,16 +262,7 @@ fn opencv_times(args: &Args, dir: &std::path::Path) -> (HashMap<(String, String)
         }
     }
     if !out.status.success() {
-        return (
-            map,
-            format!(
-                "helper failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            ),
-        );
+        return (map, format!("helper failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")));
     }
     (map, version)
 }
@@ -315,37 +283,12 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         let mut gray = vec![0u8; wu * hu];
         let rf = ImageFormat::packed(FourCC::RGB24, w, h);
         let gf = ImageFormat::packed(FourCC::GREY, w, h);
-        convert(
-            &ImageRef {
-                format: rf,
-                data: &rgb,
-            },
-            &mut ImageMut {
-                format: gf,
-                data: &mut gray,
-            },
-        )
-        .expect("gray");
+        convert(&ImageRef { format: rf, data: &rgb }, &mut ImageMut { format: gf, data: &mut gray }).expect("gray");
         let mut mask = vec![0u8; wu * hu];
         HsvLut::new(GREEN)
-            .threshold(
-                &ImageRef {
-                    format: rf,
-                    data: &rgb,
-                },
-                &mut ImageMut {
-                    format: gf,
-                    data: &mut mask,
-                },
-            )
+            .threshold(&ImageRef { format: rf, data: &rgb }, &mut ImageMut { format: gf, data: &mut mask })
             .expect("mask");
-        for (name, data) in [
-            ("rgb", &rgb),
-            ("yuyv", &yuyv),
-            ("nv12", &nv12),
-            ("gray", &gray),
-            ("mask", &mask),
-        ] {
+        for (name, data) in [("rgb", &rgb), ("yuyv", &yuyv), ("nv12", &nv12), ("gray", &gray), ("mask", &mask)] {
             std::fs::write(dir.join(format!("{name}_{w}x{h}.raw")), data)?;
         }
         inputs.push((w, h, rgb, yuyv, nv12, gray, mask));
@@ -391,47 +334,12 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
                 })
             };
         }
-        conv!(
-            "yuyv_to_rgb",
-            FourCC::YUYV,
-            yuyv,
-            FourCC::RGB24,
-            3 * n,
-            2 * n
-        );
-        conv!(
-            "yuyv_to_bgr",
-            FourCC::YUYV,
-            yuyv,
-            FourCC::BGR24,
-            3 * n,
-            2 * n
-        );
+        conv!("yuyv_to_rgb", FourCC::YUYV, yuyv, FourCC::RGB24, 3 * n, 2 * n);
+        conv!("yuyv_to_bgr", FourCC::YUYV, yuyv, FourCC::BGR24, 3 * n, 2 * n);
         conv!("yuyv_to_gray", FourCC::YUYV, yuyv, FourCC::GREY, n, 2 * n);
-        conv!(
-            "uyvy_to_rgb",
-            FourCC::UYVY,
-            yuyv,
-            FourCC::RGB24,
-            3 * n,
-            2 * n
-        );
-        conv!(
-            "nv12_to_rgb",
-            FourCC::NV12,
-            nv12,
-            FourCC::RGB24,
-            3 * n,
-            n * 3 / 2
-        );
-        conv!(
-            "rgb_to_bgr",
-            FourCC::RGB24,
-            rgb,
-            FourCC::BGR24,
-            3 * n,
-            3 * n
-        );
+        conv!("uyvy_to_rgb", FourCC::UYVY, yuyv, FourCC::RGB24, 3 * n, 2 * n);
+        conv!("nv12_to_rgb", FourCC::NV12, nv12, FourCC::RGB24, 3 * n, n * 3 / 2);
+        conv!("rgb_to_bgr", FourCC::RGB24, rgb, FourCC::BGR24, 3 * n, 3 * n);
         conv!("rgb_to_gray", FourCC::RGB24, rgb, FourCC::GREY, n, 3 * n);
         if let Some(j) = &jpeg {
             let j = &j[..];
@@ -442,9 +350,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
                 d.decode(j, &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }).unwrap()
             });
         } else {
-            eprintln!(
-                "jpeg_to_*: skipped (the JPEG input is encoded by the OpenCV helper, which did not run)"
-            );
+            eprintln!("jpeg_to_*: skipped (the JPEG input is encoded by the OpenCV helper, which did not run)");
         }
         let half3 = ImageFormat::packed(FourCC::RGB24, hw, hh);
         let q3 = ImageFormat::packed(FourCC::RGB24, qw, qh);
@@ -458,12 +364,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         op!("resize_bilinear_half_gray", n, half1.byte_len(), 1.0, [let mut o = vec![0u8; half1.byte_len()]; let mut r = Resizer::new();], {
             r.resize(&img(f(FourCC::GREY), gray), &mut ImageMut { format: half1, data: &mut o[..] }, Interp::Bilinear).unwrap()
         });
-        let rect = Rect {
-            x: w / 4,
-            y: h / 4,
-            w: w / 2,
-            h: h / 2,
-        };
+        let rect = Rect { x: w / 4, y: h / 4, w: w / 2, h: h / 2 };
         op!("crop_center_rgb", half3.byte_len(), half3.byte_len(), 1.0, [let mut o = vec![0u8; half3.byte_len()];], {
             crop(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: half3, data: &mut o[..] }, rect).unwrap()
         });
@@ -488,15 +389,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
                 len,
                 1.0,
                 Box::new(move || {
-                    b.apply(
-                        &img(f(c), src),
-                        &mut ImageMut {
-                            format: f(c),
-                            data: &mut o[..],
-                        },
-                        k,
-                    )
-                    .unwrap()
+                    b.apply(&img(f(c), src), &mut ImageMut { format: f(c), data: &mut o[..] }, k).unwrap()
                 }),
             ));
         }
@@ -513,9 +406,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         op!("blobs_largest", n, 0, 1.0, [let mut b = BlobDetector::new();], {
             black_box(b.largest(&img(f(FourCC::GREY), mask)).unwrap())
         });
-        op!("moments", n, 0, 1.0, [], {
-            black_box(moments(&img(f(FourCC::GREY), mask)).unwrap())
-        });
+        op!("moments", n, 0, 1.0, [], { black_box(moments(&img(f(FourCC::GREY), mask)).unwrap()) });
         op!("tracker_yuyv", 2 * n, 0, 0.5, [let mut t = tracker.clone();], {
             black_box(t.moments(&img(f(FourCC::YUYV), yuyv)).unwrap())
         });
@@ -523,11 +414,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
             black_box(t.moments(&img(f(FourCC::RGB24), rgb)).unwrap())
         });
         for (name, inb, outb, target, mut op) in ops {
-            if args
-                .only
-                .as_ref()
-                .is_some_and(|o| !name.contains(o.as_str()))
-            {
+            if args.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
                 continue;
             }
             let ms = median_ms(&mut op, args);
@@ -544,11 +431,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let report = Report {
-        rows,
-        bandwidth_gbs: bw / 1e9,
-        opencv,
-    };
+    let report = Report { rows, bandwidth_gbs: bw / 1e9, opencv };
     print!("{}", table(&report));
     Ok(report)
 }
@@ -561,11 +444,7 @@ fn fmt_row(r: &Row) -> String {
     let (cv, ratio, verdict) = match r.opencv_ms {
         Some(c) => {
             let ratio = r.ms / c;
-            (
-                format!("{c:9.3}"),
-                format!("{ratio:6.2}x"),
-                if ratio <= r.target { "ok" } else { "MISS" },
-            )
+            (format!("{c:9.3}"), format!("{ratio:6.2}x"), if ratio <= r.target { "ok" } else { "MISS" })
         }
         None => ("        -".into(), "     -".into(), "-"),
     };

@@ -31,27 +31,14 @@ pub struct Moments {
 
 impl Default for Moments {
     fn default() -> Self {
-        Moments {
-            m00: 0,
-            m10: 0,
-            m01: 0,
-            x0: u32::MAX,
-            y0: u32::MAX,
-            x1: 0,
-            y1: 0,
-        }
+        Moments { m00: 0, m10: 0, m01: 0, x0: u32::MAX, y0: u32::MAX, x1: 0, y1: 0 }
     }
 }
 
 impl Moments {
     /// Centroid `(m10/m00, m01/m00)`, `None` if empty.
     pub fn centroid(&self) -> Option<(f64, f64)> {
-        (self.m00 > 0).then(|| {
-            (
-                self.m10 as f64 / self.m00 as f64,
-                self.m01 as f64 / self.m00 as f64,
-            )
-        })
+        (self.m00 > 0).then(|| (self.m10 as f64 / self.m00 as f64, self.m01 as f64 / self.m00 as f64))
     }
 
     /// Adds a run of pixels `[x0, x1)` on row `y`.
@@ -82,22 +69,13 @@ impl Moments {
     /// As a detection message for an image of `width` x `height`.
     pub fn to_detection(&self, width: u32, height: u32) -> Detection {
         match self.centroid() {
-            None => Detection {
-                image_width: width,
-                image_height: height,
-                ..Default::default()
-            },
+            None => Detection { image_width: width, image_height: height, ..Default::default() },
             Some((cx, cy)) => Detection {
                 found: true,
                 area: self.m00.min(u32::MAX as u64) as u32,
                 cx: cx as f32,
                 cy: cy as f32,
-                bbox: [
-                    self.x0,
-                    self.y0,
-                    self.x1 - self.x0 + 1,
-                    self.y1 - self.y0 + 1,
-                ],
+                bbox: [self.x0, self.y0, self.x1 - self.x0 + 1, self.y1 - self.y0 + 1],
                 image_width: width,
                 image_height: height,
             },
@@ -123,9 +101,7 @@ fn for_runs(row: &[u8], mut f: impl FnMut(u32, u32)) {
             break;
         }
         let start = x;
-        while x + 8 <= n
-            && !u64::from_ne_bytes(row[x..x + 8].try_into().unwrap()) & 0x8080_8080_8080_8080 == 0
-        {
+        while x + 8 <= n && !u64::from_ne_bytes(row[x..x + 8].try_into().unwrap()) & 0x8080_8080_8080_8080 == 0 {
             // All eight bytes have the top bit set (the 255s of a mask);
             // other non-zero values fall through to the byte loop.
             x += 8;
@@ -273,14 +249,8 @@ mod tests {
 
     fn mask_from(rows: &[&str]) -> (Vec<u8>, ImageFormat) {
         let w = rows[0].len();
-        let data: Vec<u8> = rows
-            .iter()
-            .flat_map(|r| r.bytes().map(|b| if b == b'#' { 255 } else { 0 }))
-            .collect();
-        (
-            data,
-            ImageFormat::packed(FourCC::GREY, w as u32, rows.len() as u32),
-        )
+        let data: Vec<u8> = rows.iter().flat_map(|r| r.bytes().map(|b| if b == b'#' { 255 } else { 0 })).collect();
+        (data, ImageFormat::packed(FourCC::GREY, w as u32, rows.len() as u32))
     }
 
     #[test]
@@ -292,10 +262,7 @@ mod tests {
             "..........", //
             "......####", //
         ]);
-        let img = ImageRef {
-            format: f,
-            data: &d,
-        };
+        let img = ImageRef { format: f, data: &d };
         let mut b = BlobDetector::new();
         let c = b.components(&img).unwrap().to_vec();
         assert_eq!(c.len(), 3);
@@ -314,12 +281,7 @@ mod tests {
     #[test]
     fn empty_mask() {
         let (d, f) = mask_from(&["....", "...."]);
-        let det = BlobDetector::new()
-            .largest(&ImageRef {
-                format: f,
-                data: &d,
-            })
-            .unwrap();
+        let det = BlobDetector::new().largest(&ImageRef { format: f, data: &d }).unwrap();
         assert!(!det.found);
     }
 }

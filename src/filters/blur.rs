@@ -69,19 +69,11 @@ impl GaussianBlur {
             FourCC::GREY => 1,
             FourCC::RGB24 | FourCC::BGR24 => 3,
             f => {
-                return Err(FilterError::Format {
-                    what: "input",
-                    got: f,
-                    expected: "GREY, RGB24 or BGR24",
-                });
+                return Err(FilterError::Format { what: "input", got: f, expected: "GREY, RGB24 or BGR24" });
             }
         };
         if df.fourcc != sf.fourcc {
-            return Err(FilterError::Format {
-                what: "output",
-                got: df.fourcc,
-                expected: "the input's format",
-            });
+            return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
         }
         check_geometry(&sf, src.data.len(), "input")?;
         check_geometry(&df, dst.data.len(), "output")?;
@@ -152,11 +144,7 @@ simd_dispatch!(fn vert5(a: &[u8], b: &[u8], c: &[u8], d: &[u8], e: &[u8], t: &mu
 fn horiz3_k<const C: usize>(t: &[u16], out: &mut [u8]) {
     let n = out.len();
     let base = C;
-    let (l, m, r) = (
-        &t[base - C..base - C + n],
-        &t[base..base + n],
-        &t[base + C..base + C + n],
-    );
+    let (l, m, r) = (&t[base - C..base - C + n], &t[base..base + n], &t[base + C..base + C + n]);
     for i in 0..n {
         out[i] = ((l[i] + 2 * m[i] + r[i] + 8) >> 4) as u8;
     }
@@ -200,35 +188,13 @@ mod tests {
         src[(3 * w + 4) as usize] = 255;
         let mut dst = vec![0u8; src.len()];
         let mut b = GaussianBlur::new();
-        b.apply(
-            &ImageRef {
-                format: f,
-                data: &src,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut dst,
-            },
-            Ksize::K3,
-        )
-        .unwrap();
+        b.apply(&ImageRef { format: f, data: &src }, &mut ImageMut { format: f, data: &mut dst }, Ksize::K3).unwrap();
         // 255 * [1 2 1]^T [1 2 1] / 16, rounded half up.
         let row = |y: u32| dst[(y * w + 3) as usize..(y * w + 6) as usize].to_vec();
         assert_eq!(row(2), vec![16, 32, 16]);
         assert_eq!(row(3), vec![32, 64, 32]);
         let src = vec![77u8; (w * h) as usize];
-        b.apply(
-            &ImageRef {
-                format: f,
-                data: &src,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut dst,
-            },
-            Ksize::K5,
-        )
-        .unwrap();
+        b.apply(&ImageRef { format: f, data: &src }, &mut ImageMut { format: f, data: &mut dst }, Ksize::K5).unwrap();
         assert!(dst.iter().all(|&v| v == 77));
     }
 }

@@ -41,11 +41,7 @@ fn clamp_u8(v: i32) -> u8 {
 #[inline(always)]
 fn yuv_px(y: u8, ruv: i32, guv: i32, buv: i32) -> [u8; 3] {
     let yy = (y as i32 - 16).max(0) * CY;
-    [
-        clamp_u8((yy + ruv) >> SHIFT),
-        clamp_u8((yy + guv) >> SHIFT),
-        clamp_u8((yy + buv) >> SHIFT),
-    ]
+    [clamp_u8((yy + ruv) >> SHIFT), clamp_u8((yy + guv) >> SHIFT), clamp_u8((yy + buv) >> SHIFT)]
 }
 
 #[inline(always)]
@@ -58,13 +54,7 @@ fn chroma(u: u8, v: u8) -> (i32, i32, i32) {
 /// 4-byte macropixel; `BGR` swaps the output order.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn yuv422_kernel<
-    const Y0: usize,
-    const U: usize,
-    const Y1: usize,
-    const V: usize,
-    const BGR: bool,
->(
+fn yuv422_kernel<const Y0: usize, const U: usize, const Y1: usize, const V: usize, const BGR: bool>(
     src: &[u8],
     ss: usize,
     dst: &mut [u8],
@@ -95,14 +85,7 @@ simd_dispatch!(fn uyvy_bgr(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: 
 
 /// Extracts every other byte starting at `Y0` (the luma of a packed 4:2:2 row).
 #[inline(always)]
-fn yuv422_gray_kernel<const Y0: usize>(
-    src: &[u8],
-    ss: usize,
-    dst: &mut [u8],
-    ds: usize,
-    w: usize,
-    h: usize,
-) {
+fn yuv422_gray_kernel<const Y0: usize>(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     for y in 0..h {
         let s = &src[y * ss..y * ss + 2 * w];
         let d = &mut dst[y * ds..y * ds + w];
@@ -115,24 +98,13 @@ simd_dispatch!(fn yuyv_gray(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w:
 simd_dispatch!(fn uyvy_gray(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) = yuv422_gray_kernel::<1>;);
 
 #[inline(always)]
-fn nv12_kernel<const BGR: bool>(
-    src: &[u8],
-    ss: usize,
-    dst: &mut [u8],
-    ds: usize,
-    w: usize,
-    h: usize,
-) {
+fn nv12_kernel<const BGR: bool>(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     let uv_plane = ss * h;
     for y in 0..h {
         let yrow = &src[y * ss..y * ss + w];
         let uvrow = &src[uv_plane + (y / 2) * ss..][..w];
         let d = &mut dst[y * ds..y * ds + 3 * w];
-        for ((yy, uv), o) in yrow
-            .chunks_exact(2)
-            .zip(uvrow.chunks_exact(2))
-            .zip(d.chunks_exact_mut(6))
-        {
+        for ((yy, uv), o) in yrow.chunks_exact(2).zip(uvrow.chunks_exact(2)).zip(d.chunks_exact_mut(6)) {
             let (ruv, guv, buv) = chroma(uv[0], uv[1]);
             let p0 = yuv_px(yy[0], ruv, guv, buv);
             let p1 = yuv_px(yy[1], ruv, guv, buv);
@@ -161,14 +133,7 @@ simd_dispatch!(fn swap_rb(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: u
 
 /// `R` is the byte offset of red in the input pixel (0 for RGB, 2 for BGR).
 #[inline(always)]
-fn gray_kernel<const R: usize>(
-    src: &[u8],
-    ss: usize,
-    dst: &mut [u8],
-    ds: usize,
-    w: usize,
-    h: usize,
-) {
+fn gray_kernel<const R: usize>(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     for y in 0..h {
         let s = &src[y * ss..y * ss + 3 * w];
         let d = &mut dst[y * ds..y * ds + w];
@@ -208,15 +173,10 @@ pub fn convert(src: &ImageRef, dst: &mut ImageMut) -> Result<()> {
     let (w, h) = (sf.width as usize, sf.height as usize);
     let (ss, ds) = (sf.stride as usize, df.stride as usize);
     if matches!(sf.fourcc, FourCC::YUYV | FourCC::UYVY | FourCC::NV12) && w % 2 != 0 {
-        return Err(FilterError::Geometry(format!(
-            "{} needs an even width, got {w}",
-            sf.fourcc
-        )));
+        return Err(FilterError::Geometry(format!("{} needs an even width, got {w}", sf.fourcc)));
     }
     if sf.fourcc == FourCC::NV12 && h % 2 != 0 {
-        return Err(FilterError::Geometry(format!(
-            "NV12 needs an even height, got {h}"
-        )));
+        return Err(FilterError::Geometry(format!("NV12 needs an even height, got {h}")));
     }
     let (s, d) = (src.data, &mut *dst.data);
     match (sf.fourcc, df.fourcc) {
@@ -228,23 +188,13 @@ pub fn convert(src: &ImageRef, dst: &mut ImageMut) -> Result<()> {
         (FourCC::UYVY, FourCC::GREY) => uyvy_gray(s, ss, d, ds, w, h),
         (FourCC::NV12, FourCC::RGB24) => nv12_rgb(s, ss, d, ds, w, h),
         (FourCC::NV12, FourCC::BGR24) => nv12_bgr(s, ss, d, ds, w, h),
-        (FourCC::RGB24, FourCC::BGR24) | (FourCC::BGR24, FourCC::RGB24) => {
-            swap_rb(s, ss, d, ds, w, h)
-        }
+        (FourCC::RGB24, FourCC::BGR24) | (FourCC::BGR24, FourCC::RGB24) => swap_rb(s, ss, d, ds, w, h),
         (FourCC::RGB24, FourCC::GREY) => rgb_gray(s, ss, d, ds, w, h),
         (FourCC::BGR24, FourCC::GREY) => bgr_gray(s, ss, d, ds, w, h),
         (a, b) => {
             return Err(FilterError::Format {
-                what: if SUPPORTED.iter().any(|p| p.0 == a) {
-                    "output"
-                } else {
-                    "input"
-                },
-                got: if SUPPORTED.iter().any(|p| p.0 == a) {
-                    b
-                } else {
-                    a
-                },
+                what: if SUPPORTED.iter().any(|p| p.0 == a) { "output" } else { "input" },
+                got: if SUPPORTED.iter().any(|p| p.0 == a) { b } else { a },
                 expected: "a pair listed in filters::convert::SUPPORTED",
             });
         }
@@ -256,11 +206,7 @@ pub fn convert(src: &ImageRef, dst: &mut ImageMut) -> Result<()> {
 pub fn swap_rb_in_place(img: &mut ImageMut) -> Result<()> {
     let f = img.format;
     if f.fourcc != FourCC::RGB24 && f.fourcc != FourCC::BGR24 {
-        return Err(FilterError::Format {
-            what: "image",
-            got: f.fourcc,
-            expected: "RGB24 or BGR24",
-        });
+        return Err(FilterError::Format { what: "image", got: f.fourcc, expected: "RGB24 or BGR24" });
     }
     check(&f, img.data.len(), f.fourcc, "image", "RGB24 or BGR24")?;
     let (w, s) = (f.width as usize, f.stride as usize);
@@ -291,17 +237,7 @@ mod tests {
         let mut dst = [0u8; 6];
         let sf = ImageFormat::packed(FourCC::YUYV, 2, 1);
         let df = ImageFormat::packed(FourCC::RGB24, 2, 1);
-        convert(
-            &ImageRef {
-                format: sf,
-                data: &src,
-            },
-            &mut ImageMut {
-                format: df,
-                data: &mut dst,
-            },
-        )
-        .unwrap();
+        convert(&ImageRef { format: sf, data: &src }, &mut ImageMut { format: df, data: &mut dst }).unwrap();
         assert_eq!(dst, [0, 0, 0, 255, 255, 255]);
     }
 
@@ -311,17 +247,7 @@ mod tests {
         let mut dst = [0u8; 4];
         let sf = ImageFormat::packed(FourCC::RGB24, 4, 1);
         let df = ImageFormat::packed(FourCC::GREY, 4, 1);
-        convert(
-            &ImageRef {
-                format: sf,
-                data: &src,
-            },
-            &mut ImageMut {
-                format: df,
-                data: &mut dst,
-            },
-        )
-        .unwrap();
+        convert(&ImageRef { format: sf, data: &src }, &mut ImageMut { format: df, data: &mut dst }).unwrap();
         // round(255 * 9798 / 32768) etc.
         assert_eq!(dst, [76, 150, 29, 255]);
     }
@@ -332,32 +258,11 @@ mod tests {
         let mut dst = [0u8; 100];
         let sf = ImageFormat::packed(FourCC::YUYV, 4, 2);
         let df = ImageFormat::packed(FourCC::RGB24, 4, 2);
-        assert!(
-            convert(
-                &ImageRef {
-                    format: sf,
-                    data: &src
-                },
-                &mut ImageMut {
-                    format: df,
-                    data: &mut dst
-                }
-            )
-            .is_err()
-        );
+        assert!(convert(&ImageRef { format: sf, data: &src }, &mut ImageMut { format: df, data: &mut dst }).is_err());
         let sf = ImageFormat::packed(FourCC::GREY, 2, 1);
         let df = ImageFormat::packed(FourCC::YUYV, 2, 1);
         assert!(matches!(
-            convert(
-                &ImageRef {
-                    format: sf,
-                    data: &src
-                },
-                &mut ImageMut {
-                    format: df,
-                    data: &mut dst
-                }
-            ),
+            convert(&ImageRef { format: sf, data: &src }, &mut ImageMut { format: df, data: &mut dst }),
             Err(FilterError::Format { .. })
         ));
     }

@@ -37,34 +37,15 @@ pub fn roi<'a>(src: &ImageRef<'a>, r: Rect) -> Result<ImageRef<'a>> {
             });
         }
     };
-    if r.x.checked_add(r.w).is_none_or(|e| e > f.width)
-        || r.y.checked_add(r.h).is_none_or(|e| e > f.height)
-    {
-        return Err(FilterError::Geometry(format!(
-            "ROI {r:?} is outside the {}x{} image",
-            f.width, f.height
-        )));
+    if r.x.checked_add(r.w).is_none_or(|e| e > f.width) || r.y.checked_add(r.h).is_none_or(|e| e > f.height) {
+        return Err(FilterError::Geometry(format!("ROI {r:?} is outside the {}x{} image", f.width, f.height)));
     }
-    if matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY)
-        && (!r.x.is_multiple_of(2) || !r.w.is_multiple_of(2))
-    {
-        return Err(FilterError::Geometry(format!(
-            "ROI {r:?} on {} needs an even x and width",
-            f.fourcc
-        )));
+    if matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY) && (!r.x.is_multiple_of(2) || !r.w.is_multiple_of(2)) {
+        return Err(FilterError::Geometry(format!("ROI {r:?} on {} needs an even x and width", f.fourcc)));
     }
     let start = r.y as usize * f.stride as usize + r.x as usize * bpp as usize;
-    let format = ImageFormat {
-        width: r.w,
-        height: r.h,
-        stride: f.stride,
-        fourcc: f.fourcc,
-    };
-    let data = if r.w == 0 || r.h == 0 {
-        &src.data[..0]
-    } else {
-        &src.data[start..]
-    };
+    let format = ImageFormat { width: r.w, height: r.h, stride: f.stride, fourcc: f.fourcc };
+    let data = if r.w == 0 || r.h == 0 { &src.data[..0] } else { &src.data[start..] };
     Ok(ImageRef { format, data })
 }
 
@@ -80,11 +61,7 @@ pub fn copy(src: &ImageRef, dst: &mut ImageMut) -> Result<()> {
     let (sf, df) = (src.format, dst.format);
     same_size(&sf, &df)?;
     if sf.fourcc != df.fourcc {
-        return Err(FilterError::Format {
-            what: "output",
-            got: df.fourcc,
-            expected: "the input's format",
-        });
+        return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
     }
     check_geometry(&df, dst.data.len(), "output")?;
     let n = sf.fourcc.min_stride(sf.width).unwrap_or(0) as usize;
@@ -125,19 +102,11 @@ pub fn flip(src: &ImageRef, dst: &mut ImageMut, mode: Flip) -> Result<()> {
         FourCC::GREY => 1,
         FourCC::RGB24 | FourCC::BGR24 => 3,
         f => {
-            return Err(FilterError::Format {
-                what: "input",
-                got: f,
-                expected: "GREY, RGB24 or BGR24",
-            });
+            return Err(FilterError::Format { what: "input", got: f, expected: "GREY, RGB24 or BGR24" });
         }
     };
     if df.fourcc != sf.fourcc {
-        return Err(FilterError::Format {
-            what: "output",
-            got: df.fourcc,
-            expected: "the input's format",
-        });
+        return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
     }
     check_geometry(&sf, src.data.len(), "input")?;
     check_geometry(&df, dst.data.len(), "output")?;
@@ -145,11 +114,7 @@ pub fn flip(src: &ImageRef, dst: &mut ImageMut, mode: Flip) -> Result<()> {
     let (ss, ds, n) = (sf.stride as usize, df.stride as usize, w * c);
     let ssse3 = super::simd::have_ssse3();
     for y in 0..h {
-        let sy = if mode == Flip::Horizontal {
-            y
-        } else {
-            h - 1 - y
-        };
+        let sy = if mode == Flip::Horizontal { y } else { h - 1 - y };
         let s = &src.data[sy * ss..sy * ss + n];
         let d = &mut dst.data[y * ds..y * ds + n];
         match (mode, c) {
@@ -168,76 +133,20 @@ mod tests {
     #[test]
     fn roi_and_flips() {
         // 4x3 GREY with value 10*y + x.
-        let data: Vec<u8> = (0..3)
-            .flat_map(|y| (0..4).map(move |x| 10 * y + x))
-            .collect();
-        let src = ImageRef {
-            format: ImageFormat::packed(FourCC::GREY, 4, 3),
-            data: &data,
-        };
-        let v = roi(
-            &src,
-            Rect {
-                x: 1,
-                y: 1,
-                w: 2,
-                h: 2,
-            },
-        )
-        .unwrap();
+        let data: Vec<u8> = (0..3).flat_map(|y| (0..4).map(move |x| 10 * y + x)).collect();
+        let src = ImageRef { format: ImageFormat::packed(FourCC::GREY, 4, 3), data: &data };
+        let v = roi(&src, Rect { x: 1, y: 1, w: 2, h: 2 }).unwrap();
         let mut out = [0u8; 4];
-        copy(
-            &v,
-            &mut ImageMut {
-                format: ImageFormat::packed(FourCC::GREY, 2, 2),
-                data: &mut out,
-            },
-        )
-        .unwrap();
+        copy(&v, &mut ImageMut { format: ImageFormat::packed(FourCC::GREY, 2, 2), data: &mut out }).unwrap();
         assert_eq!(out, [11, 12, 21, 22]);
-        assert!(
-            roi(
-                &src,
-                Rect {
-                    x: 3,
-                    y: 0,
-                    w: 2,
-                    h: 1
-                }
-            )
-            .is_err()
-        );
+        assert!(roi(&src, Rect { x: 3, y: 0, w: 2, h: 1 }).is_err());
         let mut out = [0u8; 12];
         let f = ImageFormat::packed(FourCC::GREY, 4, 3);
-        flip(
-            &src,
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            Flip::Rotate180,
-        )
-        .unwrap();
+        flip(&src, &mut ImageMut { format: f, data: &mut out }, Flip::Rotate180).unwrap();
         assert_eq!(out, [23, 22, 21, 20, 13, 12, 11, 10, 3, 2, 1, 0]);
-        flip(
-            &src,
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            Flip::Horizontal,
-        )
-        .unwrap();
+        flip(&src, &mut ImageMut { format: f, data: &mut out }, Flip::Horizontal).unwrap();
         assert_eq!(&out[..4], &[3, 2, 1, 0]);
-        flip(
-            &src,
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            Flip::Vertical,
-        )
-        .unwrap();
+        flip(&src, &mut ImageMut { format: f, data: &mut out }, Flip::Vertical).unwrap();
         assert_eq!(&out[..4], &[20, 21, 22, 23]);
     }
 }

@@ -102,10 +102,7 @@ pub(crate) struct MaskLut {
 
 impl MaskLut {
     fn build(mut f: impl FnMut(u32) -> bool) -> Self {
-        let mut fine: Box<[u64; 1 << 18]> = vec![0u64; 1 << 18]
-            .into_boxed_slice()
-            .try_into()
-            .expect("size");
+        let mut fine: Box<[u64; 1 << 18]> = vec![0u64; 1 << 18].into_boxed_slice().try_into().expect("size");
         for (i, w) in fine.iter_mut().enumerate() {
             let base = (i as u32) << 6;
             let mut acc = 0u64;
@@ -133,9 +130,7 @@ pub struct HsvLut {
 
 impl std::fmt::Debug for HsvLut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HsvLut")
-            .field("range", &self.range)
-            .finish_non_exhaustive()
+        f.debug_struct("HsvLut").field("range", &self.range).finish_non_exhaustive()
     }
 }
 
@@ -173,11 +168,7 @@ impl HsvLut {
         let df = dst.format;
         same_size(&sf, &df)?;
         if df.fourcc != FourCC::GREY {
-            return Err(FilterError::Format {
-                what: "output",
-                got: df.fourcc,
-                expected: "GREY",
-            });
+            return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "GREY" });
         }
         check_geometry(&sf, src.data.len(), "input")?;
         check_geometry(&df, dst.data.len(), "output")?;
@@ -187,11 +178,7 @@ impl HsvLut {
             FourCC::RGB24 => lut_rgb(&self.bits, src.data, ss, dst.data, ds, w, h),
             FourCC::BGR24 => lut_bgr(&self.bits, src.data, ss, dst.data, ds, w, h),
             f => {
-                return Err(FilterError::Format {
-                    what: "input",
-                    got: f,
-                    expected: "RGB24 or BGR24",
-                });
+                return Err(FilterError::Format { what: "input", got: f, expected: "RGB24 or BGR24" });
             }
         }
         Ok(())
@@ -199,15 +186,7 @@ impl HsvLut {
 }
 
 #[inline(always)]
-fn lut_kernel<const R: usize>(
-    lut: &MaskLut,
-    src: &[u8],
-    ss: usize,
-    dst: &mut [u8],
-    ds: usize,
-    w: usize,
-    h: usize,
-) {
+fn lut_kernel<const R: usize>(lut: &MaskLut, src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     for y in 0..h {
         let s = &src[y * ss..y * ss + 3 * w];
         let d = &mut dst[y * ds..y * ds + w];
@@ -231,9 +210,7 @@ pub struct YuvLut {
 
 impl std::fmt::Debug for YuvLut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("YuvLut")
-            .field("range", &self.range)
-            .finish_non_exhaustive()
+        f.debug_struct("YuvLut").field("range", &self.range).finish_non_exhaustive()
     }
 }
 
@@ -275,21 +252,13 @@ pub fn threshold_direct(src: &ImageRef, dst: &mut ImageMut, range: &HsvRange) ->
     let df = dst.format;
     same_size(&sf, &df)?;
     if df.fourcc != FourCC::GREY {
-        return Err(FilterError::Format {
-            what: "output",
-            got: df.fourcc,
-            expected: "GREY",
-        });
+        return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "GREY" });
     }
     let ri = match sf.fourcc {
         FourCC::RGB24 => 0,
         FourCC::BGR24 => 2,
         f => {
-            return Err(FilterError::Format {
-                what: "input",
-                got: f,
-                expected: "RGB24 or BGR24",
-            });
+            return Err(FilterError::Format { what: "input", got: f, expected: "RGB24 or BGR24" });
         }
     };
     check_geometry(&sf, src.data.len(), "input")?;
@@ -323,10 +292,7 @@ mod tests {
 
     #[test]
     fn wrapping_hue_range() {
-        let red = HsvRange {
-            lo: [170, 100, 100],
-            hi: [10, 255, 255],
-        };
+        let red = HsvRange { lo: [170, 100, 100], hi: [10, 255, 255] };
         assert!(red.contains([0, 200, 200]));
         assert!(red.contains([175, 200, 200]));
         assert!(red.contains([10, 200, 200]));

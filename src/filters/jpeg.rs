@@ -78,9 +78,7 @@ fn scan_markers(data: &[u8]) -> Result<(bool, usize)> {
         }
         let len = u16::from_be_bytes([data[i + 2], data[i + 3]]) as usize;
         if len < 2 {
-            return Err(FilterError::Corrupt(format!(
-                "segment length {len} at byte {i}"
-            )));
+            return Err(FilterError::Corrupt(format!("segment length {len} at byte {i}")));
         }
         i += 2 + len;
     }
@@ -89,11 +87,8 @@ fn scan_markers(data: &[u8]) -> Result<(bool, usize)> {
 /// Size of a JPEG frame from its header, without decoding.
 pub fn dimensions(data: &[u8]) -> Result<(u32, u32)> {
     let mut d = zune_jpeg::JpegDecoder::new(ZCursor::new(data));
-    d.decode_headers()
-        .map_err(|e| FilterError::Corrupt(e.to_string()))?;
-    let (w, h) = d
-        .dimensions()
-        .ok_or_else(|| FilterError::Corrupt("no frame header".into()))?;
+    d.decode_headers().map_err(|e| FilterError::Corrupt(e.to_string()))?;
+    let (w, h) = d.dimensions().ok_or_else(|| FilterError::Corrupt("no frame header".into()))?;
     Ok((w as u32, h as u32))
 }
 
@@ -119,11 +114,7 @@ impl JpegDecoder {
             FourCC::RGB24 => ColorSpace::RGB,
             FourCC::GREY => ColorSpace::Luma,
             f => {
-                return Err(FilterError::Format {
-                    what: "output",
-                    got: f,
-                    expected: "RGB24 or GREY",
-                });
+                return Err(FilterError::Format { what: "output", got: f, expected: "RGB24 or GREY" });
             }
         };
         check_geometry(&df, dst.data.len(), "output")?;
@@ -137,27 +128,21 @@ impl JpegDecoder {
             self.patched.extend_from_slice(&jpeg[sos..]);
             &self.patched
         };
-        let opts = DecoderOptions::new_fast()
-            .jpeg_set_out_colorspace(cs)
-            .set_max_width(1 << 14)
-            .set_max_height(1 << 14);
+        let opts =
+            DecoderOptions::new_fast().jpeg_set_out_colorspace(cs).set_max_width(1 << 14).set_max_height(1 << 14);
         let packed = df.fourcc.min_stride(df.width).unwrap_or(0) == df.stride;
         let out_len = df.fourcc.frame_size(df.width, df.height);
         let run = |out: &mut [u8]| -> Result<()> {
             let mut d = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(data), opts);
-            d.decode_headers()
-                .map_err(|e| FilterError::Corrupt(e.to_string()))?;
-            let (w, h) = d
-                .dimensions()
-                .ok_or_else(|| FilterError::Corrupt("no frame header".into()))?;
+            d.decode_headers().map_err(|e| FilterError::Corrupt(e.to_string()))?;
+            let (w, h) = d.dimensions().ok_or_else(|| FilterError::Corrupt("no frame header".into()))?;
             if (w as u32, h as u32) != (df.width, df.height) {
                 return Err(FilterError::Geometry(format!(
                     "frame is {w}x{h} but the output is {}x{}",
                     df.width, df.height
                 )));
             }
-            d.decode_into(out)
-                .map_err(|e| FilterError::Corrupt(e.to_string()))
+            d.decode_into(out).map_err(|e| FilterError::Corrupt(e.to_string()))
         };
         if packed {
             let out = &mut dst.data[..out_len];
@@ -191,30 +176,13 @@ mod tests {
         let mut d = JpegDecoder::new();
         let mut out = vec![0u8; 16 * 16 * 3];
         let f = ImageFormat::packed(FourCC::RGB24, 16, 16);
-        for junk in [
-            &b""[..],
-            &b"\xff\xd8"[..],
-            &b"\xff\xd8\xff\xdb\x00\x02\xff\xda"[..],
-            &[0u8; 100][..],
-        ] {
-            assert!(
-                d.decode(
-                    junk,
-                    &mut ImageMut {
-                        format: f,
-                        data: &mut out
-                    }
-                )
-                .is_err()
-            );
+        for junk in [&b""[..], &b"\xff\xd8"[..], &b"\xff\xd8\xff\xdb\x00\x02\xff\xda"[..], &[0u8; 100][..]] {
+            assert!(d.decode(junk, &mut ImageMut { format: f, data: &mut out }).is_err());
         }
     }
 
     #[test]
     fn std_dht_segment_length_matches() {
-        assert_eq!(
-            u16::from_be_bytes([STD_DHT[2], STD_DHT[3]]) as usize,
-            STD_DHT.len() - 2
-        );
+        assert_eq!(u16::from_be_bytes([STD_DHT[2], STD_DHT[3]]) as usize, STD_DHT.len() - 2);
     }
 }

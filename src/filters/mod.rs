@@ -65,11 +65,7 @@ pub(crate) fn check(
     expected: &'static str,
 ) -> Result<()> {
     if fmt.fourcc != fourcc {
-        return Err(FilterError::Format {
-            what,
-            got: fmt.fourcc,
-            expected,
-        });
+        return Err(FilterError::Format { what, got: fmt.fourcc, expected });
     }
     check_geometry(fmt, len, what)
 }
@@ -79,10 +75,7 @@ pub(crate) fn check_geometry(fmt: &ImageFormat, len: usize, what: &'static str) 
     let min = fmt.fourcc.min_stride(fmt.width).unwrap_or(0) as usize;
     let stride = fmt.stride as usize;
     if stride < min {
-        return Err(FilterError::Geometry(format!(
-            "{what}: stride {stride} < {min} for width {}",
-            fmt.width
-        )));
+        return Err(FilterError::Geometry(format!("{what}: stride {stride} < {min} for width {}", fmt.width)));
     }
     let need = needed_len(fmt);
     if len < need {

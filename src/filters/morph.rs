@@ -72,6 +72,7 @@ fn hrow<const MIN: bool>(src: &[u8], out: &mut [u8], r: usize) {
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn pass_k<const MIN: bool>(
     src: &[u8],
     ss: usize,
@@ -89,22 +90,14 @@ fn pass_k<const MIN: bool>(
         let last = (y + r).min(h - 1);
         while next <= last {
             let slot = next % k;
-            hrow::<MIN>(
-                &src[next * ss..next * ss + w],
-                &mut ring[slot * w..slot * w + w],
-                r,
-            );
+            hrow::<MIN>(&src[next * ss..next * ss + w], &mut ring[slot * w..slot * w + w], r);
             next += 1;
         }
         let o = &mut dst[y * ds..y * ds + w];
         let first = y.saturating_sub(r);
         if last - first == 2 {
             let (a, b, c) = (first % k, (first + 1) % k, last % k);
-            let (a, b, c) = (
-                &ring[a * w..a * w + w],
-                &ring[b * w..b * w + w],
-                &ring[c * w..c * w + w],
-            );
+            let (a, b, c) = (&ring[a * w..a * w + w], &ring[b * w..b * w + w], &ring[c * w..c * w + w]);
             for x in 0..w {
                 o[x] = op::<MIN>(op::<MIN>(a[x], b[x]), c[x]);
             }
@@ -135,9 +128,7 @@ impl Morphology {
         check(&sf, src.data.len(), FourCC::GREY, "input", "GREY")?;
         check(&df, dst.data.len(), FourCC::GREY, "output", "GREY")?;
         if k.is_multiple_of(2) {
-            return Err(FilterError::Geometry(format!(
-                "kernel size must be odd, got {k}"
-            )));
+            return Err(FilterError::Geometry(format!("kernel size must be odd, got {k}")));
         }
         let (w, h, r) = (sf.width as usize, sf.height as usize, (k / 2) as usize);
         if w == 0 || h == 0 {
@@ -150,16 +141,10 @@ impl Morphology {
         let (ss, ds) = (sf.stride as usize, df.stride as usize);
         let ring = &mut self.ring;
         let one = |min: bool, s: &[u8], ss: usize, d: &mut [u8], ds: usize, ring: &mut [u8]| {
-            if min {
-                erode(s, ss, d, ds, ring, w, h, r)
-            } else {
-                dilate(s, ss, d, ds, ring, w, h, r)
-            }
+            if min { erode(s, ss, d, ds, ring, w, h, r) } else { dilate(s, ss, d, ds, ring, w, h, r) }
         };
         match op {
-            MorphOp::Erode | MorphOp::Dilate => {
-                one(op == MorphOp::Erode, src.data, ss, dst.data, ds, ring)
-            }
+            MorphOp::Erode | MorphOp::Dilate => one(op == MorphOp::Erode, src.data, ss, dst.data, ds, ring),
             MorphOp::Open | MorphOp::Close => {
                 let n = w * h;
                 if self.mid.len() < n {
@@ -194,38 +179,12 @@ mod tests {
         m[8 * w + 8] = 255;
         let mut out = vec![0u8; w * h];
         let mut mo = Morphology::new();
-        mo.apply(
-            &ImageRef {
-                format: f,
-                data: &m,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            MorphOp::Close,
-            3,
-        )
-        .unwrap();
+        mo.apply(&ImageRef { format: f, data: &m }, &mut ImageMut { format: f, data: &mut out }, MorphOp::Close, 3)
+            .unwrap();
         assert_eq!(out[4 * w + 4], 255);
-        mo.apply(
-            &ImageRef {
-                format: f,
-                data: &m,
-            },
-            &mut ImageMut {
-                format: f,
-                data: &mut out,
-            },
-            MorphOp::Open,
-            3,
-        )
-        .unwrap();
+        mo.apply(&ImageRef { format: f, data: &m }, &mut ImageMut { format: f, data: &mut out }, MorphOp::Open, 3)
+            .unwrap();
         assert_eq!(out[8 * w + 8], 0);
-        assert_eq!(
-            out[2 * w + 2],
-            0,
-            "every 3x3 window of the square touches the hole"
-        );
+        assert_eq!(out[2 * w + 2], 0, "every 3x3 window of the square touches the hole");
     }
 }

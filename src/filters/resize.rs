@@ -224,19 +224,11 @@ impl Resizer {
             FourCC::GREY => 1usize,
             FourCC::RGB24 | FourCC::BGR24 => 3,
             f => {
-                return Err(FilterError::Format {
-                    what: "input",
-                    got: f,
-                    expected: "GREY, RGB24 or BGR24",
-                });
+                return Err(FilterError::Format { what: "input", got: f, expected: "GREY, RGB24 or BGR24" });
             }
         };
         if df.fourcc != sf.fourcc {
-            return Err(FilterError::Format {
-                what: "output",
-                got: df.fourcc,
-                expected: "the input's format",
-            });
+            return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
         }
         check_geometry(&sf, src.data.len(), "input")?;
         check_geometry(&df, dst.data.len(), "output")?;
@@ -286,37 +278,12 @@ impl Resizer {
             self.t16.resize(sw, 0);
             self.nb.resize(sw, 0);
         }
-        let (ss, ds, dw, dh) = (
-            sf.stride as usize,
-            df.stride as usize,
-            df.width as usize,
-            df.height as usize,
-        );
+        let (ss, ds, dw, dh) = (sf.stride as usize, df.stride as usize, df.width as usize, df.height as usize);
         let ssse3 = crate::filters::simd::have_ssse3();
         if c == 1 {
-            area2_1(
-                src.data,
-                ss,
-                dst.data,
-                ds,
-                dw,
-                dh,
-                &mut self.t16,
-                &mut self.nb,
-                ssse3,
-            );
+            area2_1(src.data, ss, dst.data, ds, dw, dh, &mut self.t16, &mut self.nb, ssse3);
         } else {
-            area2_3(
-                src.data,
-                ss,
-                dst.data,
-                ds,
-                dw,
-                dh,
-                &mut self.t16,
-                &mut self.nb,
-                ssse3,
-            );
+            area2_3(src.data, ss, dst.data, ds, dw, dh, &mut self.t16, &mut self.nb, ssse3);
         }
     }
 
@@ -418,20 +385,12 @@ mod tests {
     #[test]
     fn area_halves_a_checkerboard_to_grey() {
         let (w, h) = (8u32, 4u32);
-        let data: Vec<u8> = (0..h)
-            .flat_map(|y| (0..w).map(move |x| if (x + y) % 2 == 0 { 255 } else { 0 }))
-            .collect();
+        let data: Vec<u8> = (0..h).flat_map(|y| (0..w).map(move |x| if (x + y) % 2 == 0 { 255 } else { 0 })).collect();
         let mut out = vec![0u8; 8];
         let mut r = Resizer::new();
         r.resize(
-            &ImageRef {
-                format: ImageFormat::packed(FourCC::GREY, w, h),
-                data: &data,
-            },
-            &mut ImageMut {
-                format: ImageFormat::packed(FourCC::GREY, 4, 2),
-                data: &mut out,
-            },
+            &ImageRef { format: ImageFormat::packed(FourCC::GREY, w, h), data: &data },
+            &mut ImageMut { format: ImageFormat::packed(FourCC::GREY, 4, 2), data: &mut out },
             Interp::Area,
         )
         .unwrap();
@@ -441,20 +400,12 @@ mod tests {
     #[test]
     fn bilinear_constant_and_ramp() {
         let (w, h) = (16u32, 4u32);
-        let data: Vec<u8> = (0..h)
-            .flat_map(|_| (0..w).map(|x| (x * 16) as u8))
-            .collect();
+        let data: Vec<u8> = (0..h).flat_map(|_| (0..w).map(|x| (x * 16) as u8)).collect();
         let mut out = vec![0u8; 8 * 2];
         let mut r = Resizer::new();
         r.resize(
-            &ImageRef {
-                format: ImageFormat::packed(FourCC::GREY, w, h),
-                data: &data,
-            },
-            &mut ImageMut {
-                format: ImageFormat::packed(FourCC::GREY, 8, 2),
-                data: &mut out,
-            },
+            &ImageRef { format: ImageFormat::packed(FourCC::GREY, w, h), data: &data },
+            &mut ImageMut { format: ImageFormat::packed(FourCC::GREY, 8, 2), data: &mut out },
             Interp::Bilinear,
         )
         .unwrap();

@@ -108,11 +108,7 @@ mod x86 {
         let n = (d.len() / 3).min(s.len() / 6);
         let mut p = 0;
         while p + 16 <= n {
-            block::<6, 3>(
-                &s[6 * p..6 * p + 96],
-                &mut d[3 * p..3 * p + 48],
-                &super::EVEN3,
-            );
+            block::<6, 3>(&s[6 * p..6 * p + 96], &mut d[3 * p..3 * p + 48], &super::EVEN3);
             p += 16;
         }
         p

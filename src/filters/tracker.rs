@@ -67,12 +67,7 @@ fn yuv422_k<const Y0: usize, const U: usize, const Y1: usize, const V: usize>(
     let mut m = Moments::default();
     for y in 0..h {
         let row = &src[y * ss..y * ss + 2 * w];
-        let mut a = RowAcc {
-            n: 0,
-            sx: 0,
-            x0: u32::MAX,
-            x1: 0,
-        };
+        let mut a = RowAcc { n: 0, sx: 0, x0: u32::MAX, x1: 0 };
         for (i, p) in row.chunks_exact(4).enumerate() {
             let base = (p[U] as u32) << 16 | (p[V] as u32) << 8;
             let x = 2 * i as u32;
@@ -91,12 +86,7 @@ fn rgb_k<const R: usize>(lut: &MaskLut, src: &[u8], ss: usize, w: usize, h: usiz
     let mut m = Moments::default();
     for y in 0..h {
         let row = &src[y * ss..y * ss + 3 * w];
-        let mut a = RowAcc {
-            n: 0,
-            sx: 0,
-            x0: u32::MAX,
-            x1: 0,
-        };
+        let mut a = RowAcc { n: 0, sx: 0, x0: u32::MAX, x1: 0 };
         for (x, p) in row.chunks_exact(3).enumerate() {
             let key = (p[R] as u32) << 16 | (p[1] as u32) << 8 | p[2 - R] as u32;
             add(&mut a, x as u32, lut.get(key));
@@ -111,11 +101,7 @@ simd_dispatch!(fn track_bgr(lut: &MaskLut, src: &[u8], ss: usize, w: usize, h: u
 impl ColorTracker {
     /// A tracker for `range`; tables are built on first use (~0.1 s).
     pub fn new(range: HsvRange) -> Self {
-        ColorTracker {
-            range,
-            yuv: None,
-            rgb: None,
-        }
+        ColorTracker { range, yuv: None, rgb: None }
     }
 
     /// Builds the table for `fourcc` now, so the first frame is not slow.
@@ -142,51 +128,17 @@ impl ColorTracker {
         check_geometry(&f, src.data.len(), "input")?;
         let (w, h, s) = (f.width as usize, f.height as usize, f.stride as usize);
         if matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY) && w % 2 != 0 {
-            return Err(FilterError::Geometry(format!(
-                "{} needs an even width, got {w}",
-                f.fourcc
-            )));
+            return Err(FilterError::Geometry(format!("{} needs an even width, got {w}", f.fourcc)));
         }
-        if !matches!(
-            f.fourcc,
-            FourCC::YUYV | FourCC::UYVY | FourCC::RGB24 | FourCC::BGR24
-        ) {
-            return Err(FilterError::Format {
-                what: "input",
-                got: f.fourcc,
-                expected: "YUYV, UYVY, RGB24 or BGR24",
-            });
+        if !matches!(f.fourcc, FourCC::YUYV | FourCC::UYVY | FourCC::RGB24 | FourCC::BGR24) {
+            return Err(FilterError::Format { what: "input", got: f.fourcc, expected: "YUYV, UYVY, RGB24 or BGR24" });
         }
         self.prepare(f.fourcc);
         let m = match f.fourcc {
-            FourCC::YUYV => track_yuyv(
-                self.yuv.as_ref().expect("prepared above").table(),
-                src.data,
-                s,
-                w,
-                h,
-            ),
-            FourCC::UYVY => track_uyvy(
-                self.yuv.as_ref().expect("prepared above").table(),
-                src.data,
-                s,
-                w,
-                h,
-            ),
-            FourCC::RGB24 => track_rgb(
-                self.rgb.as_ref().expect("prepared above").table(),
-                src.data,
-                s,
-                w,
-                h,
-            ),
-            _ => track_bgr(
-                self.rgb.as_ref().expect("prepared above").table(),
-                src.data,
-                s,
-                w,
-                h,
-            ),
+            FourCC::YUYV => track_yuyv(self.yuv.as_ref().expect("prepared above").table(), src.data, s, w, h),
+            FourCC::UYVY => track_uyvy(self.yuv.as_ref().expect("prepared above").table(), src.data, s, w, h),
+            FourCC::RGB24 => track_rgb(self.rgb.as_ref().expect("prepared above").table(), src.data, s, w, h),
+            _ => track_bgr(self.rgb.as_ref().expect("prepared above").table(), src.data, s, w, h),
         };
         Ok(m)
     }
