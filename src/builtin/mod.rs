@@ -17,4 +17,5 @@ pub fn register(reg: &mut Registry) {
     reg.add::<TestPattern>();
     reg.add::<FrameSink>();
     reg.add::<Exec>();
+    crate::filters::blocks::register(reg);
 }

@@ -18,6 +18,7 @@
 
 pub mod bench;
 pub mod blob;
+pub mod blocks;
 pub mod blur;
 pub mod convert;
 pub mod geom;
