@@ -10,7 +10,7 @@
 //!   rounding of the vertical pass, so results match `INTER_LINEAR` within
 //!   ±1 (exactly in the tested cases).
 
-use super::{FilterError, Result, check_geometry, simd_dispatch};
+use super::{FilterError, Result, check_geometry, simd, simd_dispatch};
 use crate::image::{FourCC, ImageMut, ImageRef};
 
 /// Interpolation method.
@@ -41,6 +41,8 @@ pub struct Resizer {
     acc: Vec<u32>,
     t16: Vec<u16>,
     nb: Vec<u8>,
+    sofs: Vec<i32>,
+    swts: Vec<i32>,
 }
 
 /// Source index and 11-bit weight of the right/bottom neighbour for each
@@ -66,20 +68,19 @@ fn linear_tab(dsize: u32, ssize: u32, ofs: &mut Vec<u32>, w: &mut Vec<i16>) {
     }
 }
 
-#[inline(always)]
-fn hline_k<const C: usize>(src: &[u8], xofs: &[u32], alpha: &[i16], out: &mut [i32]) {
-    let last = src.len() / C - 1;
-    for (dx, (&sx, &a)) in xofs.iter().zip(alpha).enumerate() {
-        let sx = sx as usize;
-        let sx1 = (sx + 1).min(last);
+/// Per output sample (pixel x channel): the byte offset of the left tap in
+/// a source row, and both 11-bit weights packed as `w0 | w1 << 16`.
+fn sample_tab(xofs: &[u32], alpha: &[i16], c: usize, ofs: &mut Vec<i32>, wts: &mut Vec<i32>) {
+    ofs.clear();
+    wts.clear();
+    for (&sx, &a) in xofs.iter().zip(alpha) {
         let (a1, a0) = (a as i32, (1 << COEF_BITS) - a as i32);
-        for c in 0..C {
-            out[dx * C + c] = src[sx * C + c] as i32 * a0 + src[sx1 * C + c] as i32 * a1;
+        for ch in 0..c {
+            ofs.push((sx as usize * c + ch) as i32);
+            wts.push(a0 | a1 << 16);
         }
     }
 }
-simd_dispatch!(fn hline1(src: &[u8], xofs: &[u32], alpha: &[i16], out: &mut [i32]) = hline_k::<1>;);
-simd_dispatch!(fn hline3(src: &[u8], xofs: &[u32], alpha: &[i16], out: &mut [i32]) = hline_k::<3>;);
 
 /// OpenCV's `VResizeLinearVec_32s8u`: 16-bit high multiplies, then round.
 #[inline(always)]
@@ -292,6 +293,7 @@ impl Resizer {
         let key = (sf.width, sf.height, df.width, df.height, c);
         if self.key != key || self.xofs.is_empty() {
             linear_tab(df.width, sf.width, &mut self.xofs, &mut self.alpha);
+            sample_tab(&self.xofs, &self.alpha, c, &mut self.sofs, &mut self.swts);
             linear_tab(df.height, sf.height, &mut self.yofs, &mut self.beta);
             self.key = key;
         }
@@ -302,6 +304,7 @@ impl Resizer {
             }
         }
         self.row_y = [-1, -1];
+        let avx2 = simd::have_avx2();
         let (ss, ds) = (sf.stride as usize, df.stride as usize);
         let sw = sf.width as usize * c;
         for dy in 0..df.height as usize {
@@ -325,9 +328,9 @@ impl Resizer {
                 }
                 let line = &src.data[sy as usize * ss..sy as usize * ss + sw];
                 if c == 1 {
-                    hline1(line, &self.xofs, &self.alpha, &mut self.rows[slot][..n]);
+                    simd::hline::<1>(line, &self.sofs, &self.swts, &mut self.rows[slot][..n], avx2);
                 } else {
-                    hline3(line, &self.xofs, &self.alpha, &mut self.rows[slot][..n]);
+                    simd::hline::<3>(line, &self.sofs, &self.swts, &mut self.rows[slot][..n], avx2);
                 }
                 self.row_y[slot] = sy;
             }

@@ -114,6 +114,50 @@ mod x86 {
         p
     }
 
+    /// See [`super::hline`]; returns the samples done.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn hline_avx2<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &mut [i32]) -> usize {
+        let n = out.len();
+        // Per 32-bit lane: byte 0 -> low half of the low word, byte C -> low
+        // half of the high word, zeros elsewhere.
+        let m = |l: i8| [l, -128, l + C as i8, -128];
+        let lanes: [i8; 32] = {
+            let mut a = [0i8; 32];
+            for i in 0..8 {
+                a[4 * i..4 * i + 4].copy_from_slice(&m(4 * (i as i8 % 4)));
+            }
+            a
+        };
+        // SAFETY: `lanes` is a 32-byte array.
+        let shuf = unsafe { _mm256_loadu_si256(lanes.as_ptr() as *const __m256i) };
+        let mut i = 0;
+        while i + 8 <= n {
+            // Offsets never decrease, so the last lane bounds the block: the
+            // gather reads 4 bytes at each offset.
+            let last = ofs[i + 7];
+            if last < 0 || last as usize + 4 > src.len() || ofs[i] < 0 {
+                break;
+            }
+            let (o, w) = (&ofs[i..i + 8], &wts[i..i + 8]);
+            // SAFETY: `o` and `w` are 8-element i32 slices; every offset in
+            // `o` is in 0..=src.len()-4 (checked above for the largest,
+            // offsets are non-decreasing and non-negative), so each 4-byte
+            // gather read is inside `src`.
+            let (vo, vw) = unsafe {
+                (_mm256_loadu_si256(o.as_ptr() as *const __m256i), _mm256_loadu_si256(w.as_ptr() as *const __m256i))
+            };
+            // SAFETY: see above; scale 1 makes the offsets byte offsets.
+            let v = unsafe { _mm256_i32gather_epi32::<1>(src.as_ptr() as *const i32, vo) };
+            let taps = _mm256_shuffle_epi8(v, shuf);
+            let r = _mm256_madd_epi16(taps, vw);
+            let d = &mut out[i..i + 8];
+            // SAFETY: `d` is an 8-element i32 slice.
+            unsafe { _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, r) };
+            i += 8;
+        }
+        i
+    }
+
     /// See [`super::area2_gray`]; returns the output bytes done.
     #[target_feature(enable = "ssse3")]
     pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8]) -> usize {
@@ -144,6 +188,40 @@ mod x86 {
             p += 16;
         }
         p
+    }
+}
+
+/// Horizontal bilinear taps for one row: for every output sample `i`,
+/// `out[i] = src[ofs[i]] * w0 + src[ofs[i] + C] * w1` where `wts[i]` packs
+/// `w0` in its low and `w1` in its high 16 bits. With AVX2 each group of 8
+/// samples is one 32-bit gather (both taps are bytes of the word read at
+/// `ofs[i]`), one byte shuffle and one `pmaddwd`.
+pub(crate) fn hline<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &mut [i32], avx2: bool) {
+    let n = out.len().min(ofs.len()).min(wts.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller checked AVX2 with `have_avx2()`.
+        done = unsafe { x86::hline_avx2::<C>(src, &ofs[..n], &wts[..n], &mut out[..n]) };
+    }
+    let _ = avx2;
+    for i in done..n {
+        let o = ofs[i] as usize;
+        let (w0, w1) = (wts[i] & 0xffff, wts[i] >> 16);
+        let s1 = src.get(o + C).copied().unwrap_or(0) as i32; // w1 is 0 at the right edge
+        out[i] = src[o] as i32 * w0 + s1 * w1;
+    }
+}
+
+/// Whether AVX2 kernels can run on this CPU.
+pub(crate) fn have_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
