@@ -276,6 +276,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gathered_bilinear_taps_match_scalar() {
+        let src: Vec<u8> = (0..300).map(|i| (i * 37 % 251) as u8).collect();
+        for c in [1usize, 3] {
+            // Non-decreasing offsets up to the last pixel (weight 0 on its right tap).
+            let px = src.len() / c;
+            let ofs: Vec<i32> =
+                (0..150).flat_map(|i| (0..c).map(move |ch| ((i * 2 / 3).min(px - 1) * c + ch) as i32)).collect();
+            let wts: Vec<i32> = (0..ofs.len())
+                .map(|i| {
+                    if ofs[i] as usize >= (px - 1) * c {
+                        2048
+                    } else {
+                        (2048 - (i as i32 * 97 % 2048)) | (i as i32 * 97 % 2048) << 16
+                    }
+                })
+                .collect();
+            let mut a = vec![0i32; ofs.len()];
+            let mut b = vec![0i32; ofs.len()];
+            if c == 1 {
+                hline::<1>(&src[..px], &ofs, &wts, &mut a, have_avx2());
+                hline::<1>(&src[..px], &ofs, &wts, &mut b, false);
+            } else {
+                hline::<3>(&src[..px * 3], &ofs, &wts, &mut a, have_avx2());
+                hline::<3>(&src[..px * 3], &ofs, &wts, &mut b, false);
+            }
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
     fn shuffles_match_scalar() {
         for n in [0usize, 1, 15, 16, 17, 33, 100] {
             let s: Vec<u8> = (0..3 * n).map(|i| (i * 7 + 3) as u8).collect();
