@@ -12,7 +12,7 @@
 //! - **RGB → GREY** is full range BT.601, `Y = 0.299 R + 0.587 G + 0.114 B`
 //!   in OpenCV's 15-bit fixed point, rounded half up.
 
-use super::{FilterError, Result, check, check_geometry, same_size, simd_dispatch};
+use super::{FilterError, Result, check, check_geometry, same_size, simd, simd_dispatch};
 use crate::image::{FourCC, ImageMut, ImageRef};
 
 // OpenCV's ITU-R BT.601 limited-range YUV → RGB coefficients (2^20 scale),
@@ -121,12 +121,12 @@ simd_dispatch!(fn nv12_bgr(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: 
 
 #[inline(always)]
 fn swap_rb_kernel(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
+    // Byte shuffles (SSSE3); LLVM does not vectorise 3-byte pixel swaps.
+    let ssse3 = simd::have_ssse3();
     for y in 0..h {
         let s = &src[y * ss..y * ss + 3 * w];
         let d = &mut dst[y * ds..y * ds + 3 * w];
-        for (p, o) in s.chunks_exact(3).zip(d.chunks_exact_mut(3)) {
-            o.copy_from_slice(&[p[2], p[1], p[0]]);
-        }
+        simd::swap3(s, d, ssse3);
     }
 }
 simd_dispatch!(fn swap_rb(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) = swap_rb_kernel;);
@@ -250,6 +250,40 @@ mod tests {
         convert(&ImageRef { format: sf, data: &src }, &mut ImageMut { format: df, data: &mut dst }).unwrap();
         // round(255 * 9798 / 32768) etc.
         assert_eq!(dst, [76, 150, 29, 255]);
+    }
+
+    #[test]
+    fn wide_rows_match_the_per_pixel_formula() {
+        // 1000 pixels: a tail that is not a multiple of any vector width.
+        let (w, h) = (1000u32, 3u32);
+        let src: Vec<u8> = (0..w * h * 2).map(|i| (i * 31 % 253) as u8).collect();
+        let mut rgb = vec![0u8; (w * h * 3) as usize];
+        let mut bgr = vec![0u8; (w * h * 3) as usize];
+        let sf = ImageFormat::packed(FourCC::YUYV, w, h);
+        convert(
+            &ImageRef { format: sf, data: &src },
+            &mut ImageMut { format: ImageFormat::packed(FourCC::RGB24, w, h), data: &mut rgb },
+        )
+        .unwrap();
+        convert(
+            &ImageRef { format: sf, data: &src },
+            &mut ImageMut { format: ImageFormat::packed(FourCC::BGR24, w, h), data: &mut bgr },
+        )
+        .unwrap();
+        for (i, m) in src.chunks_exact(4).enumerate() {
+            let p0 = yuv_to_rgb(m[0], m[1], m[3]);
+            let p1 = yuv_to_rgb(m[2], m[1], m[3]);
+            assert_eq!(&rgb[6 * i..6 * i + 6], &[p0[0], p0[1], p0[2], p1[0], p1[1], p1[2]], "pixel pair {i}");
+            assert_eq!(&bgr[6 * i..6 * i + 6], &[p0[2], p0[1], p0[0], p1[2], p1[1], p1[0]], "pixel pair {i}");
+        }
+        let mut back = vec![0u8; rgb.len()];
+        let rf = ImageFormat::packed(FourCC::RGB24, w, h);
+        convert(
+            &ImageRef { format: rf, data: &rgb },
+            &mut ImageMut { format: ImageFormat::packed(FourCC::BGR24, w, h), data: &mut back },
+        )
+        .unwrap();
+        assert_eq!(back, bgr);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 enum Kind {
     Rev3,
     Even3,
+    Swap3,
 }
 
 type Masks<const IN: usize, const OUT: usize> = [[[i8; 16]; IN]; OUT];
@@ -25,6 +26,8 @@ const fn masks<const IN: usize, const OUT: usize>(kind: Kind) -> Masks<IN, OUT> 
         let s = match kind {
             Kind::Rev3 => rev3_index(j),
             Kind::Even3 => even3_index(j),
+            // RGB <-> BGR within each pixel.
+            Kind::Swap3 => 3 * (j / 3) + 2 - j % 3,
         };
         m[j / 16][s / 16][j % 16] = (s % 16) as i8;
         j += 1;
@@ -43,6 +46,7 @@ const fn even3_index(j: usize) -> usize {
 
 const REV3: Masks<3, 3> = masks::<3, 3>(Kind::Rev3);
 const EVEN3: Masks<6, 3> = masks::<6, 3>(Kind::Even3);
+const SWAP3: Masks<3, 3> = masks::<3, 3>(Kind::Swap3);
 
 /// Whether the kernels below can run on this CPU.
 pub(crate) fn have_ssse3() -> bool {
@@ -75,11 +79,9 @@ mod x86 {
         for (k, mk) in m.iter().enumerate() {
             let mut acc = _mm_setzero_si128();
             for (i, mi) in mk.iter().enumerate() {
-                if mi.iter().any(|&b| b >= 0) {
-                    // SAFETY: `mi` is a 16-byte array; loadu reads exactly it.
-                    let mask = unsafe { _mm_loadu_si128(mi.as_ptr() as *const __m128i) };
-                    acc = _mm_or_si128(acc, _mm_shuffle_epi8(r[i], mask));
-                }
+                // SAFETY: `mi` is a 16-byte array; loadu reads exactly it.
+                let mask = unsafe { _mm_loadu_si128(mi.as_ptr() as *const __m128i) };
+                acc = _mm_or_si128(acc, _mm_shuffle_epi8(r[i], mask));
             }
             // SAFETY: `dst` has at least OUT * 16 bytes (asserted above).
             unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(16 * k) as *mut __m128i, acc) };
@@ -109,6 +111,18 @@ mod x86 {
         let mut p = 0;
         while p + 16 <= n {
             block::<6, 3>(&s[6 * p..6 * p + 96], &mut d[3 * p..3 * p + 48], &super::EVEN3);
+            p += 16;
+        }
+        p
+    }
+
+    /// Swaps bytes 0 and 2 of every 3-byte pixel; returns the pixels done.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn swap3(s: &[u8], d: &mut [u8]) -> usize {
+        let n = (d.len() / 3).min(s.len() / 3);
+        let mut p = 0;
+        while p + 16 <= n {
+            block::<3, 3>(&s[3 * p..3 * p + 48], &mut d[3 * p..3 * p + 48], &super::SWAP3);
             p += 16;
         }
         p
@@ -241,6 +255,21 @@ pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8], ssse3: bool) {
     }
 }
 
+/// RGB <-> BGR: swaps bytes 0 and 2 of every pixel of `s` into `d`.
+pub(crate) fn swap3(s: &[u8], d: &mut [u8], ssse3: bool) {
+    let n = d.len() / 3;
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ssse3 {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::swap3(s, d) };
+    }
+    let _ = ssse3;
+    for p in done..n {
+        d[3 * p..3 * p + 3].copy_from_slice(&[s[3 * p + 2], s[3 * p + 1], s[3 * p]]);
+    }
+}
+
 /// Reverses RGB pixels `s` into `d`; SSSE3 when available, scalar otherwise.
 pub(crate) fn rev3(s: &[u8], d: &mut [u8], ssse3: bool) {
     let n = d.len() / 3;
@@ -321,6 +350,9 @@ mod tests {
             assert_eq!(a, b);
             let mut c = vec![0u8; 3 * n];
             let mut e = vec![0u8; 3 * n];
+            swap3(&s, &mut c, have_ssse3());
+            swap3(&s, &mut e, false);
+            assert_eq!(c, e);
             let s3: Vec<u8> = (0..6 * n).map(|i| (i * 13 + 5) as u8).collect();
             area2_gray(&s2, &s3, &mut c, have_ssse3());
             area2_gray(&s2, &s3, &mut e, false);
