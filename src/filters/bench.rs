@@ -18,7 +18,6 @@ use super::morph::{MorphOp, Morphology};
 use super::resize::{Interp, Resizer};
 use super::tracker::ColorTracker;
 use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
@@ -226,45 +225,42 @@ fn rgb_to_nv12(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
 /// The HSV range every threshold and tracker benchmark uses (green).
 pub const GREEN: HsvRange = HsvRange { lo: [35, 80, 40], hi: [85, 255, 255] };
 
-fn opencv_times(args: &Args, dir: &std::path::Path) -> (HashMap<(String, String), f64>, String) {
-    let mut map = HashMap::new();
-    if !args.opencv {
-        return (map, "skipped (--no-opencv)".into());
-    }
-    let sizes: Vec<String> = args.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+/// Runs the OpenCV helper; `op = None` prepares (writes the JPEG inputs and
+/// reports the version), `Some((op, size))` times one operation. Returns the
+/// helper's stdout lines, or why it could not run.
+fn helper(args: &Args, dir: &std::path::Path, op: Option<(&str, &str)>) -> Result<Vec<String>, String> {
     let mut cmd = Command::new(&args.python);
-    cmd.arg(&args.helper).arg(dir).arg("--sizes").arg(sizes.join(","));
+    cmd.arg(&args.helper).arg(dir);
     cmd.arg("--min-iters").arg(args.min_iters.to_string());
     cmd.arg("--min-time").arg(format!("{}", args.min_time.as_secs_f64()));
-    if let Some(o) = &args.only {
-        cmd.arg("--only").arg(o);
+    match op {
+        None => {
+            let sizes: Vec<String> = args.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+            cmd.arg("--sizes").arg(sizes.join(",")).arg("--prepare");
+        }
+        Some((name, size)) => {
+            cmd.arg("--sizes").arg(size).arg("--exact").arg(name);
+        }
     }
-    eprintln!("running OpenCV helper: {cmd:?}");
-    let out = match cmd.output() {
-        Ok(o) => o,
-        Err(e) => return (map, format!("skipped: cannot run {}: {e}", args.python)),
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut version = String::new();
-    for line in text.lines() {
-        if let Some(msg) = line.strip_prefix("SKIP:") {
-            return (map, format!("skipped:{msg}"));
-        }
-        let f: Vec<&str> = line.split('\t').collect();
-        match f.as_slice() {
-            ["VERSION", v] => version = format!("OpenCV {v}, cv2.setNumThreads(1)"),
-            [op, size, ms] => {
-                if let Ok(ms) = ms.parse() {
-                    map.insert((op.to_string(), size.to_string()), ms);
-                }
-            }
-            _ => {}
-        }
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", args.python))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if let Some(line) = text.lines().find(|l| l.starts_with("SKIP:")) {
+        return Err(line.trim_start_matches("SKIP:").trim().to_string());
     }
     if !out.status.success() {
-        return (map, format!("helper failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")));
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("helper failed: {}", err.lines().last().unwrap_or("")));
     }
-    (map, version)
+    Ok(text.lines().map(str::to_string).collect())
+}
+
+/// OpenCV's median for one operation, timed right after framewire's.
+fn opencv_op(args: &Args, dir: &std::path::Path, name: &str, size: &str) -> Option<f64> {
+    let lines = helper(args, dir, Some((name, size))).ok()?;
+    lines.iter().find_map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        (f.len() == 3 && f[0] == name && f[1] == size).then(|| f[2].parse().ok()).flatten()
+    })
 }
 
 type Op<'a> = (&'static str, usize, usize, f64, Box<dyn FnMut() + 'a>);
@@ -293,8 +289,20 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         }
         inputs.push((w, h, rgb, yuyv, nv12, gray, mask));
     }
-    let (cv, opencv) = opencv_times(args, &dir);
-    eprintln!("OpenCV: {opencv}");
+    // Prepare once (JPEG inputs, version); time each OpenCV op right after
+    // framewire's so that both see the same load on a shared machine.
+    let (use_cv, opencv) = if !args.opencv {
+        (false, "OpenCV skipped (--no-opencv)".to_string())
+    } else {
+        match helper(args, &dir, None) {
+            Ok(lines) => {
+                let v = lines.iter().find_map(|l| l.strip_prefix("VERSION\t")).unwrap_or("?").to_string();
+                (true, format!("OpenCV {v}, cv2.setNumThreads(1), timed right after each framewire op"))
+            }
+            Err(e) => (false, format!("OpenCV skipped: {e}")),
+        }
+    };
+    eprintln!("{opencv}");
     let bw = bandwidth();
     eprintln!("copy bandwidth: {:.1} GB/s (read + write)", bw / 1e9);
 
@@ -422,7 +430,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
                 op: name.into(),
                 size: (w, h),
                 ms,
-                opencv_ms: cv.get(&(name.to_string(), size.clone())).copied(),
+                opencv_ms: if use_cv { opencv_op(args, &dir, name, &size) } else { None },
                 floor_ms: (inb + outb) as f64 / bw * 1e3,
                 target,
             };

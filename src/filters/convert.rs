@@ -18,11 +18,11 @@ use crate::image::{FourCC, ImageMut, ImageRef};
 // OpenCV's ITU-R BT.601 limited-range YUV → RGB coefficients (2^20 scale),
 // from modules/imgproc/src/color_yuv.simd.hpp.
 const SHIFT: i32 = 20;
-const CY: i32 = 1_220_542;
-const CUB: i32 = 2_116_026;
-const CUG: i32 = -409_993;
-const CVG: i32 = -852_492;
-const CVR: i32 = 1_673_527;
+pub(crate) const CY: i32 = 1_220_542;
+pub(crate) const CUB: i32 = 2_116_026;
+pub(crate) const CUG: i32 = -409_993;
+pub(crate) const CVG: i32 = -852_492;
+pub(crate) const CVR: i32 = 1_673_527;
 const HALF: i32 = 1 << (SHIFT - 1);
 
 // OpenCV's RGB → grey coefficients for 8-bit images (2^15 scale, summing to
@@ -62,10 +62,14 @@ fn yuv422_kernel<const Y0: usize, const U: usize, const Y1: usize, const V: usiz
     w: usize,
     h: usize,
 ) {
+    let avx2 = simd::have_avx2();
     for y in 0..h {
         let s = &src[y * ss..y * ss + 2 * w];
         let d = &mut dst[y * ds..y * ds + 3 * w];
-        for (m, o) in s.chunks_exact(4).zip(d.chunks_exact_mut(6)) {
+        // AVX2 for most of the row; the scalar loop finishes it (and does
+        // all of it elsewhere).
+        let done = simd::yuv_rgb::<Y0, U, V, false, BGR>(s, &[], d, w, avx2);
+        for (m, o) in s[2 * done..].chunks_exact(4).zip(d[3 * done..].chunks_exact_mut(6)) {
             let (ruv, guv, buv) = chroma(m[U], m[V]);
             let p0 = yuv_px(m[Y0], ruv, guv, buv);
             let p1 = yuv_px(m[Y1], ruv, guv, buv);
@@ -99,12 +103,15 @@ simd_dispatch!(fn uyvy_gray(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w:
 
 #[inline(always)]
 fn nv12_kernel<const BGR: bool>(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
+    let avx2 = simd::have_avx2();
     let uv_plane = ss * h;
     for y in 0..h {
         let yrow = &src[y * ss..y * ss + w];
         let uvrow = &src[uv_plane + (y / 2) * ss..][..w];
         let d = &mut dst[y * ds..y * ds + 3 * w];
-        for ((yy, uv), o) in yrow.chunks_exact(2).zip(uvrow.chunks_exact(2)).zip(d.chunks_exact_mut(6)) {
+        let done = simd::yuv_rgb::<0, 0, 0, true, BGR>(yrow, uvrow, d, w, avx2);
+        let it = yrow[done..].chunks_exact(2).zip(uvrow[done..].chunks_exact(2)).zip(d[3 * done..].chunks_exact_mut(6));
+        for ((yy, uv), o) in it {
             let (ruv, guv, buv) = chroma(uv[0], uv[1]);
             let p0 = yuv_px(yy[0], ruv, guv, buv);
             let p1 = yuv_px(yy[1], ruv, guv, buv);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """OpenCV timings for framewire's filter benchmark (`cargo bench --bench bench_filters`).
 
-Usage: bench_opencv.py DIR --sizes 640x480,1920x1080 [--min-time S] [--min-iters N] [--only SUBSTR]
+Usage: bench_opencv.py DIR --sizes 640x480,1920x1080 [--min-time S] [--min-iters N]
+                       [--only SUBSTR | --exact OP] [--prepare]
 
 DIR holds the raw inputs written by framewire's benchmark
 (`{rgb,yuyv,nv12,gray,mask}_{W}x{H}.raw`). This script also writes
@@ -9,7 +10,9 @@ DIR holds the raw inputs written by framewire's benchmark
 the JPEG-decode benchmark, then prints one line per operation:
     op<TAB>WxH<TAB>median ms
 Single-threaded: cv2.setNumThreads(1). If cv2 cannot be imported it prints
-a `SKIP:` line and exits 0.
+a `SKIP:` line and exits 0. `--prepare` only writes the JPEGs and prints the
+version; framewire's benchmark then calls `--exact OP` right after timing its
+own version of OP, so both sides see the same machine load.
 """
 import argparse
 import os
@@ -107,13 +110,20 @@ def main():
     p.add_argument("--min-time", type=float, default=0.3)
     p.add_argument("--min-iters", type=int, default=10)
     p.add_argument("--only", default="")
+    p.add_argument("--exact", default="")
+    p.add_argument("--prepare", action="store_true")
     a = p.parse_args()
     cv2.setNumThreads(1)
     print(f"VERSION\t{cv2.__version__}", flush=True)
     for s in a.sizes.split(","):
         w, h = (int(v) for v in s.split("x"))
-        for name, fn in ops(a.dir, w, h).items():
+        table = ops(a.dir, w, h)
+        if a.prepare:
+            continue
+        for name, fn in table.items():
             if a.only and a.only not in name:
+                continue
+            if a.exact and a.exact != name:
                 continue
             ms = timeit(fn, a.min_time, a.min_iters)
             print(f"{name}\t{w}x{h}\t{ms:.4f}", flush=True)
