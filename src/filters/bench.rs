@@ -231,6 +231,8 @@ pub const GREEN: HsvRange = HsvRange { lo: [35, 80, 40], hi: [85, 255, 255] };
 fn helper(args: &Args, dir: &std::path::Path, op: Option<(&str, &str)>) -> Result<Vec<String>, String> {
     let mut cmd = Command::new(&args.python);
     cmd.arg(&args.helper).arg(dir);
+    // No BLAS/OpenMP worker threads: OpenCV must be single-threaded too.
+    cmd.env("OPENBLAS_NUM_THREADS", "1").env("OMP_NUM_THREADS", "1");
     cmd.arg("--min-iters").arg(args.min_iters.to_string());
     cmd.arg("--min-time").arg(format!("{}", args.min_time.as_secs_f64()));
     match op {

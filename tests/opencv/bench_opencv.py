@@ -20,6 +20,10 @@ import statistics
 import sys
 import time
 
+# Single-threaded means no BLAS/OpenMP worker threads spinning beside us.
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
 try:
     import cv2
     import numpy as np
