@@ -148,8 +148,8 @@ impl JpegDecoder {
             let out = &mut dst.data[..out_len];
             catch(|| run(out))
         } else {
-            // Strided output: decode packed into the splice buffer's tail
-            // then copy rows (rare: wire slots are packed).
+            // Strided output (rare: wire slots are packed): decode into a
+            // temporary packed buffer, then copy rows.
             let mut tmp = vec![0u8; out_len];
             catch(|| run(&mut tmp))?;
             let n = df.fourcc.min_stride(df.width).unwrap_or(0) as usize;

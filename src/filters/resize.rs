@@ -43,6 +43,9 @@ pub struct Resizer {
     nb: Vec<u8>,
     sofs: Vec<i32>,
     swts: Vec<i32>,
+    area_key: Option<(u32, u32, u32, u32)>,
+    xt: Vec<(u32, u32, f32)>,
+    yt: Vec<(u32, u32, f32)>,
 }
 
 /// Source index and 11-bit weight of the right/bottom neighbour for each
@@ -343,8 +346,14 @@ impl Resizer {
     /// Fractional-factor area shrink (not the hot path for webcam sizes).
     fn area_general(&mut self, src: &ImageRef, dst: &mut ImageMut, c: usize) -> Result<()> {
         let (sf, df) = (src.format, dst.format);
-        let xt = area_tab(sf.width, df.width);
-        let yt = area_tab(sf.height, df.height);
+        // The overlap tables depend only on the geometry: build them once.
+        let key = (sf.width, sf.height, df.width, df.height);
+        if self.area_key != Some(key) {
+            self.xt = area_tab(sf.width, df.width);
+            self.yt = area_tab(sf.height, df.height);
+            self.area_key = Some(key);
+        }
+        let (xt, yt) = (&self.xt, &self.yt);
         let n = df.width as usize * c;
         self.facc.clear();
         self.facc.resize(2 * n, 0.0);
@@ -358,7 +367,7 @@ impl Resizer {
                 let (_, sy, wy) = yt[i];
                 row.fill(0.0);
                 let line = &src.data[sy as usize * ss..];
-                for &(dx, sx, wx) in &xt {
+                for &(dx, sx, wx) in xt {
                     for ch in 0..c {
                         row[dx as usize * c + ch] += line[sx as usize * c + ch] as f32 * wx;
                     }
