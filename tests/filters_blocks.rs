@@ -159,3 +159,100 @@ fn image_filters_on_wires_and_corrupt_jpeg_is_dropped() {
     assert_eq!(g.meta().image, ImageFormat::packed(FourCC::RGB24, w, h));
     assert_eq!(g.meta().timestamp_ns, 2);
 }
+
+/// `framewire check` accepts a pipeline using every filter block and names
+/// the offending key of a bad one.
+#[test]
+fn check_validates_filter_pipelines() {
+    let dir = std::env::temp_dir().join(format!("framewire-filters-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = r#"
+[pipeline]
+name = "filters_check"
+connect = [
+  "cam.frames -> rgb.input",
+  "rgb.output -> blur.input",
+  "blur.output -> small.input",
+  "small.output -> turned.input",
+  "turned.output -> roi.input",
+  "roi.output -> sink.input",
+  "rgb.output -> mask.input",
+  "mask.output -> clean.input",
+  "clean.output -> blobs.input",
+  "cam.frames -> tracker.input",
+]
+
+[[block]]
+name = "cam"
+type = "test_pattern"
+format = "YUYV"
+
+[[block]]
+name = "rgb"
+type = "convert"
+format = "RGB24"
+
+[[block]]
+name = "blur"
+type = "gaussian_blur"
+ksize = 3
+
+[[block]]
+name = "small"
+type = "resize"
+width = 320
+height = 240
+interp = "bilinear"
+
+[[block]]
+name = "turned"
+type = "flip"
+mode = "horizontal"
+
+[[block]]
+name = "roi"
+type = "crop"
+x = 10
+y = 10
+width = 100
+height = 80
+
+[[block]]
+name = "sink"
+type = "frame_sink"
+
+[[block]]
+name = "mask"
+type = "hsv_threshold"
+lo = [170, 120, 70]
+hi = [10, 255, 255]
+
+[[block]]
+name = "clean"
+type = "morphology"
+op = "close"
+ksize = 5
+
+[[block]]
+name = "blobs"
+type = "blob_detect"
+
+[[block]]
+name = "tracker"
+type = "color_tracker"
+lo = [35, 80, 40]
+hi = [85, 255, 255]
+"#;
+    let path = dir.join("good.toml");
+    std::fs::write(&path, good).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_framewire")).arg("check").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = good.replace("ksize = 3", "ksize = 4");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_framewire")).arg("check").arg(&path).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success());
+    assert!(text.contains("ksize 4"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
