@@ -85,21 +85,6 @@ fn sample_tab(xofs: &[u32], alpha: &[i16], c: usize, ofs: &mut Vec<i32>, wts: &m
     }
 }
 
-/// OpenCV's `VResizeLinearVec_32s8u`: 16-bit high multiplies, then round.
-#[inline(always)]
-fn vline_k(r0: &[i32], r1: &[i32], b1: i16, out: &mut [u8]) {
-    let b0 = ((1 << COEF_BITS) - b1 as i32) as i16 as i32;
-    let b1 = b1 as i32;
-    let n = out.len();
-    let (r0, r1) = (&r0[..n], &r1[..n]);
-    for i in 0..n {
-        let a = (b0 * (r0[i] >> 4)) >> 16;
-        let b = (b1 * (r1[i] >> 4)) >> 16;
-        out[i] = ((a + b + 2) >> 2).clamp(0, 255) as u8;
-    }
-}
-simd_dispatch!(fn vline(r0: &[i32], r1: &[i32], b1: i16, out: &mut [u8]) = vline_k;);
-
 /// 2x2 box average, rounding half up, in three contiguous (vectorisable)
 /// steps per output row: vertical pair sums, horizontal neighbour sums and
 /// narrowing, then keeping every other pixel.
@@ -338,7 +323,7 @@ impl Resizer {
                 self.row_y[slot] = sy;
             }
             let out = &mut dst.data[dy * ds..dy * ds + n];
-            vline(&self.rows[0][..n], &self.rows[1][..n], self.beta[dy], out);
+            simd::vline(&self.rows[0][..n], &self.rows[1][..n], self.beta[dy], out, avx2);
         }
         Ok(())
     }
