@@ -33,6 +33,10 @@ pub struct Args {
     /// Minimum time per operation; iterations continue until both minimums
     /// are met (at most 1000).
     pub min_time: Duration,
+    /// Rounds per operation: framewire and OpenCV alternate this many times
+    /// and each side reports the median of its round medians, so a burst of
+    /// load from another process does not land on one side only.
+    pub rounds: usize,
     /// Only operations whose name contains this.
     pub only: Option<String>,
     /// Run the OpenCV helper.
@@ -48,7 +52,8 @@ impl Default for Args {
         Args {
             sizes: vec![(640, 480), (1920, 1080)],
             min_iters: 10,
-            min_time: Duration::from_millis(300),
+            min_time: Duration::from_millis(200),
+            rounds: 3,
             only: None,
             opencv: true,
             python: "python3".into(),
@@ -59,7 +64,7 @@ impl Default for Args {
 
 impl Args {
     /// Parses `--sizes 640x480,1920x1080 --min-iters N --min-time-ms MS
-    /// --only SUBSTR --no-opencv --python PATH`; unknown arguments (such as
+    /// --rounds N --only SUBSTR --no-opencv --python PATH`; unknown arguments (such as
     /// the `--bench` cargo passes) are ignored.
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         let mut a = Args::default();
@@ -84,6 +89,7 @@ impl Args {
                     a.min_time = Duration::from_millis(val()?.parse().map_err(|e| format!("--min-time-ms: {e}"))?)
                 }
                 "--only" => a.only = Some(val()?),
+                "--rounds" => a.rounds = val()?.parse::<usize>().map_err(|e| format!("--rounds: {e}"))?.max(1),
                 "--no-opencv" => a.opencv = false,
                 "--python" => a.python = val()?,
                 _ => {}
@@ -121,6 +127,11 @@ pub struct Report {
     pub opencv: String,
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn median_ms(mut f: impl FnMut(), args: &Args) -> f64 {
     f();
     f();
@@ -131,8 +142,7 @@ fn median_ms(mut f: impl FnMut(), args: &Args) -> f64 {
         f();
         t.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+    median(&mut t)
 }
 
 /// Copy bandwidth (read + write bytes per second) over a buffer much
@@ -427,12 +437,18 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
             if args.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
                 continue;
             }
-            let ms = median_ms(&mut op, args);
+            let (mut fw, mut cv) = (Vec::new(), Vec::new());
+            for _ in 0..args.rounds {
+                fw.push(median_ms(&mut op, args));
+                if use_cv && let Some(c) = opencv_op(args, &dir, name, &size) {
+                    cv.push(c);
+                }
+            }
             let row = Row {
                 op: name.into(),
                 size: (w, h),
-                ms,
-                opencv_ms: if use_cv { opencv_op(args, &dir, name, &size) } else { None },
+                ms: median(&mut fw),
+                opencv_ms: (!cv.is_empty()).then(|| median(&mut cv)),
                 floor_ms: (inb + outb) as f64 / bw * 1e3,
                 target,
             };
@@ -473,7 +489,7 @@ fn fmt_row(r: &Row) -> String {
 pub fn table(rep: &Report) -> String {
     let mut s = String::new();
     s += &format!(
-        "# framewire filters, single thread, median ms/frame. {}. Copy bandwidth {:.1} GB/s.\n",
+        "# framewire filters, single thread, ms/frame = median over rounds of each round's median. {}. Copy bandwidth {:.1} GB/s.\n",
         rep.opencv, rep.bandwidth_gbs
     );
     s += &format!(
