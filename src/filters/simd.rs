@@ -65,10 +65,25 @@ mod x86 {
     use super::Masks;
     use std::arch::x86_64::*;
 
+    /// Loads a kernel's masks into registers once per call, so the loop does
+    /// not reload them (LLVM cannot hoist loads it fears the stores alias).
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn load<const IN: usize, const OUT: usize>(m: &Masks<IN, OUT>) -> [[__m128i; IN]; OUT] {
+        let mut r = [[_mm_setzero_si128(); IN]; OUT];
+        for (rk, mk) in r.iter_mut().zip(m) {
+            for (ri, mi) in rk.iter_mut().zip(mk) {
+                // SAFETY: `mi` is a 16-byte array; loadu reads exactly it.
+                *ri = unsafe { _mm_loadu_si128(mi.as_ptr() as *const __m128i) };
+            }
+        }
+        r
+    }
+
     /// One block: `IN * 16` bytes of `src` → `OUT * 16` bytes of `dst`.
     #[inline]
     #[target_feature(enable = "ssse3")]
-    fn block<const IN: usize, const OUT: usize>(src: &[u8], dst: &mut [u8], m: &Masks<IN, OUT>) {
+    fn block<const IN: usize, const OUT: usize>(src: &[u8], dst: &mut [u8], m: &[[__m128i; IN]; OUT]) {
         assert!(src.len() >= IN * 16 && dst.len() >= OUT * 16);
         let mut r = [_mm_setzero_si128(); IN];
         for (i, reg) in r.iter_mut().enumerate() {
@@ -78,10 +93,8 @@ mod x86 {
         }
         for (k, mk) in m.iter().enumerate() {
             let mut acc = _mm_setzero_si128();
-            for (i, mi) in mk.iter().enumerate() {
-                // SAFETY: `mi` is a 16-byte array; loadu reads exactly it.
-                let mask = unsafe { _mm_loadu_si128(mi.as_ptr() as *const __m128i) };
-                acc = _mm_or_si128(acc, _mm_shuffle_epi8(r[i], mask));
+            for (i, mask) in mk.iter().enumerate() {
+                acc = _mm_or_si128(acc, _mm_shuffle_epi8(r[i], *mask));
             }
             // SAFETY: `dst` has at least OUT * 16 bytes (asserted above).
             unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(16 * k) as *mut __m128i, acc) };
@@ -93,11 +106,12 @@ mod x86 {
     /// the caller finishes the rest.
     #[target_feature(enable = "ssse3")]
     pub(crate) fn rev3(s: &[u8], d: &mut [u8]) -> usize {
+        let m = load(&super::REV3);
         let n = d.len() / 3;
         let mut p = 0;
         while p + 16 <= n {
             let src = &s[3 * (n - p - 16)..3 * (n - p)];
-            block::<3, 3>(src, &mut d[3 * p..3 * p + 48], &super::REV3);
+            block::<3, 3>(src, &mut d[3 * p..3 * p + 48], &m);
             p += 16;
         }
         p
@@ -107,10 +121,11 @@ mod x86 {
     /// Returns the number of output pixels done.
     #[target_feature(enable = "ssse3")]
     pub(crate) fn even3(s: &[u8], d: &mut [u8]) -> usize {
+        let m = load(&super::EVEN3);
         let n = (d.len() / 3).min(s.len() / 6);
         let mut p = 0;
         while p + 16 <= n {
-            block::<6, 3>(&s[6 * p..6 * p + 96], &mut d[3 * p..3 * p + 48], &super::EVEN3);
+            block::<6, 3>(&s[6 * p..6 * p + 96], &mut d[3 * p..3 * p + 48], &m);
             p += 16;
         }
         p
@@ -119,10 +134,11 @@ mod x86 {
     /// Swaps bytes 0 and 2 of every 3-byte pixel; returns the pixels done.
     #[target_feature(enable = "ssse3")]
     pub(crate) fn swap3(s: &[u8], d: &mut [u8]) -> usize {
+        let m = load(&super::SWAP3);
         let n = (d.len() / 3).min(s.len() / 3);
         let mut p = 0;
         while p + 16 <= n {
-            block::<3, 3>(&s[3 * p..3 * p + 48], &mut d[3 * p..3 * p + 48], &super::SWAP3);
+            block::<3, 3>(&s[3 * p..3 * p + 48], &mut d[3 * p..3 * p + 48], &m);
             p += 16;
         }
         p
@@ -448,18 +464,19 @@ pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8], ssse3: bool) {
     }
 }
 
-/// RGB <-> BGR: swaps bytes 0 and 2 of every pixel of `s` into `d`.
-pub(crate) fn swap3(s: &[u8], d: &mut [u8], ssse3: bool) {
+/// RGB <-> BGR: swaps bytes 0 and 2 of every pixel of `s` into `d`. With
+/// `simd` false it is plain scalar code (the reference for the tests).
+pub(crate) fn swap3(s: &[u8], d: &mut [u8], simd: bool) {
     let n = d.len() / 3;
+    let px = |d: &mut [u8], p: usize| d[3 * p..3 * p + 3].copy_from_slice(&[s[3 * p + 2], s[3 * p + 1], s[3 * p]]);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if ssse3 {
+    if simd {
         // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
         done = unsafe { x86::swap3(s, d) };
     }
-    let _ = ssse3;
     for p in done..n {
-        d[3 * p..3 * p + 3].copy_from_slice(&[s[3 * p + 2], s[3 * p + 1], s[3 * p]]);
+        px(d, p);
     }
 }
 
@@ -661,6 +678,8 @@ mod tests {
             swap3(&s, &mut c, have_ssse3());
             swap3(&s, &mut e, false);
             assert_eq!(c, e);
+            let want: Vec<u8> = s.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+            assert_eq!(e, want);
             let s3: Vec<u8> = (0..6 * n).map(|i| (i * 13 + 5) as u8).collect();
             area2_gray(&s2, &s3, &mut c, have_ssse3());
             area2_gray(&s2, &s3, &mut e, false);
