@@ -1,12 +1,20 @@
-//! Hand-written x86-64 SIMD kernels, for the byte shuffles of 3-byte pixels
-//! that LLVM does not vectorise on its own. This is the only module of the
-//! filters with `unsafe`: unaligned 16-byte loads and stores, each on a
-//! range whose length was checked just before.
+//! Hand-written x86-64 SIMD kernels for what LLVM does not vectorise on its
+//! own: byte shuffles of 3-byte pixels (SSSE3 `pshufb`: flips, RGB <-> BGR,
+//! 2x shrink), and AVX2 kernels for YUV -> RGB, the bilinear taps (32-bit
+//! gathers + `pmaddwd`), the bilinear vertical blend and mask bit packing.
+//! This is the only module of the filters with `unsafe`: unaligned loads and
+//! stores (and gathers), each on a range whose length was checked just
+//! before, and calls into `#[target_feature]` functions after run-time
+//! detection.
 //!
-//! Every kernel is a permutation of whole 16-byte blocks expressed as
-//! `pshufb` masks computed at compile time, so adding one is writing the
-//! index function; callers fall back to scalar code for the remainder and on
-//! CPUs (or architectures) without SSSE3.
+//! Every function has a scalar fallback computing exactly the same result
+//! (the tests compare them); it runs for remainders, on CPUs without the
+//! feature and on other architectures (aarch64 builds use only the
+//! fallbacks and the auto-vectorised kernels elsewhere).
+
+// Elsewhere than x86-64 only the scalar fallbacks remain: the masks and
+// the `simd` flags are then unused by design.
+#![cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables, dead_code))]
 
 /// `out[j] = in[f(j)]` over `OUT` output registers and `IN` input registers;
 /// `-128` (0x80) lanes make `pshufb` write zero so the partial results OR.
