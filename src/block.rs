@@ -363,7 +363,9 @@ fn parse_params<P: DeserializeOwned>(t: &toml::Table) -> Result<P, ParamError> {
     serde_path_to_error::deserialize(toml::Value::Table(t.clone())).map_err(|e| {
         let path = e.path().to_string();
         let key = (path != "." && !path.is_empty()).then_some(path);
-        ParamError { key, message: e.into_inner().to_string() }
+        // toml appends "in `key`" on later lines; the key is reported separately.
+        let message = e.into_inner().to_string().lines().next().unwrap_or("").trim().to_string();
+        ParamError { key, message }
     })
 }
 

@@ -67,12 +67,16 @@ enum Cmd {
         #[arg(long, default_value = "1")]
         window: f64,
     },
-    /// Benchmarks (`framewire bench wire`).
+    /// List V4L2 cameras: driver, card, bus, formats, sizes, rates, controls.
+    Devices,
+    /// Benchmarks (`framewire bench wire`, `framewire bench camera`).
     Bench {
         /// What to measure.
         #[command(subcommand)]
         what: Bench,
     },
+    /// Simulate a serial motor controller on a pseudo-terminal; prints its path.
+    SimMotor(framewire::motor::sim::SimMotorArgs),
     /// Run one block (started by `framewire run`; not for direct use).
     #[command(hide = true)]
     Block,
@@ -94,6 +98,15 @@ enum Bench {
         /// Only the 1080p RGB payload.
         #[arg(long)]
         quick: bool,
+    },
+    /// CPU time per frame: USERPTR zero-copy against MMAP + copy, at 640x480 and 1920x1080.
+    Camera {
+        /// The V4L2 device.
+        #[arg(long, default_value = "/dev/video0")]
+        device: PathBuf,
+        /// Frames per measurement.
+        #[arg(long, default_value = "100")]
+        frames: u32,
     },
 }
 
@@ -246,6 +259,26 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Bench { what: Bench::Wire { frames, quick } } => {
             framewire::bench::wire::run(frames, quick).map_err(|e| anyhow::anyhow!("wire benchmark: {e}"))?;
+            Ok(exit::OK)
+        }
+        Cmd::SimMotor(args) => {
+            framewire::motor::sim::run_sim_motor(&args).map_err(|e| anyhow::anyhow!("sim-motor: {e}"))?;
+            Ok(exit::OK)
+        }
+        Cmd::Devices => {
+            let devs = framewire::camera::list_devices();
+            if devs.is_empty() {
+                println!("no V4L2 devices (/dev/video*) found");
+            }
+            for d in devs {
+                println!("{d}");
+            }
+            Ok(exit::OK)
+        }
+        Cmd::Bench { what: Bench::Camera { device, frames } } => {
+            for r in framewire::camera::bench_camera(&device, frames)? {
+                println!("{r}");
+            }
             Ok(exit::OK)
         }
         Cmd::BenchPeer { args } => {

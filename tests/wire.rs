@@ -265,6 +265,16 @@ fn reader_killed_while_holding_a_guard_does_not_pin_its_slot() {
     }
     assert!(t.elapsed() < Duration::from_secs(5));
     assert!(wire::inspect(&name).unwrap().readers.is_empty(), "dead reader entry reclaimed");
+    // A restarted reader takes the freed entry and reads on, in order.
+    let next = w.next_seq();
+    let mut reader = spawn_role(ENTRY, "holder", &[("FW_WIRE", name.clone())]);
+    let mut out = BufReader::new(reader.stdout.take().unwrap());
+    wait_line(&mut out, "ATTACHED");
+    put(&mut w, Duration::from_secs(5)).unwrap();
+    assert_eq!(wait_line(&mut out, "HOLDING"), format!("HOLDING {next}"));
+    reader.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    assert_eq!(wait_line(&mut out, "OK held"), format!("OK held {next}"));
+    assert!(reader.wait().unwrap().success());
     drop(w);
     wire::unlink(&name).unwrap();
 }

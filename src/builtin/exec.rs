@@ -65,7 +65,12 @@ impl BlockType for Exec {
 
     fn info() -> BlockInfo {
         BlockInfo::new("exec", "Runs any program as a block; it finds its wires in FRAMEWIRE_WIRE_<PORT>")
-            .param("command", "[string]", "required", "program and arguments, run from the project directory")
+            .param(
+                "command",
+                "[string]",
+                "required",
+                "program and arguments, run in the directory `framewire run` was started in",
+            )
             .param(
                 "inputs",
                 "{port = type}",

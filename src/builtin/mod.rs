@@ -1,10 +1,12 @@
 //! Built-in blocks that need no hardware: a test-pattern source, a frame
 //! sink that measures what arrives, and `exec` for programs in any language.
 
+mod drive_script;
 mod exec;
 mod sink;
 mod test_pattern;
 
+pub use drive_script::DriveScript;
 pub use exec::Exec;
 pub use sink::FrameSink;
 pub use test_pattern::TestPattern;
@@ -17,5 +19,8 @@ pub fn register(reg: &mut Registry) {
     reg.add::<TestPattern>();
     reg.add::<FrameSink>();
     reg.add::<Exec>();
+    reg.add::<DriveScript>();
+    reg.add::<crate::camera::CameraBlock>();
+    crate::motor::blocks::register(reg);
     crate::filters::blocks::register(reg);
 }

@@ -390,8 +390,14 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
     let index: BTreeMap<String, usize> = blocks.iter().enumerate().map(|(i, b)| (b.conf.name.clone(), i)).collect();
     let mut wires: BTreeMap<String, (PortType, Vec<String>, usize)> = BTreeMap::new();
     let mut writer_of: BTreeMap<String, usize> = BTreeMap::new();
+    // Inputs named in connections, even failed ones: no second error saying
+    // they are unconnected.
+    let mut attempted: BTreeSet<String> = BTreeSet::new();
     for c in raw.connect.iter().chain(&raw.pipeline.connect) {
         let at = c.span().start;
+        if let Some((_, to)) = c.get_ref().split_once("->") {
+            attempted.insert(to.trim().to_string());
+        }
         let Some((from, to)) = c.get_ref().split_once("->") else {
             problems.push(main.at(
                 at,
@@ -468,7 +474,7 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
     for b in &blocks {
         if let Some(ports) = &b.ports {
             for d in ports.inputs.iter().filter(|d| d.required) {
-                if !b.conf.inputs.contains_key(d.name) {
+                if !b.conf.inputs.contains_key(d.name) && !attempted.contains(&format!("{}.{}", b.conf.name, d.name)) {
                     problems.push(main.at(
                         b.at,
                         format!("required input {}.{} ({}) is not connected", b.conf.name, d.name, d.ty.describe()),

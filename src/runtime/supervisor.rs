@@ -119,6 +119,19 @@ struct Managed {
     restarts: u32,
     last_exit: String,
     segs: Vec<String>,
+    /// Threads draining the current process's stdout and stderr.
+    drains: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Lets drain threads print what the process wrote before it exited. A
+/// grandchild that inherited the pipes may keep them open, so the wait is
+/// bounded.
+fn finish_drains(drains: &mut Vec<std::thread::JoinHandle<()>>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while drains.iter().any(|d| !d.is_finished()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drains.retain(|d| !d.is_finished());
 }
 
 /// Serialises output lines from every block with the status line.
@@ -233,6 +246,7 @@ impl Supervisor<'_> {
                 restarts: 0,
                 last_exit: String::new(),
                 segs,
+                drains: Vec::new(),
             });
         }
         self.write_run_file()?;
@@ -259,9 +273,6 @@ impl Supervisor<'_> {
                 .unwrap_or_default();
             let mut c = Command::new(&argv[0]);
             c.args(&argv[1..]);
-            if let Some(dir) = self.p.file.parent() {
-                c.current_dir(dir.parent().unwrap_or(dir));
-            }
             for (port, seg) in inputs.iter().chain(&outputs) {
                 c.env(format!("FRAMEWIRE_WIRE_{}", port.to_ascii_uppercase()), seg);
             }
@@ -309,7 +320,7 @@ impl Supervisor<'_> {
         {
             let console = self.console.clone();
             let name = conf.name.clone();
-            std::thread::spawn(move || {
+            let handle = std::thread::spawn(move || {
                 let mut r = BufReader::new(pipe);
                 let mut line = Vec::new();
                 while r.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
@@ -318,6 +329,7 @@ impl Supervisor<'_> {
                     line.clear();
                 }
             });
+            self.blocks[i].drains.push(handle);
         }
         self.console.line(&format!("framewire: started block {} ({}) pid {}", conf.name, conf.type_name, child.id()));
         self.blocks[i].child = Some(child);
@@ -379,6 +391,8 @@ impl Supervisor<'_> {
         let Ok(Some(status)) = child.try_wait() else { return Ok(false) };
         b.child = None;
         b.last_exit = describe(status);
+        // Its last words come before the supervisor's verdict on them.
+        finish_drains(&mut b.drains, Duration::from_secs(1));
         // A dead block must not pin slots or stall a queue.
         for s in &b.segs {
             let _ = wire::reclaim_dead(s);
@@ -444,6 +458,9 @@ impl Supervisor<'_> {
                 let _ = c.kill();
                 let _ = c.wait();
             }
+        }
+        for b in &mut self.blocks {
+            finish_drains(&mut b.drains, Duration::from_secs(1));
         }
         for seg in self.segs.values() {
             let _ = wire::unlink(seg);

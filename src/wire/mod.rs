@@ -13,6 +13,8 @@
 //! orderings are in `ring.rs`.
 
 pub mod layout;
+#[cfg(test)]
+mod model;
 mod ring;
 
 use std::fmt;
@@ -126,7 +128,7 @@ pub struct FrameMeta {
 pub enum WireError {
     /// A name is empty, too long, or has characters other than
     /// `A-Z a-z 0-9 _ - .`.
-    #[error("invalid wire name {name:?}: {reason}")]
+    #[error("invalid name {name:?}: {reason}")]
     InvalidName {
         /// The name.
         name: String,

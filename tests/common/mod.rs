@@ -28,6 +28,13 @@ impl Prefix {
         framewire::wire::segment_name(&self.name, pipeline, wire).unwrap()
     }
 
+    /// A temporary directory of this test's own, removed on drop.
+    pub fn dir(&self) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(&self.name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     /// Segments in /dev/shm under this prefix.
     pub fn leftovers(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir("/dev/shm")
@@ -42,6 +49,7 @@ impl Prefix {
 
 impl Drop for Prefix {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
         let left = self.leftovers();
         for n in &left {
             let _ = std::fs::remove_file(format!("/dev/shm/{n}"));

@@ -1,0 +1,872 @@
+//! Block wrappers: `diff_drive` and one motor driver block per protocol.
+//!
+//! Register them with [`register`]. Every driver block has the same ports
+//! (input `wheels`, output `odometry`) and the same common keys, plus its
+//! protocol's own keys:
+//!
+//! | key | default | meaning |
+//! | --- | --- | --- |
+//! | `port` | required | serial device (prefer `/dev/serial/by-id/...`) |
+//! | `baud` | per protocol | baud rate |
+//! | `rate_hz` | 20 | how often targets are sent and feedback read |
+//! | `command_timeout_ms` | 300 | deadman; also programs the controller's own timeout |
+//! | `wheel_radius`, `track_width` | required | metres, for odometry |
+//! | `max_wheel_speed` | required | rad/s: clamp, and full scale for open-loop controllers |
+//! | `left_motor` | 1 | which channel (1 or 2) drives the left wheel |
+//! | `invert_left`, `invert_right` | false | reverse a wheel |
+//! | `reply_timeout_ms`, `retries` | 100, 2 | bounded request/response |
+//!
+//! Failsafe: the block stops the motors when its input goes silent for
+//! `command_timeout_ms` (upstream crash or stall), on shutdown (`stop`), and
+//! first thing after every (re)connection, including a restart of the block.
+
+use super::diff::{DiffDrive, Geometry};
+use super::driver::{
+    ArduinoBackend, Backend, Driver, DriverConfig, DynamixelBackend, OdriveBackend, PololuBackend, RoboclawBackend,
+    SabertoothBackend, SabertoothMode, VescBackend,
+};
+use super::serial::LinkConfig;
+use super::{MotorError, proto};
+use crate::block::{
+    BlockError, BlockInfo, BlockType, Context, Input, Output, PortType, Ports, Registry, Role, Setup, Step,
+};
+use crate::msg::{DriveCommand, Odometry, WheelCommand};
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+
+/// Registers `diff_drive` and every motor driver block.
+pub fn register(reg: &mut Registry) {
+    reg.add::<DiffDriveBlock>();
+    reg.add::<MotorBlock<RoboclawParams>>();
+    reg.add::<MotorBlock<DynamixelParams>>();
+    reg.add::<MotorBlock<ArduinoParams>>();
+    reg.add::<MotorBlock<SabertoothParams>>();
+    reg.add::<MotorBlock<VescParams>>();
+    reg.add::<MotorBlock<OdriveParams>>();
+    reg.add::<MotorBlock<PololuParams>>();
+}
+
+// ---------------------------------------------------------------- diff_drive
+
+/// Parameters of `diff_drive`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffDriveParams {
+    /// Wheel radius, metres.
+    pub wheel_radius: f64,
+    /// Distance between the wheels, metres.
+    pub track_width: f64,
+    /// Largest wheel speed, rad/s; both wheels are scaled together above it.
+    pub max_wheel_speed: f64,
+    /// Largest wheel acceleration, rad/s² (0 = unlimited).
+    #[serde(default)]
+    pub accel_limit: f64,
+}
+
+/// Drive commands (m/s, rad/s) in, wheel targets (rad/s) out.
+pub struct DiffDriveBlock {
+    input: Input<DriveCommand>,
+    output: Output<WheelCommand>,
+    dd: DiffDrive,
+    last: Option<Instant>,
+}
+
+impl BlockType for DiffDriveBlock {
+    type Params = DiffDriveParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("diff_drive", "Turns drive commands (m/s, rad/s) into left/right wheel speeds (rad/s)")
+            .param("wheel_radius", "float", "required", "wheel radius, metres")
+            .param("track_width", "float", "required", "distance between the wheels, metres")
+            .param(
+                "max_wheel_speed",
+                "float",
+                "required",
+                "rad/s; both wheels are scaled so the turn keeps its direction",
+            )
+            .param("accel_limit", "float", "0", "largest wheel acceleration, rad/s² (0 = unlimited)")
+    }
+    fn ports(p: &DiffDriveParams) -> Result<Ports, String> {
+        geometry(p.wheel_radius, p.track_width, 1.0, p.max_wheel_speed, p.accel_limit).validate()?;
+        Ok(Ports::new()
+            .input("drive", PortType::msg::<DriveCommand>())
+            .output("wheels", PortType::msg::<WheelCommand>()))
+    }
+    fn open(p: DiffDriveParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        let g = geometry(p.wheel_radius, p.track_width, 1.0, p.max_wheel_speed, p.accel_limit);
+        g.validate().map_err(BlockError::Config)?;
+        Ok(DiffDriveBlock {
+            input: setup.input("drive")?,
+            output: setup.output("wheels")?,
+            dd: DiffDrive::new(g),
+            last: None,
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        // Publishes only when a command arrives: when upstream goes silent,
+        // so does this block, and the driver's deadman takes over.
+        let Some(s) = self.input.recv(cx.tick()) else { return Ok(Step::Idle) };
+        let now = Instant::now();
+        let dt = self.last.map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+        self.last = Some(now);
+        let w = self.dd.update(s.msg, dt);
+        self.output.send(&w, Some(&s.meta))?;
+        Ok(Step::Continue)
+    }
+}
+
+fn geometry(wheel_radius: f64, track_width: f64, counts_per_rev: f64, max: f64, accel: f64) -> Geometry {
+    Geometry { wheel_radius, track_width, counts_per_rev, max_wheel_speed: max, accel_limit: accel }
+}
+
+// ------------------------------------------------------------ driver blocks
+
+/// The keys every driver block has, for the generic block.
+#[derive(Clone, Debug)]
+pub struct Common {
+    /// Serial device path.
+    pub port: String,
+    /// Baud rate.
+    pub baud: u32,
+    /// Send/read rate, Hz.
+    pub rate_hz: f64,
+    /// Deadman timeout, ms.
+    pub command_timeout_ms: u64,
+    /// Wheel radius, m.
+    pub wheel_radius: f64,
+    /// Track width, m.
+    pub track_width: f64,
+    /// Largest wheel speed, rad/s.
+    pub max_wheel_speed: f64,
+    /// Channel of the left wheel (1 or 2).
+    pub left_motor: u8,
+    /// Reverse the left wheel.
+    pub invert_left: bool,
+    /// Reverse the right wheel.
+    pub invert_right: bool,
+    /// Reply timeout, ms.
+    pub reply_timeout_ms: u64,
+    /// Retries after the first attempt.
+    pub retries: u32,
+}
+
+/// What a protocol's parameter struct provides to [`MotorBlock`].
+pub trait DriverParams: serde::de::DeserializeOwned + Send + 'static {
+    /// Block type name.
+    const NAME: &'static str;
+    /// One line for `framewire blocks`.
+    const DESCRIPTION: &'static str;
+    /// The common keys.
+    fn common(&self) -> Common;
+    /// Encoder counts per wheel revolution, if the protocol uses them.
+    fn counts_per_rev(&self) -> f64 {
+        1.0
+    }
+    /// The protocol's own keys, for `framewire blocks`.
+    fn extra_info(info: BlockInfo) -> BlockInfo;
+    /// Checks the protocol's own keys.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Builds the protocol backend.
+    fn backend(&self) -> Box<dyn Backend>;
+}
+
+fn d_rate() -> f64 {
+    20.0
+}
+fn d_timeout() -> u64 {
+    super::DEFAULT_COMMAND_TIMEOUT.as_millis() as u64
+}
+fn d_left() -> u8 {
+    1
+}
+fn d_reply() -> u64 {
+    100
+}
+fn d_retries() -> u32 {
+    2
+}
+fn d_one() -> f64 {
+    1.0
+}
+
+/// Declares a driver's parameter struct: the common keys plus `extra`.
+macro_rules! driver_params {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fa:meta])* $f:ident : $t:ty,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// Serial device path.
+            pub port: String,
+            /// Send/read rate, Hz.
+            #[serde(default = "d_rate")]
+            pub rate_hz: f64,
+            /// Deadman timeout, ms; also programs the controller's timeout.
+            #[serde(default = "d_timeout")]
+            pub command_timeout_ms: u64,
+            /// Wheel radius, m.
+            pub wheel_radius: f64,
+            /// Track width, m.
+            pub track_width: f64,
+            /// Largest wheel speed, rad/s.
+            pub max_wheel_speed: f64,
+            /// Channel of the left wheel (1 or 2).
+            #[serde(default = "d_left")]
+            pub left_motor: u8,
+            /// Reverse the left wheel.
+            #[serde(default)]
+            pub invert_left: bool,
+            /// Reverse the right wheel.
+            #[serde(default)]
+            pub invert_right: bool,
+            /// Reply timeout, ms.
+            #[serde(default = "d_reply")]
+            pub reply_timeout_ms: u64,
+            /// Retries after the first attempt.
+            #[serde(default = "d_retries")]
+            pub retries: u32,
+            $($(#[$fa])* pub $f: $t,)*
+        }
+
+        impl $name {
+            fn common_keys(&self, baud: u32) -> Common {
+                Common {
+                    port: self.port.clone(),
+                    baud,
+                    rate_hz: self.rate_hz,
+                    command_timeout_ms: self.command_timeout_ms,
+                    wheel_radius: self.wheel_radius,
+                    track_width: self.track_width,
+                    max_wheel_speed: self.max_wheel_speed,
+                    left_motor: self.left_motor,
+                    invert_left: self.invert_left,
+                    invert_right: self.invert_right,
+                    reply_timeout_ms: self.reply_timeout_ms,
+                    retries: self.retries,
+                }
+            }
+        }
+    };
+}
+
+fn common_info(info: BlockInfo, baud: &'static str) -> BlockInfo {
+    info.role(Role::Actuator)
+        .device_param("port", "required", "serial device; a /dev/serial/by-id/... path survives replugging")
+        .param("baud", "int", baud, "baud rate")
+        .param("rate_hz", "float", "20", "how often targets are sent and feedback read")
+        .param(
+            "command_timeout_ms",
+            "int",
+            "300",
+            "deadman: zero after this long without a command; also the controller's own timeout",
+        )
+        .param("wheel_radius", "float", "required", "metres (odometry)")
+        .param("track_width", "float", "required", "metres (odometry)")
+        .param("max_wheel_speed", "float", "required", "rad/s: targets are clamped to it")
+        .param("left_motor", "int", "1", "channel (1 or 2) that drives the left wheel")
+        .param("invert_left", "bool", "false", "reverse the left wheel")
+        .param("invert_right", "bool", "false", "reverse the right wheel")
+        .param("reply_timeout_ms", "int", "100", "longest wait for one reply")
+        .param("retries", "int", "2", "extra attempts after a bad or missing reply")
+}
+
+fn d_baud_38400() -> u32 {
+    38400
+}
+fn d_baud_57600() -> u32 {
+    57600
+}
+fn d_baud_9600() -> u32 {
+    9600
+}
+fn d_baud_115200() -> u32 {
+    115200
+}
+fn d_roboclaw_address() -> u8 {
+    proto::roboclaw::ADDRESS_MIN
+}
+fn d_dxl_left() -> u8 {
+    1
+}
+fn d_dxl_right() -> u8 {
+    2
+}
+fn d_pid_rate() -> f64 {
+    proto::arduino::DEFAULT_PID_RATE
+}
+fn d_saber_address() -> u8 {
+    proto::sabertooth::ADDRESS_MIN
+}
+fn d_packetized() -> String {
+    "packetized".into()
+}
+fn d_can_id() -> u8 {
+    1
+}
+fn d_pole_pairs() -> f64 {
+    7.0
+}
+fn d_true() -> bool {
+    true
+}
+fn d_dev1() -> u8 {
+    1
+}
+fn d_dev2() -> u8 {
+    2
+}
+
+driver_params! {
+    /// Parameters of the `roboclaw` block.
+    RoboclawParams {
+        /// Baud rate (the controller's packet serial setting).
+        #[serde(default = "d_baud_38400")]
+        baud: u32,
+        /// Packet serial address, 128..=135.
+        #[serde(default = "d_roboclaw_address")]
+        address: u8,
+        /// Encoder counts per wheel revolution (quadrature, after gearing).
+        counts_per_rev: f64,
+        /// Acceleration in counts/s² (command 40); 0 = the controller's default (command 37).
+        #[serde(default)]
+        accel: u32,
+    }
+}
+
+impl DriverParams for RoboclawParams {
+    const NAME: &'static str = "roboclaw";
+    const DESCRIPTION: &'static str = "RoboClaw / Basicmicro packet serial motor driver (speed control with encoders)";
+    fn common(&self) -> Common {
+        self.common_keys(self.baud)
+    }
+    fn counts_per_rev(&self) -> f64 {
+        self.counts_per_rev
+    }
+    fn extra_info(i: BlockInfo) -> BlockInfo {
+        common_info(i, "38400")
+            .param("address", "int", "128", "packet serial address, 128-135")
+            .param("counts_per_rev", "float", "required", "encoder counts per wheel revolution")
+            .param("accel", "int", "0", "acceleration, counts/s² (0 = controller default)")
+    }
+    fn validate(&self) -> Result<(), String> {
+        let r = proto::roboclaw::ADDRESS_MIN..=proto::roboclaw::ADDRESS_MAX;
+        if !r.contains(&self.address) {
+            return Err(format!("address must be 128 to 135, got {}", self.address));
+        }
+        if !(self.counts_per_rev.is_finite() && self.counts_per_rev > 0.0) {
+            return Err("counts_per_rev must be positive".into());
+        }
+        Ok(())
+    }
+    fn backend(&self) -> Box<dyn Backend> {
+        Box::new(RoboclawBackend::new(self.address, self.counts_per_rev, (self.accel > 0).then_some(self.accel)))
+    }
+}
+
+driver_params! {
+    /// Parameters of the `dynamixel` block.
+    DynamixelParams {
+        /// Baud rate (factory default of X series: 57600).
+        #[serde(default = "d_baud_57600")]
+        baud: u32,
+        /// ID of the left servo.
+        #[serde(default = "d_dxl_left")]
+        left_id: u8,
+        /// ID of the right servo.
+        #[serde(default = "d_dxl_right")]
+        right_id: u8,
+    }
+}
+
+impl DriverParams for DynamixelParams {
+    const NAME: &'static str = "dynamixel";
+    const DESCRIPTION: &'static str = "ROBOTIS Dynamixel Protocol 2.0 servos in velocity mode (X series)";
+    fn common(&self) -> Common {
+        // IDs name the sides directly, so there is no channel to choose.
+        Common { left_motor: 1, ..self.common_keys(self.baud) }
+    }
+    fn counts_per_rev(&self) -> f64 {
+        proto::dynamixel::COUNTS_PER_REV
+    }
+    fn extra_info(i: BlockInfo) -> BlockInfo {
+        common_info(i, "57600").param("left_id", "int", "1", "ID of the left servo").param(
+            "right_id",
+            "int",
+            "2",
+            "ID of the right servo",
+        )
+    }
+    fn validate(&self) -> Result<(), String> {
+        for id in [self.left_id, self.right_id] {
+            if id > 252 {
+                return Err(format!("servo IDs are 0 to 252, got {id}"));
+            }
+        }
+        if self.left_id == self.right_id {
+            return Err("left_id and right_id must differ".into());
+        }
+        Ok(())
+    }
+    fn backend(&self) -> Box<dyn Backend> {
+        Box::new(DynamixelBackend::new([self.left_id, self.right_id]))
+    }
+}
+
+driver_params! {
+    /// Parameters of the `ros_arduino_bridge` block.
+    ArduinoParams {
+        /// Baud rate (the sketch's BAUDRATE).
+        #[serde(default = "d_baud_57600")]
+        baud: u32,
+        /// Encoder ticks per wheel revolution.
+        counts_per_rev: f64,
+        /// The sketch's PID_RATE, Hz.
+        #[serde(default = "d_pid_rate")]
+        pid_rate: f64,
+        /// PID gains `[Kp, Kd, Ki, Ko]` sent with `u` on connection.
+        #[serde(default)]
+        pid: Option<[i32; 4]>,
+    }
+}
+
+impl DriverParams for ArduinoParams {
+    const NAME: &'static str = "ros_arduino_bridge";
+    const DESCRIPTION: &'static str = "Arduino running ROSArduinoBridge (m/e/r/u/b line protocol)";
+    fn common(&self) -> Common {
+        self.common_keys(self.baud)
+    }
+    fn counts_per_rev(&self) -> f64 {
+        self.counts_per_rev
+    }
+    fn extra_info(i: BlockInfo) -> BlockInfo {
+        common_info(i, "57600")
+            .param("counts_per_rev", "float", "required", "encoder ticks per wheel revolution")
+            .param("pid_rate", "float", "30", "the sketch's PID_RATE, Hz")
+            .param("pid", "[int; 4]", "none", "PID gains [Kp, Kd, Ki, Ko] to send on connection")
+    }
+    fn validate(&self) -> Result<(), String> {
+        if !(self.counts_per_rev > 0.0 && self.pid_rate > 0.0) {
+            return Err("counts_per_rev and pid_rate must be positive".into());
+        }
+        Ok(())
+    }
+    fn backend(&self) -> Box<dyn Backend> {
+        Box::new(ArduinoBackend::new(self.counts_per_rev, self.pid_rate, self.pid))
+    }
+}
+
+driver_params! {
+    /// Parameters of the `sabertooth` block.
+    SabertoothParams {
+        /// Baud rate (DIP switches).
+        #[serde(default = "d_baud_9600")]
+        baud: u32,
+        /// `packetized` or `simplified`.
+        #[serde(default = "d_packetized")]
+        mode: String,
+        /// Packetized address, 128..=135.
+        #[serde(default = "d_saber_address")]
+        address: u8,
+    }
+}
+
+impl DriverParams for SabertoothParams {
+    const NAME: &'static str = "sabertooth";
+    const DESCRIPTION: &'static str = "Dimension Engineering Sabertooth (packetized or simplified serial, open loop)";
+    fn common(&self) -> Common {
+        self.common_keys(self.baud)
+    }
+    fn extra_info(i: BlockInfo) -> BlockInfo {
+        common_info(i, "9600")
+            .param("mode", "string", "\"packetized\"", "packetized (address, checksum, serial timeout) or simplified")
+            .param("address", "int", "128", "packetized address, 128-135")
+    }
+    fn validate(&self) -> Result<(), String> {
+        match self.mode.as_str() {
+            "packetized" | "simplified" => {}
+            m => return Err(format!("mode must be \"packetized\" or \"simplified\", got {m:?}")),
+        }
+        if !(proto::sabertooth::ADDRESS_MIN..=proto::sabertooth::ADDRESS_MAX).contains(&self.address) {
+            return Err(format!("address must be 128 to 135, got {}", self.address));
+        }
+        Ok(())
+    }
+    fn backend(&self) -> Box<dyn Backend> {
+        let mode = if self.mode == "simplified" {
+            SabertoothMode::Simplified
+        } else {
+            SabertoothMode::Packetized(self.address)
+        };
+        Box::new(SabertoothBackend { mode, max_wheel_speed: self.max_wheel_speed })
+    }
+}
+
+driver_params! {
+    /// Parameters of the `vesc` block.
+    VescParams {
+        /// Baud rate (App Settings > UART).
+        #[serde(default = "d_baud_115200")]
+        baud: u32,
+        /// CAN ID of the VESC on channel 2 (reached through the UART one).
+        #[serde(default = "d_can_id")]
+        can_id: u8,
+        /// Motor pole pairs.
+        #[serde(default = "d_pole_pairs")]
+        pole_pairs: f64,
+        /// Motor turns per wheel turn.
+        #[serde(default = "d_one")]
+        gear_ratio: f64,
+    }
+}
+
+impl DriverParams for VescParams {
+    const NAME: &'static str = "vesc";
+    const DESCRIPTION: &'static str = "Two VESCs (UART + CAN forward) in RPM control";
+    fn common(&self) -> Common {
+        self.common_keys(self.baud)
+    }
+    fn extra_info(i: BlockInfo) -> BlockInfo {
+        common_info(i, "115200")
+            .param("can_id", "int", "1", "CAN ID of the second VESC (channel 2)")
+            .param("pole_pairs", "float", "7", "motor pole pairs (ERPM = RPM × pole pairs)")
+            .param("gear_ratio", "float", "1", "motor turns per wheel turn")
+    }
+    fn validate(&self) -> Result<(), String> {
+        if !(self.pole_pairs > 0.0 && self.gear_ratio > 0.0) {
+            return Err("pole_pairs and gear_ratio must be positive".into());
+        }
+        Ok(())
+    }
+    fn backend(&self) -> Box<dyn Backend> {
+        Box::new(VescBackend::new(self.can_id, self.pole_pairs, self.gear_ratio))
+    }
+}
+
+driver_params! {
+    /// Parameters of the `odrive` block.
+    OdriveParams {
+        /// Baud rate (config.uart_baudrate).
+        #[serde(default = "d_baud_115200")]
+        baud: u32,
+        /// Motor turns per wheel turn.
+        #[serde(default = "d_one")]
+        gear_ratio: f64,
+        /// Append and require `*checksum` on every line.
+        #[serde(default = "d_true")]
+        checksum: bool,
+    }
+}
+
+impl DriverParams for OdriveParams {
+    const NAME: &'static str = "odrive";
+    const DESCRIPTION: &'static str = "ODrive (0.5.x) over the ASCII protocol, velocity control with its watchdog";
+    fn common(&self) -> Common {
+        self.common_keys(self.baud)
+    }
+    fn extra_info(i: BlockInfo) -> BlockInfo {
+        common_info(i, "115200").param("gear_ratio", "float", "1", "motor turns per wheel turn").param(
+            "checksum",
+            "bool",
+            "true",
+            "append and require *checksum on every line",
+        )
+    }
+    fn validate(&self) -> Result<(), String> {
+        if self.gear_ratio <= 0.0 {
+            return Err("gear_ratio must be positive".into());
+        }
+        Ok(())
+    }
+    fn backend(&self) -> Box<dyn Backend> {
+        Box::new(OdriveBackend::new(self.gear_ratio, self.checksum))
+    }
+}
+
+driver_params! {
+    /// Parameters of the `pololu_smc` block.
+    PololuParams {
+        /// Baud rate (or autodetect on the controller).
+        #[serde(default = "d_baud_9600")]
+        baud: u32,
+        /// Device number of the channel 1 controller.
+        #[serde(default = "d_dev1")]
+        device_1: u8,
+        /// Device number of the channel 2 controller.
+        #[serde(default = "d_dev2")]
+        device_2: u8,
+    }
+}
+
+impl DriverParams for PololuParams {
+    const NAME: &'static str = "pololu_smc";
+    const DESCRIPTION: &'static str =
+        "Two Pololu Simple Motor Controllers on one serial line (Pololu protocol, open loop)";
+    fn common(&self) -> Common {
+        self.common_keys(self.baud)
+    }
+    fn extra_info(i: BlockInfo) -> BlockInfo {
+        common_info(i, "9600").param("device_1", "int", "1", "device number of the channel 1 controller").param(
+            "device_2",
+            "int",
+            "2",
+            "device number of the channel 2 controller",
+        )
+    }
+    fn validate(&self) -> Result<(), String> {
+        if self.device_1 > 127 || self.device_2 > 127 || self.device_1 == self.device_2 {
+            return Err("device_1 and device_2 must be different numbers 0 to 127".into());
+        }
+        Ok(())
+    }
+    fn backend(&self) -> Box<dyn Backend> {
+        Box::new(PololuBackend::new([self.device_1, self.device_2], self.max_wheel_speed))
+    }
+}
+
+/// Builds the driver configuration from a block's parameters.
+pub fn driver_config<P: DriverParams>(p: &P) -> Result<DriverConfig, String> {
+    p.validate()?;
+    let c = p.common();
+    if c.left_motor != 1 && c.left_motor != 2 {
+        return Err(format!("left_motor must be 1 or 2, got {}", c.left_motor));
+    }
+    let mut link = LinkConfig::new(c.port.clone(), c.baud);
+    link.reply_timeout = Duration::from_millis(c.reply_timeout_ms.max(1));
+    link.retries = c.retries;
+    let cfg = DriverConfig {
+        link,
+        geometry: geometry(c.wheel_radius, c.track_width, p.counts_per_rev(), c.max_wheel_speed, 0.0),
+        rate_hz: c.rate_hz,
+        command_timeout: Duration::from_millis(c.command_timeout_ms),
+        swap: c.left_motor == 2,
+        invert_left: c.invert_left,
+        invert_right: c.invert_right,
+    };
+    cfg.validate().map_err(|e| match e {
+        MotorError::Config(m) => m,
+        other => other.to_string(),
+    })?;
+    Ok(cfg)
+}
+
+/// A motor driver block for protocol `P`: wheel targets in, odometry out.
+pub struct MotorBlock<P> {
+    input: Input<WheelCommand>,
+    output: Output<Odometry>,
+    driver: Driver,
+    last_error: Option<(String, Instant)>,
+    errors_since: u64,
+    _p: std::marker::PhantomData<P>,
+}
+
+impl<P: DriverParams> MotorBlock<P> {
+    /// Logs link errors without flooding: a new kind of error at once, the
+    /// same one again at most every 5 s with a count.
+    fn report(&mut self, e: &MotorError) {
+        let msg = e.to_string();
+        let now = Instant::now();
+        match &self.last_error {
+            Some((m, t)) if *m == msg && now.duration_since(*t) < Duration::from_secs(5) => self.errors_since += 1,
+            _ => {
+                let n = std::mem::take(&mut self.errors_since);
+                if n > 0 {
+                    tracing::warn!("{msg} (and {n} similar errors)");
+                } else {
+                    tracing::warn!("{msg}");
+                }
+                self.last_error = Some((msg, now));
+            }
+        }
+    }
+}
+
+impl<P: DriverParams> BlockType for MotorBlock<P> {
+    type Params = P;
+    fn info() -> BlockInfo {
+        P::extra_info(BlockInfo::new(P::NAME, P::DESCRIPTION))
+    }
+    fn ports(p: &P) -> Result<Ports, String> {
+        driver_config(p)?;
+        Ok(Ports::new()
+            .input("wheels", PortType::msg::<WheelCommand>())
+            .output("odometry", PortType::msg::<Odometry>()))
+    }
+    fn open(p: P, setup: &mut Setup) -> Result<Self, BlockError> {
+        let cfg = driver_config(&p).map_err(BlockError::Config)?;
+        let driver = Driver::new(cfg, p.backend()).map_err(|e| BlockError::Config(e.to_string()))?;
+        Ok(MotorBlock {
+            input: setup.input("wheels")?,
+            output: setup.output("odometry")?,
+            driver,
+            last_error: None,
+            errors_since: 0,
+            _p: std::marker::PhantomData,
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let wait = self.driver.time_to_next_tick(Instant::now()).min(cx.tick());
+        let cmd = self.input.recv(wait).map(|s| s.msg);
+        match self.driver.tick(Instant::now(), cmd) {
+            Ok(Some(odom)) => {
+                self.output.send(&odom, None)?;
+                Ok(Step::Continue)
+            }
+            Ok(None) => Ok(if cmd.is_some() { Step::Continue } else { Step::Idle }),
+            Err(MotorError::Config(m)) => Err(BlockError::Config(m)),
+            // Link trouble is the driver's to recover from (retries at the
+            // same path, stop first after reconnecting): keep stepping.
+            Err(e) => {
+                self.report(&e);
+                if matches!(e, MotorError::Disconnected(_) | MotorError::Open(_)) {
+                    // Nothing to do until the next reconnect attempt.
+                    std::thread::sleep(cx.tick().min(Duration::from_millis(20)));
+                }
+                Ok(Step::Idle)
+            }
+        }
+    }
+    fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
+        self.driver.stop().map_err(|e| BlockError::Device { device: P::NAME.into(), message: e.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::BlockSpec;
+    use crate::motor::Protocol;
+    use crate::motor::sim::{self, SimOptions};
+    use crate::msg::{Message, MsgKind};
+    use crate::wire::{self, Policy, WireConfig};
+    use std::collections::BTreeMap;
+    use std::sync::atomic::AtomicBool;
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    struct Wire(String);
+    impl Wire {
+        fn new(tag: &str, kind: MsgKind, size: usize) -> Wire {
+            let name = format!("fwmotor-{}-{tag}", std::process::id());
+            let _ = wire::unlink(&name);
+            let mut cfg = WireConfig::new(size as u64, WireConfig::min_slots(Policy::Latest, 1), 1, Policy::Latest);
+            cfg.kind = kind;
+            wire::create(&name, &cfg).unwrap();
+            Wire(name)
+        }
+    }
+    impl Drop for Wire {
+        fn drop(&mut self) {
+            let _ = wire::unlink(&self.0);
+        }
+    }
+
+    fn setup(name: &str, inputs: &[(&str, &Wire)], outputs: &[(&str, &Wire)]) -> Setup {
+        let m = |v: &[(&str, &Wire)]| v.iter().map(|(p, w)| (p.to_string(), w.0.clone())).collect::<BTreeMap<_, _>>();
+        Setup::new(name, m(inputs), m(outputs))
+    }
+
+    #[test]
+    fn params_are_strict_and_validated() {
+        let ok = "port = \"/dev/ttyACM0\"\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\n";
+        let p: RoboclawParams = toml::from_str(ok).unwrap();
+        assert_eq!((p.baud, p.address, p.rate_hz, p.command_timeout_ms), (38400, 128, 20.0, 300));
+        assert!(driver_config(&p).is_ok());
+        let e = toml::from_str::<RoboclawParams>(&format!("{ok}adress = 129\n")).unwrap_err().to_string();
+        assert!(e.contains("unknown field `adress`"), "{e}");
+        let p: RoboclawParams = toml::from_str(&format!("{ok}address = 140\n")).unwrap();
+        assert!(driver_config(&p).unwrap_err().contains("128 to 135"));
+        let p: RoboclawParams = toml::from_str(&format!("{ok}command_timeout_ms = 60\n")).unwrap();
+        assert!(driver_config(&p).unwrap_err().contains("two periods"));
+        // Dynamixel keys are not RoboClaw keys.
+        let e = toml::from_str::<DynamixelParams>(ok).unwrap_err().to_string();
+        assert!(e.contains("counts_per_rev"), "{e}");
+        // Every block type registers with its own name and ports.
+        let mut reg = Registry::new();
+        register(&mut reg);
+        let names = reg.names();
+        for n in
+            ["diff_drive", "roboclaw", "dynamixel", "ros_arduino_bridge", "sabertooth", "vesc", "odrive", "pololu_smc"]
+        {
+            assert!(names.contains(&n), "{n} in {names:?}");
+        }
+        let spec: &BlockSpec = reg.get("roboclaw").unwrap();
+        assert_eq!((spec.info)().role, Role::Actuator);
+        let ports = (spec.ports)(&toml::from_str(ok).unwrap()).map_err(|e| e.message).unwrap();
+        assert_eq!(ports.inputs[0].name, "wheels");
+    }
+
+    /// Drive command wire → diff_drive block → roboclaw block → pty →
+    /// simulated RoboClaw; then the deadman and the shutdown stop.
+    #[test]
+    fn drive_wire_to_simulated_roboclaw() {
+        let link = std::env::temp_dir().join(format!("fw-motor-{}-blocks", std::process::id()));
+        let sim =
+            sim::start(Protocol::Roboclaw, SimOptions { link: Some(link.clone()), ..Default::default() }).unwrap();
+        let drive = Wire::new("drive", MsgKind::Drive, DriveCommand::SIZE);
+        let wheels = Wire::new("wheels", MsgKind::Wheels, WheelCommand::SIZE);
+        let odom = Wire::new("odom", MsgKind::Odometry, Odometry::SIZE);
+
+        let mut src: Output<DriveCommand> = setup("src", &[], &[("out", &drive)]).output("out").unwrap();
+        let mut odom_in: Input<Odometry> = setup("sink", &[("in", &odom)], &[]).input("in").unwrap();
+        let dp = DiffDriveParams { wheel_radius: 0.05, track_width: 0.3, max_wheel_speed: 20.0, accel_limit: 0.0 };
+        let mut dd = DiffDriveBlock::open(dp, &mut setup("dd", &[("drive", &drive)], &[("wheels", &wheels)])).unwrap();
+        let mp: RoboclawParams = toml::from_str(&format!(
+            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\nreply_timeout_ms = 400\n",
+            link.to_str().unwrap()
+        ))
+        .unwrap();
+        let mut mb = MotorBlock::<RoboclawParams>::open(
+            mp,
+            &mut setup("motors", &[("wheels", &wheels)], &[("odometry", &odom)]),
+        )
+        .unwrap();
+        let mut cx = Context::new("test", &STOP);
+
+        // 0.25 m/s forward, 1 rad/s left: wheels 2 and 8 rad/s, i.e.
+        // 318 and 1273 counts/s with 1000 counts per revolution.
+        let want = ((2.0 * 1000.0 / std::f64::consts::TAU).round(), (8.0 * 1000.0 / std::f64::consts::TAU).round());
+        let mut last_odom = None;
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            src.send(&DriveCommand { linear: 0.25, angular: 1.0 }, None).unwrap();
+            dd.step(&mut cx).unwrap();
+            mb.step(&mut cx).unwrap();
+            if let Some(o) = odom_in.try_recv() {
+                last_odom = Some(o.msg);
+            }
+            let r = sim.received();
+            if r.last().is_some_and(|l| (l.m1, l.m2) == want) && last_odom.is_some_and(|o| o.x > 0.01) {
+                break;
+            }
+        }
+        let r = sim.received();
+        assert_eq!((r[0].m1, r[0].m2), (0.0, 0.0), "stop first after connecting");
+        assert_eq!(r.last().map(|l| (l.m1, l.m2)), Some(want));
+        let o = last_odom.expect("odometry published");
+        assert!(o.x > 0.01 && o.heading > 0.0 && o.battery_v > 12.0, "{o:?}");
+
+        // Upstream goes silent: the driver block stops the motors by itself.
+        let silent_since = Instant::now();
+        while silent_since.elapsed() < Duration::from_secs(10) {
+            mb.step(&mut cx).unwrap();
+            if sim.received().last().is_some_and(|l| (l.m1, l.m2) == (0.0, 0.0)) {
+                break;
+            }
+        }
+        assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "deadman stop");
+        // 300 ms + one 50 ms period, plus slack for a loaded machine.
+        assert!(silent_since.elapsed() < Duration::from_millis(350) + Duration::from_secs(2));
+
+        // Shutdown: stop() commands zero even while commands are flowing.
+        src.send(&DriveCommand { linear: 0.2, angular: 0.0 }, None).unwrap();
+        dd.step(&mut cx).unwrap();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) && sim.received().last().is_some_and(|l| l.m1 == 0.0) {
+            mb.step(&mut cx).unwrap();
+        }
+        BlockType::stop(&mut mb, &mut cx).unwrap();
+        assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "stopped on shutdown");
+        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+    }
+}

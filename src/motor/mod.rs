@@ -1,0 +1,80 @@
+//! Serial motor controllers: protocols, a serial port layer, simulated
+//! controllers, differential-drive kinematics and the driver core.
+//!
+//! Code map:
+//! * [`proto`]: pure encode/decode, one file per protocol, tested byte for
+//!   byte against the vendors' manuals;
+//! * [`serial`]: opening a port with helpful errors, and [`serial::Link`],
+//!   the bounded request/response helper that never blocks forever;
+//! * [`sim`]: simulated controllers on pseudo-terminals (part of the product:
+//!   `framewire sim-motor`), with fault injection for tests;
+//! * [`diff`]: differential-drive kinematics and odometry integration;
+//! * [`driver`]: the per-protocol driver core with its deadman stop;
+//! * [`blocks`]: the `diff_drive` block and one driver block per protocol
+//!   (register them with [`blocks::register`]).
+//!
+//! User documentation (TOML keys, wiring, failsafe): `docs/motor-drivers.md`.
+
+pub mod blocks;
+pub mod diff;
+pub mod driver;
+pub mod proto;
+pub mod serial;
+pub mod sim;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+/// Everything that can go wrong talking to a motor controller.
+#[derive(Debug, thiserror::Error)]
+pub enum MotorError {
+    /// The port could not be opened; the message says why and what to do.
+    #[error("{0}")]
+    Open(String),
+    /// The port is gone (unplugged, pty closed) and is being retried.
+    #[error("serial port {0} is not connected (retrying)")]
+    Disconnected(String),
+    /// No valid reply after every retry.
+    #[error("no valid reply to {what} after {attempts} attempts ({last})")]
+    NoReply {
+        /// The request that failed.
+        what: String,
+        /// How many times it was sent.
+        attempts: u32,
+        /// What happened to the last attempt.
+        last: &'static str,
+    },
+    /// The controller answered, but with an error.
+    #[error("controller reported: {0}")]
+    Device(String),
+    /// The configuration cannot work.
+    #[error("invalid motor configuration: {0}")]
+    Config(String),
+}
+
+/// The default deadman timeout (`command_timeout_ms`): long enough for a
+/// few 20 Hz periods to be late, short enough that a runaway robot stops
+/// within a fraction of a metre.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The serial protocols framewire speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// RoboClaw / Basicmicro packet serial.
+    Roboclaw,
+    /// ROBOTIS Dynamixel Protocol 2.0.
+    Dynamixel,
+    /// ROSArduinoBridge line protocol.
+    Arduino,
+    /// Sabertooth packetized / simplified serial.
+    Sabertooth,
+    /// VESC UART.
+    Vesc,
+    /// ODrive ASCII.
+    Odrive,
+    /// Pololu Simple Motor Controller.
+    Pololu,
+}
