@@ -11,6 +11,7 @@ pub mod bench;
 pub mod block;
 pub mod builtin;
 pub mod camera;
+pub mod filters;
 pub mod image;
 pub mod motor;
 pub mod msg;

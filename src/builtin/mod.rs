@@ -22,4 +22,5 @@ pub fn register(reg: &mut Registry) {
     reg.add::<DriveScript>();
     reg.add::<crate::camera::CameraBlock>();
     crate::motor::blocks::register(reg);
+    crate::filters::blocks::register(reg);
 }

@@ -1,0 +1,504 @@
+//! The filter benchmark: every filter at the requested sizes, single
+//! threaded, against OpenCV on the same data in the same run, and against
+//! the memory-bandwidth floor (reading the input and writing the output
+//! once at this machine's measured copy bandwidth).
+//!
+//! Used by `cargo bench --bench bench_filters` and meant to be exposed as
+//! `framewire bench filters`. The OpenCV side is a Python helper
+//! (`tests/opencv/bench_opencv.py`, `cv2.setNumThreads(1)`); when Python or
+//! OpenCV is missing those columns say so and the rest still runs.
+
+use super::blob::{BlobDetector, moments};
+use super::blur::{GaussianBlur, Ksize};
+use super::convert::convert;
+use super::geom::{Flip, Rect, crop, flip};
+use super::hsv::{HsvLut, HsvRange};
+use super::jpeg::JpegDecoder;
+use super::morph::{MorphOp, Morphology};
+use super::resize::{Interp, Resizer};
+use super::tracker::ColorTracker;
+use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Benchmark settings.
+#[derive(Clone, Debug)]
+pub struct Args {
+    /// Frame sizes to run, `(width, height)`.
+    pub sizes: Vec<(u32, u32)>,
+    /// Minimum timed iterations per operation.
+    pub min_iters: usize,
+    /// Minimum time per operation; iterations continue until both minimums
+    /// are met (at most 1000).
+    pub min_time: Duration,
+    /// Rounds per operation: framewire and OpenCV alternate this many times
+    /// and each side reports the median of its round medians, so a burst of
+    /// load from another process does not land on one side only.
+    pub rounds: usize,
+    /// Only operations whose name contains this.
+    pub only: Option<String>,
+    /// Run the OpenCV helper.
+    pub opencv: bool,
+    /// Python interpreter for the helper.
+    pub python: String,
+    /// Path of `bench_opencv.py`.
+    pub helper: PathBuf,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            sizes: vec![(640, 480), (1920, 1080)],
+            min_iters: 10,
+            min_time: Duration::from_millis(200),
+            rounds: 3,
+            only: None,
+            opencv: true,
+            python: "python3".into(),
+            helper: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/opencv/bench_opencv.py")),
+        }
+    }
+}
+
+impl Args {
+    /// Parses `--sizes 640x480,1920x1080 --min-iters N --min-time-ms MS
+    /// --rounds N --only SUBSTR --no-opencv --python PATH`; unknown arguments (such as
+    /// the `--bench` cargo passes) are ignored.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+        let mut a = Args::default();
+        let mut it = args.into_iter();
+        while let Some(k) = it.next() {
+            let mut val = || it.next().ok_or_else(|| format!("{k} needs a value"));
+            match k.as_str() {
+                "--sizes" => {
+                    a.sizes = val()?
+                        .split(',')
+                        .map(|s| {
+                            let (w, h) = s.split_once('x').ok_or(format!("bad size {s}"))?;
+                            Ok((
+                                w.parse().map_err(|_| format!("bad size {s}"))?,
+                                h.parse().map_err(|_| format!("bad size {s}"))?,
+                            ))
+                        })
+                        .collect::<Result<_, String>>()?
+                }
+                "--min-iters" => a.min_iters = val()?.parse().map_err(|e| format!("--min-iters: {e}"))?,
+                "--min-time-ms" => {
+                    a.min_time = Duration::from_millis(val()?.parse().map_err(|e| format!("--min-time-ms: {e}"))?)
+                }
+                "--only" => a.only = Some(val()?),
+                "--rounds" => a.rounds = val()?.parse::<usize>().map_err(|e| format!("--rounds: {e}"))?.max(1),
+                "--no-opencv" => a.opencv = false,
+                "--python" => a.python = val()?,
+                _ => {}
+            }
+        }
+        Ok(a)
+    }
+}
+
+/// One line of the result table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Operation name (the same key as in the OpenCV helper).
+    pub op: String,
+    /// Frame size.
+    pub size: (u32, u32),
+    /// framewire median ms/frame.
+    pub ms: f64,
+    /// OpenCV median ms/frame, if measured.
+    pub opencv_ms: Option<f64>,
+    /// Memory floor in ms: input + output bytes at the measured bandwidth.
+    pub floor_ms: f64,
+    /// Target ratio to OpenCV (1.0, or 0.5 for the fused tracker).
+    pub target: f64,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// One row per operation and size.
+    pub rows: Vec<Row>,
+    /// Measured copy bandwidth, GB/s (bytes read + bytes written per second).
+    pub bandwidth_gbs: f64,
+    /// OpenCV version, or why it was skipped.
+    pub opencv: String,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn median_ms(mut f: impl FnMut(), args: &Args) -> f64 {
+    f();
+    f();
+    let mut t = Vec::new();
+    let start = Instant::now();
+    while t.len() < args.min_iters || (start.elapsed() < args.min_time && t.len() < 1000) {
+        let t0 = Instant::now();
+        f();
+        t.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    median(&mut t)
+}
+
+/// Copy bandwidth (read + write bytes per second) over a buffer much
+/// larger than the caches, best of several runs.
+fn bandwidth() -> f64 {
+    let n = 64 << 20;
+    let src = vec![1u8; n];
+    let mut dst = vec![0u8; n];
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        dst.copy_from_slice(black_box(&src));
+        black_box(&mut dst);
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    2.0 * n as f64 / best
+}
+
+/// A deterministic test scene: colour gradients, noise, and some saturated
+/// green and red discs (what the tracker looks for).
+pub fn scene(w: u32, h: u32) -> Vec<u8> {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % 17) as i32 - 8
+    };
+    let discs = [
+        (0.3f32, 0.4f32, 0.12f32, [30u8, 180, 60]),
+        (0.7, 0.6, 0.08, [200, 30, 30]),
+        (0.55, 0.25, 0.05, [40, 160, 70]),
+    ];
+    let mut v = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+            let mut p = [(60.0 + 150.0 * fx) as i32, (80.0 + 100.0 * fy) as i32, (120.0 + 80.0 * (fx - fy)) as i32];
+            for &(cx, cy, r, c) in &discs {
+                let (dx, dy) = ((fx - cx) * w as f32, (fy - cy) * h as f32);
+                if dx * dx + dy * dy <= (r * h as f32).powi(2) {
+                    p = c.map(|c| c as i32);
+                }
+            }
+            for c in p {
+                v.push((c + noise()).clamp(0, 255) as u8);
+            }
+        }
+    }
+    v
+}
+
+/// BT.601 limited-range 4:2:2 encoding of an RGB image (chroma of the pair
+/// averaged), for benchmark inputs.
+pub fn rgb_to_yuyv(rgb: &[u8]) -> Vec<u8> {
+    let yuv = |p: &[u8]| {
+        let (r, g, b) = (p[0] as f32, p[1] as f32, p[2] as f32);
+        [
+            16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0,
+            128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0,
+            128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0,
+        ]
+    };
+    let mut out = Vec::with_capacity(rgb.len() / 3 * 2);
+    for p in rgb.chunks_exact(6) {
+        let (a, b) = (yuv(&p[..3]), yuv(&p[3..]));
+        let q = |v: f32| v.round().clamp(0.0, 255.0) as u8;
+        out.extend_from_slice(&[q(a[0]), q((a[1] + b[1]) / 2.0), q(b[0]), q((a[2] + b[2]) / 2.0)]);
+    }
+    out
+}
+
+fn rgb_to_nv12(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
+    let yuyv = rgb_to_yuyv(rgb);
+    let mut out = vec![0u8; w * h * 3 / 2];
+    for y in 0..h {
+        for x in 0..w {
+            out[y * w + x] = yuyv[(y * w + x) * 2];
+        }
+        if y % 2 == 0 {
+            for x in (0..w).step_by(2) {
+                out[w * h + (y / 2) * w + x] = yuyv[(y * w + x) * 2 + 1];
+                out[w * h + (y / 2) * w + x + 1] = yuyv[(y * w + x) * 2 + 3];
+            }
+        }
+    }
+    out
+}
+
+/// The HSV range every threshold and tracker benchmark uses (green).
+pub const GREEN: HsvRange = HsvRange { lo: [35, 80, 40], hi: [85, 255, 255] };
+
+/// Runs the OpenCV helper; `op = None` prepares (writes the JPEG inputs and
+/// reports the version), `Some((op, size))` times one operation. Returns the
+/// helper's stdout lines, or why it could not run.
+fn helper(args: &Args, dir: &std::path::Path, op: Option<(&str, &str)>) -> Result<Vec<String>, String> {
+    let mut cmd = Command::new(&args.python);
+    cmd.arg(&args.helper).arg(dir);
+    // No BLAS/OpenMP worker threads: OpenCV must be single-threaded too.
+    cmd.env("OPENBLAS_NUM_THREADS", "1").env("OMP_NUM_THREADS", "1");
+    cmd.arg("--min-iters").arg(args.min_iters.to_string());
+    cmd.arg("--min-time").arg(format!("{}", args.min_time.as_secs_f64()));
+    match op {
+        None => {
+            let sizes: Vec<String> = args.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+            cmd.arg("--sizes").arg(sizes.join(",")).arg("--prepare");
+        }
+        Some((name, size)) => {
+            cmd.arg("--sizes").arg(size).arg("--exact").arg(name);
+        }
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", args.python))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    if let Some(line) = text.lines().find(|l| l.starts_with("SKIP:")) {
+        return Err(line.trim_start_matches("SKIP:").trim().to_string());
+    }
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("helper failed: {}", err.lines().last().unwrap_or("")));
+    }
+    Ok(text.lines().map(str::to_string).collect())
+}
+
+/// OpenCV's median for one operation, timed right after framewire's.
+fn opencv_op(args: &Args, dir: &std::path::Path, name: &str, size: &str) -> Option<f64> {
+    let lines = helper(args, dir, Some((name, size))).ok()?;
+    lines.iter().find_map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        (f.len() == 3 && f[0] == name && f[1] == size).then(|| f[2].parse().ok()).flatten()
+    })
+}
+
+type Op<'a> = (&'static str, usize, usize, f64, Box<dyn FnMut() + 'a>);
+
+/// Runs the benchmark, printing progress to stderr and the table to stdout.
+pub fn run(args: &Args) -> std::io::Result<Report> {
+    let dir = std::env::temp_dir().join(format!("framewire-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // Inputs for both sides, written before OpenCV runs.
+    let mut inputs = Vec::new();
+    for &(w, h) in &args.sizes {
+        let (wu, hu) = (w as usize, h as usize);
+        let rgb = scene(w, h);
+        let yuyv = rgb_to_yuyv(&rgb);
+        let nv12 = rgb_to_nv12(&rgb, wu, hu);
+        let mut gray = vec![0u8; wu * hu];
+        let rf = ImageFormat::packed(FourCC::RGB24, w, h);
+        let gf = ImageFormat::packed(FourCC::GREY, w, h);
+        convert(&ImageRef { format: rf, data: &rgb }, &mut ImageMut { format: gf, data: &mut gray }).expect("gray");
+        let mut mask = vec![0u8; wu * hu];
+        HsvLut::new(GREEN)
+            .threshold(&ImageRef { format: rf, data: &rgb }, &mut ImageMut { format: gf, data: &mut mask })
+            .expect("mask");
+        for (name, data) in [("rgb", &rgb), ("yuyv", &yuyv), ("nv12", &nv12), ("gray", &gray), ("mask", &mask)] {
+            std::fs::write(dir.join(format!("{name}_{w}x{h}.raw")), data)?;
+        }
+        inputs.push((w, h, rgb, yuyv, nv12, gray, mask));
+    }
+    // Prepare once (JPEG inputs, version); time each OpenCV op right after
+    // framewire's so that both see the same load on a shared machine.
+    let (use_cv, opencv) = if !args.opencv {
+        (false, "OpenCV skipped (--no-opencv)".to_string())
+    } else {
+        match helper(args, &dir, None) {
+            Ok(lines) => {
+                let v = lines.iter().find_map(|l| l.strip_prefix("VERSION\t")).unwrap_or("?").to_string();
+                (true, format!("OpenCV {v}, cv2.setNumThreads(1), timed right after each framewire op"))
+            }
+            Err(e) => (false, format!("OpenCV skipped: {e}")),
+        }
+    };
+    eprintln!("{opencv}");
+    let bw = bandwidth();
+    eprintln!("copy bandwidth: {:.1} GB/s (read + write)", bw / 1e9);
+
+    let t0 = Instant::now();
+    let lut = HsvLut::new(GREEN);
+    let lut_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut tracker = ColorTracker::new(GREEN);
+    let t0 = Instant::now();
+    tracker.prepare(FourCC::YUYV);
+    let yuv_lut_ms = t0.elapsed().as_secs_f64() * 1e3;
+    tracker.prepare(FourCC::RGB24);
+    eprintln!("one-off table builds: RGB→mask {lut_ms:.0} ms, YUV→mask {yuv_lut_ms:.0} ms");
+
+    let mut rows = Vec::new();
+    for (w, h, rgb, yuyv, nv12, gray, mask) in &inputs {
+        let (w, h) = (*w, *h);
+        let (rgb, yuyv, nv12, gray, mask) = (&rgb[..], &yuyv[..], &nv12[..], &gray[..], &mask[..]);
+        let n = (w * h) as usize;
+        let f = move |c| ImageFormat::packed(c, w, h);
+        let jpeg = std::fs::read(dir.join(format!("scene_{w}x{h}.jpg"))).ok();
+        let size = format!("{w}x{h}");
+        let (hw, hh) = (w / 2, h / 2);
+        let (qw, qh) = (w * 3 / 4, h * 3 / 4);
+        let mut ops: Vec<Op> = Vec::new();
+        // Each closure owns its output buffer and scratch, allocated here,
+        // outside the timed region.
+        macro_rules! op {
+            ($name:literal, $inb:expr, $outb:expr, $target:expr, [$($init:tt)*], $body:block) => {{
+                $($init)*
+                ops.push(($name, $inb, $outb, $target, Box::new(move || { $body; })));
+            }};
+        }
+        macro_rules! conv {
+            ($name:literal, $sf:expr, $src:expr, $df:expr, $outlen:expr, $inb:expr) => {
+                op!($name, $inb, $outlen, 1.0, [let mut o = vec![0u8; $outlen];], {
+                    convert(&img(f($sf), $src), &mut ImageMut { format: f($df), data: &mut o[..] }).unwrap()
+                })
+            };
+        }
+        conv!("yuyv_to_rgb", FourCC::YUYV, yuyv, FourCC::RGB24, 3 * n, 2 * n);
+        conv!("yuyv_to_bgr", FourCC::YUYV, yuyv, FourCC::BGR24, 3 * n, 2 * n);
+        conv!("yuyv_to_gray", FourCC::YUYV, yuyv, FourCC::GREY, n, 2 * n);
+        conv!("uyvy_to_rgb", FourCC::UYVY, yuyv, FourCC::RGB24, 3 * n, 2 * n);
+        conv!("nv12_to_rgb", FourCC::NV12, nv12, FourCC::RGB24, 3 * n, n * 3 / 2);
+        conv!("rgb_to_bgr", FourCC::RGB24, rgb, FourCC::BGR24, 3 * n, 3 * n);
+        conv!("rgb_to_gray", FourCC::RGB24, rgb, FourCC::GREY, n, 3 * n);
+        if let Some(j) = &jpeg {
+            let j = &j[..];
+            op!("jpeg_to_rgb", j.len(), 3 * n, 1.0, [let mut o = vec![0u8; 3 * n]; let mut d = JpegDecoder::new();], {
+                d.decode(j, &mut ImageMut { format: f(FourCC::RGB24), data: &mut o[..] }).unwrap()
+            });
+            op!("jpeg_to_gray", j.len(), n, 1.0, [let mut o = vec![0u8; n]; let mut d = JpegDecoder::new();], {
+                d.decode(j, &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }).unwrap()
+            });
+        } else {
+            eprintln!("jpeg_to_*: skipped (the JPEG input is encoded by the OpenCV helper, which did not run)");
+        }
+        let half3 = ImageFormat::packed(FourCC::RGB24, hw, hh);
+        let q3 = ImageFormat::packed(FourCC::RGB24, qw, qh);
+        let half1 = ImageFormat::packed(FourCC::GREY, hw, hh);
+        op!("resize_area_half_rgb", 3 * n, half3.byte_len(), 1.0, [let mut o = vec![0u8; half3.byte_len()]; let mut r = Resizer::new();], {
+            r.resize(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: half3, data: &mut o[..] }, Interp::Area).unwrap()
+        });
+        op!("resize_bilinear_3q_rgb", 3 * n, q3.byte_len(), 1.0, [let mut o = vec![0u8; q3.byte_len()]; let mut r = Resizer::new();], {
+            r.resize(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: q3, data: &mut o[..] }, Interp::Bilinear).unwrap()
+        });
+        op!("resize_bilinear_half_gray", n, half1.byte_len(), 1.0, [let mut o = vec![0u8; half1.byte_len()]; let mut r = Resizer::new();], {
+            r.resize(&img(f(FourCC::GREY), gray), &mut ImageMut { format: half1, data: &mut o[..] }, Interp::Bilinear).unwrap()
+        });
+        let rect = Rect { x: w / 4, y: h / 4, w: w / 2, h: h / 2 };
+        op!("crop_center_rgb", half3.byte_len(), half3.byte_len(), 1.0, [let mut o = vec![0u8; half3.byte_len()];], {
+            crop(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: half3, data: &mut o[..] }, rect).unwrap()
+        });
+        op!("flip_h_rgb", 3 * n, 3 * n, 1.0, [let mut o = vec![0u8; 3 * n];], {
+            flip(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: f(FourCC::RGB24), data: &mut o[..] }, Flip::Horizontal).unwrap()
+        });
+        op!("rotate180_rgb", 3 * n, 3 * n, 1.0, [let mut o = vec![0u8; 3 * n];], {
+            flip(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: f(FourCC::RGB24), data: &mut o[..] }, Flip::Rotate180).unwrap()
+        });
+        for (name, c, src, k) in [
+            ("blur3_gray", FourCC::GREY, gray, Ksize::K3),
+            ("blur5_gray", FourCC::GREY, gray, Ksize::K5),
+            ("blur3_rgb", FourCC::RGB24, rgb, Ksize::K3),
+            ("blur5_rgb", FourCC::RGB24, rgb, Ksize::K5),
+        ] {
+            let len = src.len();
+            let mut o = vec![0u8; len];
+            let mut b = GaussianBlur::new();
+            ops.push((
+                name,
+                len,
+                len,
+                1.0,
+                Box::new(move || {
+                    b.apply(&img(f(c), src), &mut ImageMut { format: f(c), data: &mut o[..] }, k).unwrap()
+                }),
+            ));
+        }
+        let lut = &lut;
+        op!("hsv_threshold_rgb", 3 * n, n, 1.0, [let mut o = vec![0u8; n];], {
+            lut.threshold(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }).unwrap()
+        });
+        op!("morph_open3", n, n, 1.0, [let mut o = vec![0u8; n]; let mut m = Morphology::new();], {
+            m.apply(&img(f(FourCC::GREY), mask), &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }, MorphOp::Open, 3).unwrap()
+        });
+        op!("morph_close3", n, n, 1.0, [let mut o = vec![0u8; n]; let mut m = Morphology::new();], {
+            m.apply(&img(f(FourCC::GREY), mask), &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }, MorphOp::Close, 3).unwrap()
+        });
+        op!("blobs_largest", n, 0, 1.0, [let mut b = BlobDetector::new();], {
+            black_box(b.largest(&img(f(FourCC::GREY), mask)).unwrap())
+        });
+        op!("moments", n, 0, 1.0, [], { black_box(moments(&img(f(FourCC::GREY), mask)).unwrap()) });
+        op!("tracker_yuyv", 2 * n, 0, 0.5, [let mut t = tracker.clone();], {
+            black_box(t.moments(&img(f(FourCC::YUYV), yuyv)).unwrap())
+        });
+        op!("tracker_rgb", 3 * n, 0, 1.0, [let mut t = tracker.clone();], {
+            black_box(t.moments(&img(f(FourCC::RGB24), rgb)).unwrap())
+        });
+        for (name, inb, outb, target, mut op) in ops {
+            if args.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+                continue;
+            }
+            let (mut fw, mut cv) = (Vec::new(), Vec::new());
+            for _ in 0..args.rounds {
+                fw.push(median_ms(&mut op, args));
+                if use_cv && let Some(c) = opencv_op(args, &dir, name, &size) {
+                    cv.push(c);
+                }
+            }
+            let row = Row {
+                op: name.into(),
+                size: (w, h),
+                ms: median(&mut fw),
+                opencv_ms: (!cv.is_empty()).then(|| median(&mut cv)),
+                floor_ms: (inb + outb) as f64 / bw * 1e3,
+                target,
+            };
+            eprintln!("{}", fmt_row(&row));
+            rows.push(row);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = Report { rows, bandwidth_gbs: bw / 1e9, opencv };
+    print!("{}", table(&report));
+    Ok(report)
+}
+
+fn img(format: ImageFormat, data: &[u8]) -> ImageRef<'_> {
+    ImageRef { format, data }
+}
+
+fn fmt_row(r: &Row) -> String {
+    let (cv, ratio, verdict) = match r.opencv_ms {
+        Some(c) => {
+            let ratio = r.ms / c;
+            (format!("{c:9.3}"), format!("{ratio:6.2}x"), if ratio <= r.target { "ok" } else { "MISS" })
+        }
+        None => ("        -".into(), "     -".into(), "-"),
+    };
+    format!(
+        "{:<26} {:>9} {:9.3} {cv} {ratio} (≤{:.1}x {verdict:<4}) {:8.3} {:6.1}x",
+        r.op,
+        format!("{}x{}", r.size.0, r.size.1),
+        r.ms,
+        r.target,
+        r.floor_ms,
+        r.ms / r.floor_ms.max(1e-9)
+    )
+}
+
+/// The result table as printed.
+pub fn table(rep: &Report) -> String {
+    let mut s = String::new();
+    s += &format!(
+        "# framewire filters, single thread, ms/frame = median over rounds of each round's median. {}. Copy bandwidth {:.1} GB/s.\n",
+        rep.opencv, rep.bandwidth_gbs
+    );
+    s += &format!(
+        "{:<26} {:>9} {:>9} {:>9} {:>7} {:<12} {:>8} {:>7}\n",
+        "op", "size", "fw ms", "cv ms", "fw/cv", "(target)", "floor ms", "fw/floor"
+    );
+    for r in &rep.rows {
+        s += &fmt_row(r);
+        s.push('\n');
+    }
+    s
+}

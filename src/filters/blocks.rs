@@ -1,0 +1,665 @@
+//! The filters as pipeline blocks: each reads its input wire slot in place
+//! and writes straight into a loaned output slot (no copies, no per-frame
+//! allocation), carrying the source frame's capture time and sequence.
+//!
+//! | type | input | output | parameters |
+//! |---|---|---|---|
+//! | `convert` | YUYV, UYVY, NV12, RGB24, BGR24 | `format` | `format` |
+//! | `jpeg_decode` | MJPEG | RGB24 or GREY | `format` |
+//! | `resize` | GREY, RGB24, BGR24 | same, `width`x`height` | `width`, `height`, `interp` |
+//! | `crop` | GREY, RGB24, BGR24, YUYV, UYVY | same, `width`x`height` | `x`, `y`, `width`, `height` |
+//! | `flip` | GREY, RGB24, BGR24 | same | `mode` |
+//! | `gaussian_blur` | GREY, RGB24, BGR24 | same | `ksize` |
+//! | `hsv_threshold` | RGB24, BGR24 | GREY mask | `lo`, `hi` |
+//! | `morphology` | GREY mask | GREY mask | `op`, `ksize` |
+//! | `blob_detect` | GREY mask | detection | — |
+//! | `color_tracker` | YUYV, UYVY, RGB24, BGR24 | detection | `lo`, `hi` |
+
+use serde::Deserialize;
+
+use super::blob::BlobDetector;
+use super::blur::{GaussianBlur, Ksize};
+use super::convert::{SUPPORTED, convert};
+use super::geom::{Flip, Rect, crop};
+use super::hsv::{HsvLut, HsvRange};
+use super::jpeg::JpegDecoder;
+use super::morph::{MorphOp, Morphology};
+use super::resize::{Interp, Resizer};
+use super::tracker::ColorTracker;
+use super::{FilterError, geom};
+use crate::block::*;
+use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
+use crate::msg::Detection;
+use crate::wire::FrameMeta;
+
+/// Registers every filter block type.
+pub fn register(reg: &mut Registry) {
+    reg.add::<ConvertBlock>();
+    reg.add::<JpegDecodeBlock>();
+    reg.add::<ResizeBlock>();
+    reg.add::<CropBlock>();
+    reg.add::<FlipBlock>();
+    reg.add::<BlurBlock>();
+    reg.add::<HsvThresholdBlock>();
+    reg.add::<MorphologyBlock>();
+    reg.add::<BlobDetectBlock>();
+    reg.add::<ColorTrackerBlock>();
+}
+
+const RGB_GREY: [FourCC; 3] = [FourCC::GREY, FourCC::RGB24, FourCC::BGR24];
+
+fn parse_fourcc(s: &str, allowed: &[FourCC]) -> Result<FourCC, String> {
+    FourCC::parse(s).filter(|f| allowed.contains(f)).ok_or_else(|| {
+        let list: Vec<String> = allowed.iter().map(|f| f.to_string()).collect();
+        format!("format {s:?} is not supported here; use one of {}", list.join(", "))
+    })
+}
+
+fn cfg(e: String) -> BlockError {
+    BlockError::Config(e)
+}
+
+/// A filter error on one frame: corrupt data is counted and the frame
+/// dropped; anything else (a format the block was not configured for) stops
+/// the block with the reason.
+fn frame_error(e: FilterError, dropped: &mut u64) -> Result<Step, BlockError> {
+    match e {
+        FilterError::Corrupt(msg) => {
+            *dropped += 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!("dropped corrupt frame ({msg}); {dropped} dropped so far");
+            }
+            Ok(Step::Continue)
+        }
+        other => Err(BlockError::Other(other.to_string())),
+    }
+}
+
+/// The shared step of image → image blocks: receive, loan, run `f` from the
+/// input slot into the output slot, commit with the input's stamps.
+fn image_step(
+    input: &mut Input<Image>,
+    output: &mut Output<Image>,
+    cx: &Context,
+    dropped: &mut u64,
+    out_format: impl FnOnce(&ImageFormat) -> Result<ImageFormat, BlockError>,
+    f: impl FnOnce(&ImageRef, &mut ImageMut) -> super::Result<()>,
+) -> Result<Step, BlockError> {
+    let Some(frame) = input.recv(cx.tick()) else { return Ok(Step::Idle) };
+    let meta: FrameMeta = *frame.meta();
+    let src = frame.image();
+    let mut loan = output.loan(cx.tick())?;
+    let fmt = out_format(&src.format)?;
+    let mut dst = loan.image(fmt)?;
+    if let Err(e) = f(&src, &mut dst) {
+        return frame_error(e, dropped); // the loan is abandoned on drop
+    }
+    loan.commit_from(&meta)?;
+    Ok(Step::Continue)
+}
+
+// ---------------------------------------------------------------- convert
+
+/// Parameters of `convert`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertParams {
+    format: String,
+}
+
+/// `convert`: pixel-format conversion (OpenCV-exact; see [`super::convert`]).
+pub struct ConvertBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    to: FourCC,
+    dropped: u64,
+}
+
+impl BlockType for ConvertBlock {
+    type Params = ConvertParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("convert", "Pixel-format conversion: YUYV/UYVY/NV12/RGB24/BGR24 to RGB24, BGR24 or GREY").param(
+            "format",
+            "string",
+            "required",
+            "output format: RGB24, BGR24 or GREY",
+        )
+    }
+    fn ports(p: &ConvertParams) -> Result<Ports, String> {
+        let to = parse_fourcc(&p.format, &[FourCC::RGB24, FourCC::BGR24, FourCC::GREY])?;
+        let from: Vec<FourCC> = SUPPORTED.iter().filter(|(_, d)| *d == to).map(|(s, _)| *s).collect();
+        Ok(Ports::new()
+            .input("input", PortType::image(&from, u32::MAX, u32::MAX))
+            .output("output", PortType::image_from("input", &[to])))
+    }
+    fn open(p: ConvertParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        let to = parse_fourcc(&p.format, &[FourCC::RGB24, FourCC::BGR24, FourCC::GREY]).map_err(cfg)?;
+        Ok(ConvertBlock { input: setup.input("input")?, output: setup.output("output")?, to, dropped: 0 })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let to = self.to;
+        image_step(
+            &mut self.input,
+            &mut self.output,
+            cx,
+            &mut self.dropped,
+            |f| Ok(ImageFormat::packed(to, f.width, f.height)),
+            convert,
+        )
+    }
+}
+
+// ------------------------------------------------------------ jpeg_decode
+
+fn d_rgb() -> String {
+    "RGB24".into()
+}
+
+/// Parameters of `jpeg_decode`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JpegParams {
+    #[serde(default = "d_rgb")]
+    format: String,
+}
+
+/// `jpeg_decode`: MJPEG frames to RGB24 or GREY; corrupt frames are counted
+/// and dropped.
+pub struct JpegDecodeBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    to: FourCC,
+    dec: JpegDecoder,
+    dropped: u64,
+}
+
+impl BlockType for JpegDecodeBlock {
+    type Params = JpegParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("jpeg_decode", "Decodes MJPEG/JPEG frames (standard Huffman tables supplied when missing)")
+            .param("format", "string", "\"RGB24\"", "output format: RGB24 or GREY")
+    }
+    fn ports(p: &JpegParams) -> Result<Ports, String> {
+        let to = parse_fourcc(&p.format, &[FourCC::RGB24, FourCC::GREY])?;
+        Ok(Ports::new()
+            .input("input", PortType::image(&[FourCC::MJPEG], u32::MAX, u32::MAX))
+            .output("output", PortType::image_from("input", &[to])))
+    }
+    fn open(p: JpegParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        let to = parse_fourcc(&p.format, &[FourCC::RGB24, FourCC::GREY]).map_err(cfg)?;
+        Ok(JpegDecodeBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            to,
+            dec: JpegDecoder::new(),
+            dropped: 0,
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let Some(frame) = self.input.recv(cx.tick()) else { return Ok(Step::Idle) };
+        let meta = *frame.meta();
+        // The MJPEG payload is exactly `len` bytes; the header gives the size.
+        let jpeg = &frame[..meta.len.min(frame.len())];
+        let (w, h) = match super::jpeg::dimensions(jpeg) {
+            Ok(d) => d,
+            Err(e) => return frame_error(e, &mut self.dropped),
+        };
+        let mut loan = self.output.loan(cx.tick())?;
+        let mut dst = loan.image(ImageFormat::packed(self.to, w, h))?;
+        if let Err(e) = self.dec.decode(jpeg, &mut dst) {
+            return frame_error(e, &mut self.dropped);
+        }
+        loan.commit_from(&meta)?;
+        Ok(Step::Continue)
+    }
+    fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
+        if self.dropped > 0 {
+            tracing::warn!("{} corrupt frames dropped", self.dropped);
+        }
+        Ok(())
+    }
+}
+
+// ----------------------------------------------------------------- resize
+
+fn d_area() -> Interp {
+    Interp::Area
+}
+
+/// Parameters of `resize`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeParams {
+    width: u32,
+    height: u32,
+    #[serde(default = "d_area")]
+    interp: Interp,
+}
+
+/// `resize`: area or bilinear resize to a fixed size.
+pub struct ResizeBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    p: ResizeParams,
+    r: Resizer,
+    dropped: u64,
+}
+
+impl BlockType for ResizeBlock {
+    type Params = ResizeParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("resize", "Resizes GREY/RGB24/BGR24 images (OpenCV INTER_AREA / INTER_LINEAR)")
+            .param("width", "int", "required", "output width")
+            .param("height", "int", "required", "output height")
+            .param("interp", "string", "\"area\"", "\"area\" (best for shrinking) or \"bilinear\"")
+    }
+    fn ports(p: &ResizeParams) -> Result<Ports, String> {
+        if p.width == 0 || p.height == 0 || p.width > 16384 || p.height > 16384 {
+            return Err(format!("size {}x{} is out of range 1..16384", p.width, p.height));
+        }
+        Ok(Ports::new()
+            .input("input", PortType::image(&RGB_GREY, u32::MAX, u32::MAX))
+            .output("output", PortType::image(&RGB_GREY, p.width, p.height)))
+    }
+    fn open(p: ResizeParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        Ok(ResizeBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            p,
+            r: Resizer::new(),
+            dropped: 0,
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let (w, h, interp, r) = (self.p.width, self.p.height, self.p.interp, &mut self.r);
+        image_step(
+            &mut self.input,
+            &mut self.output,
+            cx,
+            &mut self.dropped,
+            |f| Ok(ImageFormat::packed(f.fourcc, w, h)),
+            |s, d| r.resize(s, d, interp),
+        )
+    }
+}
+
+// ------------------------------------------------------------------- crop
+
+/// Parameters of `crop`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CropParams {
+    #[serde(default)]
+    x: u32,
+    #[serde(default)]
+    y: u32,
+    width: u32,
+    height: u32,
+}
+
+/// `crop`: copies a region of interest.
+pub struct CropBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    rect: Rect,
+    dropped: u64,
+}
+
+const CROP_FORMATS: [FourCC; 5] = [FourCC::GREY, FourCC::RGB24, FourCC::BGR24, FourCC::YUYV, FourCC::UYVY];
+
+impl BlockType for CropBlock {
+    type Params = CropParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("crop", "Copies a region of interest (GREY, RGB24, BGR24, YUYV, UYVY)")
+            .param("x", "int", "0", "left column")
+            .param("y", "int", "0", "top row")
+            .param("width", "int", "required", "region width (even for YUYV/UYVY)")
+            .param("height", "int", "required", "region height")
+    }
+    fn ports(p: &CropParams) -> Result<Ports, String> {
+        if p.width == 0 || p.height == 0 {
+            return Err("width and height must be at least 1".into());
+        }
+        Ok(Ports::new()
+            .input("input", PortType::image(&CROP_FORMATS, u32::MAX, u32::MAX))
+            .output("output", PortType::image(&CROP_FORMATS, p.width, p.height)))
+    }
+    fn open(p: CropParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        let rect = Rect { x: p.x, y: p.y, w: p.width, h: p.height };
+        Ok(CropBlock { input: setup.input("input")?, output: setup.output("output")?, rect, dropped: 0 })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let r = self.rect;
+        image_step(
+            &mut self.input,
+            &mut self.output,
+            cx,
+            &mut self.dropped,
+            |f| Ok(ImageFormat::packed(f.fourcc, r.w, r.h)),
+            |s, d| crop(s, d, r),
+        )
+    }
+}
+
+// ------------------------------------------------------------------- flip
+
+fn d_rot() -> Flip {
+    Flip::Rotate180
+}
+
+/// Parameters of `flip`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlipParams {
+    #[serde(default = "d_rot")]
+    mode: Flip,
+}
+
+/// `flip`: mirror or rotate by 180°.
+pub struct FlipBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    mode: Flip,
+    dropped: u64,
+}
+
+impl BlockType for FlipBlock {
+    type Params = FlipParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("flip", "Mirrors or rotates GREY/RGB24/BGR24 images by 180°").param(
+            "mode",
+            "string",
+            "\"rotate180\"",
+            "\"horizontal\", \"vertical\" or \"rotate180\"",
+        )
+    }
+    fn ports(_: &FlipParams) -> Result<Ports, String> {
+        Ok(Ports::new()
+            .input("input", PortType::image(&RGB_GREY, u32::MAX, u32::MAX))
+            .output("output", PortType::image_from("input", &RGB_GREY)))
+    }
+    fn open(p: FlipParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        Ok(FlipBlock { input: setup.input("input")?, output: setup.output("output")?, mode: p.mode, dropped: 0 })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let mode = self.mode;
+        image_step(
+            &mut self.input,
+            &mut self.output,
+            cx,
+            &mut self.dropped,
+            |f| Ok(ImageFormat::packed(f.fourcc, f.width, f.height)),
+            |s, d| geom::flip(s, d, mode),
+        )
+    }
+}
+
+// ---------------------------------------------------------- gaussian_blur
+
+fn d_k5() -> u32 {
+    5
+}
+
+/// Parameters of `gaussian_blur`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlurParams {
+    #[serde(default = "d_k5")]
+    ksize: u32,
+}
+
+/// `gaussian_blur`: 3x3 or 5x5 Gaussian (OpenCV-exact).
+pub struct BlurBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    k: Ksize,
+    blur: GaussianBlur,
+    dropped: u64,
+}
+
+impl BlockType for BlurBlock {
+    type Params = BlurParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("gaussian_blur", "Gaussian blur of GREY/RGB24/BGR24 images (sigma from the size, as OpenCV)")
+            .param("ksize", "int", "5", "kernel size: 3 or 5")
+    }
+    fn ports(p: &BlurParams) -> Result<Ports, String> {
+        Ksize::from_side(p.ksize).ok_or(format!("ksize {} is not supported; use 3 or 5", p.ksize))?;
+        Ok(Ports::new()
+            .input("input", PortType::image(&RGB_GREY, u32::MAX, u32::MAX))
+            .output("output", PortType::image_from("input", &RGB_GREY)))
+    }
+    fn open(p: BlurParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        let k = Ksize::from_side(p.ksize).ok_or_else(|| cfg(format!("ksize {} is not 3 or 5", p.ksize)))?;
+        Ok(BlurBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            k,
+            blur: GaussianBlur::new(),
+            dropped: 0,
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let (k, b) = (self.k, &mut self.blur);
+        image_step(
+            &mut self.input,
+            &mut self.output,
+            cx,
+            &mut self.dropped,
+            |f| Ok(ImageFormat::packed(f.fourcc, f.width, f.height)),
+            |s, d| b.apply(s, d, k),
+        )
+    }
+}
+
+// ---------------------------------------------------------- hsv_threshold
+
+/// Parameters of `hsv_threshold` and `color_tracker`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HsvParams {
+    lo: [u8; 3],
+    hi: [u8; 3],
+}
+
+fn check_range(p: &HsvParams) -> Result<HsvRange, String> {
+    if p.lo[0] > 179 || p.hi[0] > 179 {
+        return Err(format!("hue bounds {} and {} must be 0..=179 (OpenCV's H)", p.lo[0], p.hi[0]));
+    }
+    Ok(HsvRange { lo: p.lo, hi: p.hi })
+}
+
+/// `hsv_threshold`: colour range → binary mask (255 inside).
+pub struct HsvThresholdBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    lut: HsvLut,
+    dropped: u64,
+}
+
+const HSV_DOC_LO: &str = "lower [h, s, v]: H 0-179, S and V 0-255; h_lo > h_hi wraps around red";
+
+impl BlockType for HsvThresholdBlock {
+    type Params = HsvParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("hsv_threshold", "HSV colour range (OpenCV convention) of RGB24/BGR24 images to a GREY mask")
+            .param("lo", "[int; 3]", "required", HSV_DOC_LO)
+            .param("hi", "[int; 3]", "required", "upper [h, s, v], inclusive")
+    }
+    fn ports(p: &HsvParams) -> Result<Ports, String> {
+        check_range(p)?;
+        Ok(Ports::new()
+            .input("input", PortType::image(&[FourCC::RGB24, FourCC::BGR24], u32::MAX, u32::MAX))
+            .output("output", PortType::image_from("input", &[FourCC::GREY])))
+    }
+    fn open(p: HsvParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        let range = check_range(&p).map_err(cfg)?;
+        Ok(HsvThresholdBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            lut: HsvLut::new(range),
+            dropped: 0,
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let lut = &self.lut;
+        image_step(
+            &mut self.input,
+            &mut self.output,
+            cx,
+            &mut self.dropped,
+            |f| Ok(ImageFormat::packed(FourCC::GREY, f.width, f.height)),
+            |s, d| lut.threshold(s, d),
+        )
+    }
+}
+
+// ------------------------------------------------------------- morphology
+
+fn d_open() -> MorphOp {
+    MorphOp::Open
+}
+fn d_k3() -> u32 {
+    3
+}
+
+/// Parameters of `morphology`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MorphParams {
+    #[serde(default = "d_open")]
+    op: MorphOp,
+    #[serde(default = "d_k3")]
+    ksize: u32,
+}
+
+/// `morphology`: erode, dilate, open or close a mask with a square.
+pub struct MorphologyBlock {
+    input: Input<Image>,
+    output: Output<Image>,
+    op: MorphOp,
+    k: u32,
+    m: Morphology,
+    dropped: u64,
+}
+
+impl BlockType for MorphologyBlock {
+    type Params = MorphParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("morphology", "Erode/dilate/open/close a GREY mask with a k x k square (OpenCV-exact)")
+            .param("op", "string", "\"open\"", "\"erode\", \"dilate\", \"open\" or \"close\"")
+            .param("ksize", "int", "3", "odd square size")
+    }
+    fn ports(p: &MorphParams) -> Result<Ports, String> {
+        if p.ksize.is_multiple_of(2) || p.ksize > 31 {
+            return Err(format!("ksize {} must be odd and at most 31", p.ksize));
+        }
+        Ok(Ports::new()
+            .input("input", PortType::image(&[FourCC::GREY], u32::MAX, u32::MAX))
+            .output("output", PortType::image_from("input", &[FourCC::GREY])))
+    }
+    fn open(p: MorphParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        Ok(MorphologyBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            op: p.op,
+            k: p.ksize,
+            m: Morphology::new(),
+            dropped: 0,
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let (op, k, m) = (self.op, self.k, &mut self.m);
+        image_step(
+            &mut self.input,
+            &mut self.output,
+            cx,
+            &mut self.dropped,
+            |f| Ok(ImageFormat::packed(FourCC::GREY, f.width, f.height)),
+            |s, d| m.apply(s, d, op, k),
+        )
+    }
+}
+
+// ------------------------------------------------------------ blob_detect
+
+/// Parameters of `blob_detect` (none).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// `blob_detect`: the largest 8-connected blob of a mask as a detection.
+pub struct BlobDetectBlock {
+    input: Input<Image>,
+    output: Output<Detection>,
+    det: BlobDetector,
+}
+
+impl BlockType for BlobDetectBlock {
+    type Params = NoParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("blob_detect", "Largest 8-connected blob of a GREY mask: area, centroid, bounding box")
+    }
+    fn ports(_: &NoParams) -> Result<Ports, String> {
+        Ok(Ports::new()
+            .input("input", PortType::image(&[FourCC::GREY], u32::MAX, u32::MAX))
+            .output("detection", PortType::msg::<Detection>()))
+    }
+    fn open(_: NoParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        Ok(BlobDetectBlock {
+            input: setup.input("input")?,
+            output: setup.output("detection")?,
+            det: BlobDetector::new(),
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let Some(frame) = self.input.recv(cx.tick()) else { return Ok(Step::Idle) };
+        let meta = *frame.meta();
+        let d = self.det.largest(&frame.image()).map_err(|e| BlockError::Other(e.to_string()))?;
+        drop(frame);
+        self.output.send(&d, Some(&meta))?;
+        Ok(Step::Continue)
+    }
+}
+
+// ---------------------------------------------------------- color_tracker
+
+/// `color_tracker`: YUYV/UYVY/RGB24/BGR24 straight to the centroid of an HSV
+/// range in one pass (see [`super::tracker`]).
+pub struct ColorTrackerBlock {
+    input: Input<Image>,
+    output: Output<Detection>,
+    t: ColorTracker,
+}
+
+impl BlockType for ColorTrackerBlock {
+    type Params = HsvParams;
+    fn info() -> BlockInfo {
+        BlockInfo::new("color_tracker", "Fused YUYV/RGB → HSV range → centroid, area and box of all matching pixels")
+            .param("lo", "[int; 3]", "required", HSV_DOC_LO)
+            .param("hi", "[int; 3]", "required", "upper [h, s, v], inclusive")
+    }
+    fn ports(p: &HsvParams) -> Result<Ports, String> {
+        check_range(p)?;
+        let f = [FourCC::YUYV, FourCC::UYVY, FourCC::RGB24, FourCC::BGR24];
+        Ok(Ports::new()
+            .input("input", PortType::image(&f, u32::MAX, u32::MAX))
+            .output("detection", PortType::msg::<Detection>()))
+    }
+    fn open(p: HsvParams, setup: &mut Setup) -> Result<Self, BlockError> {
+        let range = check_range(&p).map_err(cfg)?;
+        Ok(ColorTrackerBlock {
+            input: setup.input("input")?,
+            output: setup.output("detection")?,
+            t: ColorTracker::new(range),
+        })
+    }
+    fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        let Some(frame) = self.input.recv(cx.tick()) else { return Ok(Step::Idle) };
+        let meta = *frame.meta();
+        let d = self.t.track(&frame.image()).map_err(|e| BlockError::Other(e.to_string()))?;
+        drop(frame);
+        self.output.send(&d, Some(&meta))?;
+        Ok(Step::Continue)
+    }
+}

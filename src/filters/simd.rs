@@ -1,0 +1,697 @@
+//! Hand-written x86-64 SIMD kernels for what LLVM does not vectorise on its
+//! own: byte shuffles of 3-byte pixels (SSSE3 `pshufb`: flips, RGB <-> BGR,
+//! 2x shrink), and AVX2 kernels for YUV -> RGB, the bilinear taps (32-bit
+//! gathers + `pmaddwd`), the bilinear vertical blend and mask bit packing.
+//! This is the only module of the filters with `unsafe`: unaligned loads and
+//! stores (and gathers), each on a range whose length was checked just
+//! before, and calls into `#[target_feature]` functions after run-time
+//! detection.
+//!
+//! Every function has a scalar fallback computing exactly the same result
+//! (the tests compare them); it runs for remainders, on CPUs without the
+//! feature and on other architectures (aarch64 builds use only the
+//! fallbacks and the auto-vectorised kernels elsewhere).
+
+// Elsewhere than x86-64 only the scalar fallbacks remain: the masks and
+// the `simd` flags are then unused by design.
+#![cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables, dead_code))]
+
+/// `out[j] = in[f(j)]` over `OUT` output registers and `IN` input registers;
+/// `-128` (0x80) lanes make `pshufb` write zero so the partial results OR.
+#[derive(Clone, Copy)]
+enum Kind {
+    Rev3,
+    Even3,
+    Swap3,
+}
+
+type Masks<const IN: usize, const OUT: usize> = [[[i8; 16]; IN]; OUT];
+
+const fn masks<const IN: usize, const OUT: usize>(kind: Kind) -> Masks<IN, OUT> {
+    let mut m = [[[-128i8; 16]; IN]; OUT];
+    let mut j = 0;
+    while j < OUT * 16 {
+        let s = match kind {
+            Kind::Rev3 => rev3_index(j),
+            Kind::Even3 => even3_index(j),
+            // RGB <-> BGR within each pixel.
+            Kind::Swap3 => 3 * (j / 3) + 2 - j % 3,
+        };
+        m[j / 16][s / 16][j % 16] = (s % 16) as i8;
+        j += 1;
+    }
+    m
+}
+
+/// 16 RGB pixels reversed: output pixel `p` is input pixel `15 - p`.
+const fn rev3_index(j: usize) -> usize {
+    3 * (15 - j / 3) + j % 3
+}
+/// The first 3 bytes of every 6: one RGB pixel of each pair (32 pixels in, 16 out).
+const fn even3_index(j: usize) -> usize {
+    6 * (j / 3) + j % 3
+}
+
+const REV3: Masks<3, 3> = masks::<3, 3>(Kind::Rev3);
+const EVEN3: Masks<6, 3> = masks::<6, 3>(Kind::Even3);
+const SWAP3: Masks<3, 3> = masks::<3, 3>(Kind::Swap3);
+
+/// Whether the kernels below can run on this CPU.
+pub(crate) fn have_ssse3() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("ssse3")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Masks;
+    use std::arch::x86_64::*;
+
+    /// Loads a kernel's masks into registers once per call, so the loop does
+    /// not reload them (LLVM cannot hoist loads it fears the stores alias).
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn load<const IN: usize, const OUT: usize>(m: &Masks<IN, OUT>) -> [[__m128i; IN]; OUT] {
+        let mut r = [[_mm_setzero_si128(); IN]; OUT];
+        for (rk, mk) in r.iter_mut().zip(m) {
+            for (ri, mi) in rk.iter_mut().zip(mk) {
+                // SAFETY: `mi` is a 16-byte array; loadu reads exactly it.
+                *ri = unsafe { _mm_loadu_si128(mi.as_ptr() as *const __m128i) };
+            }
+        }
+        r
+    }
+
+    /// One block: `IN * 16` bytes of `src` → `OUT * 16` bytes of `dst`.
+    #[inline]
+    #[target_feature(enable = "ssse3")]
+    fn block<const IN: usize, const OUT: usize>(src: &[u8], dst: &mut [u8], m: &[[__m128i; IN]; OUT]) {
+        assert!(src.len() >= IN * 16 && dst.len() >= OUT * 16);
+        let mut r = [_mm_setzero_si128(); IN];
+        for (i, reg) in r.iter_mut().enumerate() {
+            // SAFETY: `src` has at least IN * 16 bytes (asserted above), so
+            // bytes 16i..16i+16 are in bounds; loadu has no alignment need.
+            *reg = unsafe { _mm_loadu_si128(src.as_ptr().add(16 * i) as *const __m128i) };
+        }
+        for (k, mk) in m.iter().enumerate() {
+            let mut acc = _mm_setzero_si128();
+            for (i, mask) in mk.iter().enumerate() {
+                acc = _mm_or_si128(acc, _mm_shuffle_epi8(r[i], *mask));
+            }
+            // SAFETY: `dst` has at least OUT * 16 bytes (asserted above).
+            unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(16 * k) as *mut __m128i, acc) };
+        }
+    }
+
+    /// Reverses the order of the RGB pixels of `s` into `d` (same length,
+    /// a multiple of 3). Returns the number of leading output pixels done;
+    /// the caller finishes the rest.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn rev3(s: &[u8], d: &mut [u8]) -> usize {
+        let m = load(&super::REV3);
+        let n = d.len() / 3;
+        let mut p = 0;
+        while p + 16 <= n {
+            let src = &s[3 * (n - p - 16)..3 * (n - p)];
+            block::<3, 3>(src, &mut d[3 * p..3 * p + 48], &m);
+            p += 16;
+        }
+        p
+    }
+
+    /// Keeps the first RGB pixel of every pair: `d[3i..3i+3] = s[6i..6i+3]`.
+    /// Returns the number of output pixels done.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn even3(s: &[u8], d: &mut [u8]) -> usize {
+        let m = load(&super::EVEN3);
+        let n = (d.len() / 3).min(s.len() / 6);
+        let mut p = 0;
+        while p + 16 <= n {
+            block::<6, 3>(&s[6 * p..6 * p + 96], &mut d[3 * p..3 * p + 48], &m);
+            p += 16;
+        }
+        p
+    }
+
+    /// Swaps bytes 0 and 2 of every 3-byte pixel; returns the pixels done.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn swap3(s: &[u8], d: &mut [u8]) -> usize {
+        let m = load(&super::SWAP3);
+        let n = (d.len() / 3).min(s.len() / 3);
+        let mut p = 0;
+        while p + 16 <= n {
+            block::<3, 3>(&s[3 * p..3 * p + 48], &mut d[3 * p..3 * p + 48], &m);
+            p += 16;
+        }
+        p
+    }
+
+    /// BT.601 limited-range YUV → RGB (or BGR) for 16 pixels at a time, with
+    /// exactly the integer arithmetic of `convert::yuv_px` in 32-bit lanes.
+    /// The chroma products are computed once per pixel pair (8 pairs per
+    /// vector) and then duplicated, since `pmulld` is the bottleneck.
+    /// `NV12`: `y` is the luma row and `uv` the interleaved chroma row;
+    /// otherwise `y` is a packed 4:2:2 row with luma at `Y0 + 2i` and chroma
+    /// at `U + 4i`, `V + 4i`. Returns the pixels done (a multiple of 16).
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn yuv_rgb_avx2<const Y0: usize, const U: usize, const V: usize, const NV12: bool, const BGR: bool>(
+        y: &[u8],
+        uv: &[u8],
+        out: &mut [u8],
+        w: usize,
+    ) -> usize {
+        /// `count` bytes `first, first + step, ...` placed from byte `at`.
+        const fn pick(first: usize, step: usize, count: usize, at: usize) -> [i8; 16] {
+            let mut m = [-128i8; 16];
+            let mut i = 0;
+            while i < count {
+                m[at + i] = (first + step * i) as i8;
+                i += 1;
+            }
+            m
+        }
+        let ld = |m: &[i8; 16]| {
+            // SAFETY: `m` is a 16-byte array.
+            unsafe { _mm_loadu_si128(m.as_ptr() as *const __m128i) }
+        };
+        let (y_m, u_lo, u_hi, v_lo, v_hi) = if NV12 {
+            (
+                ld(&pick(0, 1, 8, 0)),
+                ld(&pick(0, 2, 8, 0)),
+                ld(&pick(0, 2, 0, 0)),
+                ld(&pick(1, 2, 8, 0)),
+                ld(&pick(1, 2, 0, 0)),
+            )
+        } else {
+            (
+                ld(&pick(Y0, 2, 8, 0)),
+                ld(&pick(U, 4, 4, 0)),
+                ld(&pick(U, 4, 4, 4)),
+                ld(&pick(V, 4, 4, 0)),
+                ld(&pick(V, 4, 4, 4)),
+            )
+        };
+        let inter = _mm256_broadcastsi128_si256(ld(&[0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128]));
+        let c = |v: i32| _mm256_set1_epi32(v);
+        use super::super::convert as cv;
+        let (cy, cub, cug, cvg, cvr) = (c(cv::CY), c(cv::CUB), c(cv::CUG), c(cv::CVG), c(cv::CVR));
+        let (half, c16, c128, zero) = (c(1 << 19), c(16), c(128), _mm256_setzero_si256());
+        let dup_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+        let dup_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+        let mut p = 0;
+        while p + 16 <= w && 3 * p + 52 <= out.len() {
+            // Luma of pixels p..p+8 and p+8..p+16, chroma of the 8 pairs.
+            let (ya, yb, ub, vb) = if NV12 {
+                if p + 16 > y.len() || p + 16 > uv.len() {
+                    break;
+                }
+                let (ys, uvs) = (&y[p..p + 16], &uv[p..p + 16]);
+                // SAFETY: `ys` and `uvs` are 16-byte slices.
+                let (yv, uvv) = unsafe {
+                    (_mm_loadu_si128(ys.as_ptr() as *const __m128i), _mm_loadu_si128(uvs.as_ptr() as *const __m128i))
+                };
+                (yv, _mm_srli_si128::<8>(yv), _mm_shuffle_epi8(uvv, u_lo), _mm_shuffle_epi8(uvv, v_lo))
+            } else {
+                let src = &y[2 * p..2 * p + 32];
+                // SAFETY: `src` is a 32-byte slice: two 16-byte loads.
+                let (a, b) = unsafe {
+                    (
+                        _mm_loadu_si128(src.as_ptr() as *const __m128i),
+                        _mm_loadu_si128(src.as_ptr().add(16) as *const __m128i),
+                    )
+                };
+                (
+                    _mm_shuffle_epi8(a, y_m),
+                    _mm_shuffle_epi8(b, y_m),
+                    _mm_or_si128(_mm_shuffle_epi8(a, u_lo), _mm_shuffle_epi8(b, u_hi)),
+                    _mm_or_si128(_mm_shuffle_epi8(a, v_lo), _mm_shuffle_epi8(b, v_hi)),
+                )
+            };
+            let _ = (u_hi, v_hi);
+            let uc = _mm256_sub_epi32(_mm256_cvtepu8_epi32(ub), c128);
+            let vc = _mm256_sub_epi32(_mm256_cvtepu8_epi32(vb), c128);
+            let ruv = _mm256_add_epi32(half, _mm256_mullo_epi32(vc, cvr));
+            let guv =
+                _mm256_add_epi32(half, _mm256_add_epi32(_mm256_mullo_epi32(vc, cvg), _mm256_mullo_epi32(uc, cug)));
+            let buv = _mm256_add_epi32(half, _mm256_mullo_epi32(uc, cub));
+            for (half_i, yv) in [(0usize, ya), (1, yb)] {
+                let dup = if half_i == 0 { dup_lo } else { dup_hi };
+                let (ru, gu, bu) = (
+                    _mm256_permutevar8x32_epi32(ruv, dup),
+                    _mm256_permutevar8x32_epi32(guv, dup),
+                    _mm256_permutevar8x32_epi32(buv, dup),
+                );
+                let yy =
+                    _mm256_mullo_epi32(_mm256_max_epi32(_mm256_sub_epi32(_mm256_cvtepu8_epi32(yv), c16), zero), cy);
+                let r = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, ru));
+                let g = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, gu));
+                let b = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, bu));
+                let (first, last) = if BGR { (b, r) } else { (r, b) };
+                // Per 128-bit lane (4 pixels): c0 x4, c1 x4, c2 x4, 0 x4,
+                // saturated to 0..=255 like the scalar clamp.
+                let bytes = _mm256_packus_epi16(_mm256_packs_epi32(first, g), _mm256_packs_epi32(last, zero));
+                let px = _mm256_shuffle_epi8(bytes, inter);
+                let at = 3 * (p + 8 * half_i);
+                let d = &mut out[at..at + 28];
+                // SAFETY: `d` has 28 bytes: the 16-byte stores at 0 and 12
+                // fit; the second overwrites the first's 4 padding bytes.
+                unsafe {
+                    _mm_storeu_si128(d.as_mut_ptr() as *mut __m128i, _mm256_castsi256_si128(px));
+                    _mm_storeu_si128(d.as_mut_ptr().add(12) as *mut __m128i, _mm256_extracti128_si256::<1>(px));
+                }
+            }
+            p += 16;
+        }
+        p
+    }
+
+    /// See [`super::vline`]; returns the samples done (a multiple of 32).
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn vline_avx2(r0: &[i32], r1: &[i32], b0: i16, b1: i16, out: &mut [u8]) -> usize {
+        let n = out.len().min(r0.len()).min(r1.len());
+        let (w0, w1, two) = (_mm256_set1_epi16(b0), _mm256_set1_epi16(b1), _mm256_set1_epi16(2));
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        // 16 samples of a row, >> 4 and narrowed to i16 (in packs' lane order).
+        let narrow = |r: &[i32]| {
+            // SAFETY: `r` has 16 elements (the callers slice exactly 16).
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_si256(r.as_ptr() as *const __m256i),
+                    _mm256_loadu_si256(r.as_ptr().add(8) as *const __m256i),
+                )
+            };
+            _mm256_packs_epi32(_mm256_srai_epi32::<4>(a), _mm256_srai_epi32::<4>(b))
+        };
+        let mut i = 0;
+        while i + 32 <= n {
+            let mut half = [_mm256_setzero_si256(); 2];
+            for (k, h) in half.iter_mut().enumerate() {
+                let j = i + 16 * k;
+                let a = _mm256_mulhi_epi16(w0, narrow(&r0[j..j + 16]));
+                let b = _mm256_mulhi_epi16(w1, narrow(&r1[j..j + 16]));
+                *h = _mm256_srai_epi16::<2>(_mm256_add_epi16(_mm256_add_epi16(a, b), two));
+            }
+            let bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(half[0], half[1]), order);
+            let d = &mut out[i..i + 32];
+            // SAFETY: `d` is a 32-byte slice.
+            unsafe { _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, bytes) };
+            i += 32;
+        }
+        i
+    }
+
+    /// See [`super::pack_mask`]: returns `(bytes done, binary so far)`.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn pack_mask_avx2(row: &[u8], bits: &mut [u32]) -> (usize, bool) {
+        let n = (row.len() / 32).min(bits.len());
+        let zero = _mm256_setzero_si256();
+        let ones = _mm256_set1_epi8(-1);
+        let mut ok = _mm256_set1_epi8(-1);
+        for (i, b) in bits[..n].iter_mut().enumerate() {
+            let c = &row[32 * i..32 * i + 32];
+            // SAFETY: `c` is a 32-byte slice.
+            let v = unsafe { _mm256_loadu_si256(c.as_ptr() as *const __m256i) };
+            let is0 = _mm256_cmpeq_epi8(v, zero);
+            let is255 = _mm256_cmpeq_epi8(v, ones);
+            ok = _mm256_and_si256(ok, _mm256_or_si256(is0, is255));
+            *b = _mm256_movemask_epi8(v) as u32;
+        }
+        (32 * n, _mm256_movemask_epi8(ok) == -1)
+    }
+
+    /// See [`super::unpack_mask`]; returns the bytes done.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn unpack_mask_avx2(bits: &[u32], row: &mut [u8]) -> usize {
+        let n = (row.len() / 32).min(bits.len());
+        // Byte j of the output takes bit j % 8 of source byte j / 8.
+        let sel = _mm256_setr_epi8(
+            0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
+        );
+        let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        for (i, &b) in bits[..n].iter().enumerate() {
+            let v = _mm256_set1_epi32(b as i32);
+            let spread = _mm256_shuffle_epi8(v, sel);
+            let m = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+            let d = &mut row[32 * i..32 * i + 32];
+            // SAFETY: `d` is a 32-byte slice.
+            unsafe { _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, m) };
+        }
+        32 * n
+    }
+
+    /// See [`super::hline`]; returns the samples done.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn hline_avx2<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &mut [i32]) -> usize {
+        let n = out.len();
+        // Per 32-bit lane: byte 0 -> low half of the low word, byte C -> low
+        // half of the high word, zeros elsewhere.
+        let m = |l: i8| [l, -128, l + C as i8, -128];
+        let lanes: [i8; 32] = {
+            let mut a = [0i8; 32];
+            for i in 0..8 {
+                a[4 * i..4 * i + 4].copy_from_slice(&m(4 * (i as i8 % 4)));
+            }
+            a
+        };
+        // SAFETY: `lanes` is a 32-byte array.
+        let shuf = unsafe { _mm256_loadu_si256(lanes.as_ptr() as *const __m256i) };
+        let mut i = 0;
+        while i + 8 <= n {
+            // Offsets never decrease, so the last lane bounds the block: the
+            // gather reads 4 bytes at each offset.
+            let last = ofs[i + 7];
+            if last < 0 || last as usize + 4 > src.len() || ofs[i] < 0 {
+                break;
+            }
+            let (o, w) = (&ofs[i..i + 8], &wts[i..i + 8]);
+            // SAFETY: `o` and `w` are 8-element i32 slices; every offset in
+            // `o` is in 0..=src.len()-4 (checked above for the largest,
+            // offsets are non-decreasing and non-negative), so each 4-byte
+            // gather read is inside `src`.
+            let (vo, vw) = unsafe {
+                (_mm256_loadu_si256(o.as_ptr() as *const __m256i), _mm256_loadu_si256(w.as_ptr() as *const __m256i))
+            };
+            // SAFETY: see above; scale 1 makes the offsets byte offsets.
+            let v = unsafe { _mm256_i32gather_epi32::<1>(src.as_ptr() as *const i32, vo) };
+            let taps = _mm256_shuffle_epi8(v, shuf);
+            let r = _mm256_madd_epi16(taps, vw);
+            let d = &mut out[i..i + 8];
+            // SAFETY: `d` is an 8-element i32 slice.
+            unsafe { _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, r) };
+            i += 8;
+        }
+        i
+    }
+
+    /// See [`super::area2_gray`]; returns the output bytes done.
+    #[target_feature(enable = "ssse3")]
+    pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8]) -> usize {
+        let n = d.len().min(a.len() / 2).min(b.len() / 2);
+        let ones = _mm_set1_epi8(1);
+        let two = _mm_set1_epi16(2);
+        let mut p = 0;
+        while p + 16 <= n {
+            let (a, b) = (&a[2 * p..2 * p + 32], &b[2 * p..2 * p + 32]);
+            // SAFETY: `a` and `b` are 32-byte slices (bounds-checked just
+            // above), so both 16-byte loads at offsets 0 and 16 are in bounds.
+            let (a0, a1, b0, b1) = unsafe {
+                (
+                    _mm_loadu_si128(a.as_ptr() as *const __m128i),
+                    _mm_loadu_si128(a.as_ptr().add(16) as *const __m128i),
+                    _mm_loadu_si128(b.as_ptr() as *const __m128i),
+                    _mm_loadu_si128(b.as_ptr().add(16) as *const __m128i),
+                )
+            };
+            // maddubs with all-ones: sums of horizontal byte pairs as u16.
+            let lo = _mm_add_epi16(_mm_maddubs_epi16(a0, ones), _mm_maddubs_epi16(b0, ones));
+            let hi = _mm_add_epi16(_mm_maddubs_epi16(a1, ones), _mm_maddubs_epi16(b1, ones));
+            let lo = _mm_srli_epi16::<2>(_mm_add_epi16(lo, two));
+            let hi = _mm_srli_epi16::<2>(_mm_add_epi16(hi, two));
+            let out = &mut d[p..p + 16];
+            // SAFETY: `out` is a 16-byte slice.
+            unsafe { _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, _mm_packus_epi16(lo, hi)) };
+            p += 16;
+        }
+        p
+    }
+}
+
+/// Horizontal bilinear taps for one row: for every output sample `i`,
+/// `out[i] = src[ofs[i]] * w0 + src[ofs[i] + C] * w1` where `wts[i]` packs
+/// `w0` in its low and `w1` in its high 16 bits. With AVX2 each group of 8
+/// samples is one 32-bit gather (both taps are bytes of the word read at
+/// `ofs[i]`), one byte shuffle and one `pmaddwd`.
+pub(crate) fn hline<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &mut [i32], avx2: bool) {
+    let n = out.len().min(ofs.len()).min(wts.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller checked AVX2 with `have_avx2()`.
+        done = unsafe { x86::hline_avx2::<C>(src, &ofs[..n], &wts[..n], &mut out[..n]) };
+    }
+    let _ = avx2;
+    for i in done..n {
+        let o = ofs[i] as usize;
+        let (w0, w1) = (wts[i] & 0xffff, wts[i] >> 16);
+        let s1 = src.get(o + C).copied().unwrap_or(0) as i32; // w1 is 0 at the right edge
+        out[i] = src[o] as i32 * w0 + s1 * w1;
+    }
+}
+
+/// Whether AVX2 kernels can run on this CPU.
+pub(crate) fn have_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// 2x2 box average of two GREY rows, rounding half up:
+/// `d[i] = (a[2i] + a[2i+1] + b[2i] + b[2i+1] + 2) >> 2`.
+pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8], ssse3: bool) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ssse3 {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::area2_gray(a, b, d) };
+    }
+    let _ = ssse3;
+    for i in done..d.len() {
+        let s = a[2 * i] as u16 + a[2 * i + 1] as u16 + b[2 * i] as u16 + b[2 * i + 1] as u16;
+        d[i] = ((s + 2) >> 2) as u8;
+    }
+}
+
+/// RGB <-> BGR: swaps bytes 0 and 2 of every pixel of `s` into `d`. With
+/// `simd` false it is plain scalar code (the reference for the tests).
+pub(crate) fn swap3(s: &[u8], d: &mut [u8], simd: bool) {
+    let n = d.len() / 3;
+    let px = |d: &mut [u8], p: usize| d[3 * p..3 * p + 3].copy_from_slice(&[s[3 * p + 2], s[3 * p + 1], s[3 * p]]);
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::swap3(s, d) };
+    }
+    for p in done..n {
+        px(d, p);
+    }
+}
+
+/// YUV → RGB/BGR for a leading part of a row (see `x86::yuv_rgb_avx2`);
+/// returns the pixels done, 0 without AVX2.
+pub(crate) fn yuv_rgb<const Y0: usize, const U: usize, const V: usize, const NV12: bool, const BGR: bool>(
+    y: &[u8],
+    uv: &[u8],
+    out: &mut [u8],
+    w: usize,
+    avx2: bool,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller checked AVX2 with `have_avx2()`.
+        return unsafe { x86::yuv_rgb_avx2::<Y0, U, V, NV12, BGR>(y, uv, out, w) };
+    }
+    let _ = (y, uv, out, w, avx2);
+    0
+}
+
+/// OpenCV's `VResizeLinearVec_32s8u`: blends two horizontally interpolated
+/// rows with 11-bit weights using 16-bit high multiplies,
+/// `((b0 * (r0 >> 4)) >> 16) + ((b1 * (r1 >> 4)) >> 16) + 2) >> 2`, which is
+/// what makes `INTER_LINEAR` results bit-exact with OpenCV's SIMD path.
+pub(crate) fn vline(r0: &[i32], r1: &[i32], b1: i16, out: &mut [u8], avx2: bool) {
+    let b0 = ((1 << 11) - b1 as i32) as i16;
+    let n = out.len();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller checked AVX2 with `have_avx2()`.
+        done = unsafe { x86::vline_avx2(r0, r1, b0, b1, out) };
+    }
+    let _ = avx2;
+    let (b0, b1) = (b0 as i32, b1 as i32);
+    for i in done..n {
+        let a = (b0 * (r0[i] >> 4)) >> 16;
+        let b = (b1 * (r1[i] >> 4)) >> 16;
+        out[i] = ((a + b + 2) >> 2).clamp(0, 255) as u8;
+    }
+}
+
+/// Packs a mask row into bits, 32 pixels per `u32` (bit `x % 32` of word
+/// `x / 32` is pixel `x`'s top bit) for every whole group of 32 pixels.
+/// Returns `(pixels done, whether every byte seen was 0 or 255)`; the caller
+/// handles the tail.
+pub(crate) fn pack_mask(row: &[u8], bits: &mut [u32], avx2: bool) -> (usize, bool) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller checked AVX2 with `have_avx2()`.
+        return unsafe { x86::pack_mask_avx2(row, bits) };
+    }
+    let _ = avx2;
+    let n = (row.len() / 32).min(bits.len());
+    let mut ok = true;
+    for (i, b) in bits[..n].iter_mut().enumerate() {
+        let mut acc = 0u32;
+        for (j, &v) in row[32 * i..32 * i + 32].iter().enumerate() {
+            ok &= v == 0 || v == 255;
+            acc |= ((v >> 7) as u32) << j;
+        }
+        *b = acc;
+    }
+    (32 * n, ok)
+}
+
+/// The inverse of [`pack_mask`]: bits to 0/255 bytes for every whole group
+/// of 32 pixels; returns the pixels done.
+pub(crate) fn unpack_mask(bits: &[u32], row: &mut [u8], avx2: bool) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller checked AVX2 with `have_avx2()`.
+        return unsafe { x86::unpack_mask_avx2(bits, row) };
+    }
+    let _ = avx2;
+    let n = (row.len() / 32).min(bits.len());
+    for (i, &b) in bits[..n].iter().enumerate() {
+        for (j, d) in row[32 * i..32 * i + 32].iter_mut().enumerate() {
+            *d = ((b >> j) & 1) as u8 * 255;
+        }
+    }
+    32 * n
+}
+
+/// Reverses RGB pixels `s` into `d`; SSSE3 when available, scalar otherwise.
+pub(crate) fn rev3(s: &[u8], d: &mut [u8], ssse3: bool) {
+    let n = d.len() / 3;
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ssse3 {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::rev3(s, d) };
+    }
+    let _ = ssse3;
+    for p in done..n {
+        d[3 * p..3 * p + 3].copy_from_slice(&s[3 * (n - 1 - p)..3 * (n - p)]);
+    }
+}
+
+/// `d[3i..3i+3] = s[6i..6i+3]` for every output pixel.
+pub(crate) fn even3(s: &[u8], d: &mut [u8], ssse3: bool) {
+    let n = d.len() / 3;
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ssse3 {
+        // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
+        done = unsafe { x86::even3(s, d) };
+    }
+    let _ = ssse3;
+    for p in done..n {
+        d[3 * p..3 * p + 3].copy_from_slice(&s[6 * p..6 * p + 3]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathered_bilinear_taps_match_scalar() {
+        let src: Vec<u8> = (0..300).map(|i| (i * 37 % 251) as u8).collect();
+        for c in [1usize, 3] {
+            // Non-decreasing offsets up to the last pixel (weight 0 on its right tap).
+            let px = src.len() / c;
+            let ofs: Vec<i32> =
+                (0..150).flat_map(|i| (0..c).map(move |ch| ((i * 2 / 3).min(px - 1) * c + ch) as i32)).collect();
+            let wts: Vec<i32> = (0..ofs.len())
+                .map(|i| {
+                    if ofs[i] as usize >= (px - 1) * c {
+                        2048
+                    } else {
+                        (2048 - (i as i32 * 97 % 2048)) | (i as i32 * 97 % 2048) << 16
+                    }
+                })
+                .collect();
+            let mut a = vec![0i32; ofs.len()];
+            let mut b = vec![0i32; ofs.len()];
+            if c == 1 {
+                hline::<1>(&src[..px], &ofs, &wts, &mut a, have_avx2());
+                hline::<1>(&src[..px], &ofs, &wts, &mut b, false);
+            } else {
+                hline::<3>(&src[..px * 3], &ofs, &wts, &mut a, have_avx2());
+                hline::<3>(&src[..px * 3], &ofs, &wts, &mut b, false);
+            }
+            assert_eq!(a, b);
+        }
+    }
+
+    #[test]
+    fn vertical_blend_matches_scalar() {
+        let r0: Vec<i32> = (0..100).map(|i| (i * 7919 % 256) * 2048 - (i % 5) * 100).map(|v: i32| v.max(0)).collect();
+        let r1: Vec<i32> = (0..100).map(|i| (i * 104_729 % 256) * 2048).collect();
+        for b1 in [0i16, 1, 700, 1024, 2047, 2048] {
+            let mut a = vec![0u8; 100];
+            let mut b = vec![0u8; 100];
+            vline(&r0, &r1, b1, &mut a, have_avx2());
+            vline(&r0, &r1, b1, &mut b, false);
+            assert_eq!(a, b, "b1 = {b1}");
+        }
+    }
+
+    #[test]
+    fn mask_packing_matches_scalar() {
+        let row: Vec<u8> = (0..100u32).map(|i| if (i * 7919) % 5 < 2 { 255 } else { 0 }).collect();
+        let mut a = [0u32; 4];
+        let mut b = [0u32; 4];
+        assert_eq!(pack_mask(&row, &mut a, have_avx2()), (96, true));
+        assert_eq!(pack_mask(&row, &mut b, false), (96, true));
+        assert_eq!(a, b);
+        let mut back = vec![7u8; 100];
+        let mut back2 = vec![7u8; 100];
+        assert_eq!(unpack_mask(&a, &mut back, have_avx2()), 96);
+        unpack_mask(&a, &mut back2, false);
+        assert_eq!(back, back2);
+        assert_eq!(&back[..96], &row[..96]);
+        let mut bad = row.clone();
+        bad[40] = 3;
+        assert!(!pack_mask(&bad, &mut a, have_avx2()).1);
+        assert!(!pack_mask(&bad, &mut b, false).1);
+    }
+
+    #[test]
+    fn shuffles_match_scalar() {
+        for n in [0usize, 1, 15, 16, 17, 33, 100] {
+            let s: Vec<u8> = (0..3 * n).map(|i| (i * 7 + 3) as u8).collect();
+            let mut a = vec![0u8; 3 * n];
+            let mut b = vec![0u8; 3 * n];
+            rev3(&s, &mut a, have_ssse3());
+            rev3(&s, &mut b, false);
+            assert_eq!(a, b);
+            assert!(n == 0 || a[..3] == s[3 * n - 3..]);
+            let s2: Vec<u8> = (0..6 * n).map(|i| (i * 5 + 1) as u8).collect();
+            even3(&s2, &mut a, have_ssse3());
+            even3(&s2, &mut b, false);
+            assert_eq!(a, b);
+            let mut c = vec![0u8; 3 * n];
+            let mut e = vec![0u8; 3 * n];
+            swap3(&s, &mut c, have_ssse3());
+            swap3(&s, &mut e, false);
+            assert_eq!(c, e);
+            let want: Vec<u8> = s.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+            assert_eq!(e, want);
+            let s3: Vec<u8> = (0..6 * n).map(|i| (i * 13 + 5) as u8).collect();
+            area2_gray(&s2, &s3, &mut c, have_ssse3());
+            area2_gray(&s2, &s3, &mut e, false);
+            assert_eq!(c, e);
+        }
+    }
+}

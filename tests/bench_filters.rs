@@ -1,0 +1,22 @@
+//! `cargo bench --bench bench_filters [-- --sizes 640x480 --only blur --no-opencv]`
+//!
+//! Every filter at 640x480 and 1920x1080, single-threaded, against OpenCV in
+//! the same run; see `framewire::filters::bench`.
+//!
+//! Cargo also sees this file as an integration test (it lives under
+//! `tests/`); built that way it has no tests and `main` is unused.
+#![cfg_attr(test, allow(dead_code))]
+
+fn main() {
+    let args = match framewire::filters::bench::Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench_filters: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = framewire::filters::bench::run(&args) {
+        eprintln!("bench_filters: {e}");
+        std::process::exit(1);
+    }
+}
