@@ -99,6 +99,12 @@ enum Bench {
         #[arg(long)]
         quick: bool,
     },
+    /// Every filter against OpenCV (if installed) and the memory floor, at 640x480 and 1920x1080.
+    Filters {
+        /// Options: --sizes 640x480,1920x1080 --only NAME --rounds N --no-opencv.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// CPU time per frame: USERPTR zero-copy against MMAP + copy, at 640x480 and 1920x1080.
     Camera {
         /// The V4L2 device.
@@ -273,6 +279,11 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             for d in devs {
                 println!("{d}");
             }
+            Ok(exit::OK)
+        }
+        Cmd::Bench { what: Bench::Filters { args } } => {
+            let a = framewire::filters::bench::Args::parse(args).map_err(|e| anyhow::anyhow!("bench filters: {e}"))?;
+            framewire::filters::bench::run(&a)?;
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Camera { device, frames } } => {

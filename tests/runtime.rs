@@ -511,3 +511,40 @@ max_wheel_speed = 20.0
         assert!(!report.contains(" 0 commands"), "{block}: {report}");
     }
 }
+
+/// The shipped tracker pipeline finds the test pattern's red disc: every
+/// detection's centroid matches where the pattern drew the disc in the very
+/// frame it names (its source sequence number), through both the fused
+/// tracker and the five-block chain.
+#[test]
+fn tracker_pipeline_finds_the_disc_where_the_pattern_drew_it() {
+    let p = Prefix::new();
+    let out = framewire(&p).args(["run", "config/tracker.toml", "--for", "3s"]).output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let mut checked = [0, 0];
+    for line in all.lines() {
+        let which = if line.starts_with("[fused_log]") {
+            0
+        } else if line.starts_with("[blobs_log]") {
+            1
+        } else {
+            continue;
+        };
+        let num = |key: &str| -> f64 {
+            let rest = line.split(key).nth(1).unwrap_or_else(|| panic!("{key} in {line}"));
+            rest.trim_start().split([',', ')', ' ']).next().unwrap().parse().unwrap()
+        };
+        let (source, area, cx, cy) = (num("(source "), num("area: "), num("cx: "), num("cy: "));
+        let (ex, ey) = framewire::builtin::TestPattern::disc_centre(640, 480, 30.0, source as u64 - 1);
+        assert!(
+            (cx - ex).abs() < 1.5 && (cy - ey).abs() < 1.5,
+            "centroid ({cx}, {cy}) vs disc at ({ex}, {ey}): {line}"
+        );
+        let disc = std::f64::consts::PI * 48.0 * 48.0;
+        assert!((area - disc).abs() / disc < 0.03, "area {area} vs {disc}: {line}");
+        checked[which] += 1;
+    }
+    assert!(checked[0] >= 2 && checked[1] >= 2, "detections from both trackers: {checked:?}\n{all}");
+    assert!(p.leftovers().is_empty());
+}

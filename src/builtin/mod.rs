@@ -3,11 +3,13 @@
 
 mod drive_script;
 mod exec;
+mod message_log;
 mod sink;
 mod test_pattern;
 
 pub use drive_script::DriveScript;
 pub use exec::Exec;
+pub use message_log::MessageLog;
 pub use sink::FrameSink;
 pub use test_pattern::TestPattern;
 
@@ -20,6 +22,7 @@ pub fn register(reg: &mut Registry) {
     reg.add::<FrameSink>();
     reg.add::<Exec>();
     reg.add::<DriveScript>();
+    reg.add::<MessageLog>();
     reg.add::<crate::camera::CameraBlock>();
     crate::motor::blocks::register(reg);
     crate::filters::blocks::register(reg);

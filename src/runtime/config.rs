@@ -418,6 +418,10 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
                 continue;
             };
             let Some(&bi) = index.get(b) else {
+                // A block declared with an error of its own was reported already.
+                if seen.contains_key(b) {
+                    continue;
+                }
                 problems.push(main.at(
                     at,
                     format!("connection names unknown block {b:?}"),
@@ -487,14 +491,23 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
 
     // Sizes of derived image outputs (a filter keeping its input's size):
     // follow the chain upstream to a producer that states its size.
+    // The size comes from the first producer upstream that states one; the
+    // format from the nearest block on the way that states one (a `convert`
+    // between the camera and this block changes it).
     let dims_of = |start: &str| -> Option<(u32, u32, Vec<crate::image::FourCC>)> {
         let mut w = start.to_string();
+        let mut nearest: Option<Vec<crate::image::FourCC>> = None;
         for _ in 0..=blocks.len() {
             match &wires.get(&w)?.0 {
                 PortType::Image { formats, max_width, max_height } => {
-                    return Some((*max_width, *max_height, formats.clone()));
+                    return Some((*max_width, *max_height, nearest.unwrap_or_else(|| formats.clone())));
                 }
-                PortType::ImageFrom { input, .. } => w = blocks[*writer_of.get(&w)?].conf.inputs.get(*input)?.clone(),
+                PortType::ImageFrom { input, formats } => {
+                    if nearest.is_none() && !formats.is_empty() {
+                        nearest = Some(formats.clone());
+                    }
+                    w = blocks[*writer_of.get(&w)?].conf.inputs.get(*input)?.clone();
+                }
                 PortType::Msg(_) => return None,
             }
         }
@@ -513,9 +526,7 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
         let needed = match ty.slot_size() {
             Some(n) => n,
             None => match (ty, dims_of(wname)) {
-                (PortType::ImageFrom { formats, .. }, Some((w, h, up))) => {
-                    crate::block::image_slot(if formats.is_empty() { &up } else { formats }, w, h)
-                }
+                (PortType::ImageFrom { .. }, Some((w, h, formats))) => crate::block::image_slot(&formats, w, h),
                 _ => {
                     problems.push(main.at(
                         0,
@@ -675,5 +686,53 @@ pub fn device_hint(missing: &str) -> String {
         )
     } else {
         format!("{kind} present: {}", found.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(name: &str, text: &str) -> Result<Pipeline, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("framewire-config-unit-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        let r = load(&path, &crate::runtime::registry());
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    /// A block that keeps its input's size and format sits after one that
+    /// changes the format: its wire is sized for the nearest upstream
+    /// format (RGB24 from `convert`), not the camera's (YUYV).
+    #[test]
+    fn derived_wires_take_the_nearest_upstream_format() {
+        let p = load_text(
+            "derived",
+            r#"
+[pipeline]
+connect = ["cam.frames -> rgb.input", "rgb.output -> inv.input", "inv.output -> sink.input"]
+[[block]]
+name = "cam"
+type = "test_pattern"
+format = "YUYV"
+[[block]]
+name = "rgb"
+type = "convert"
+format = "RGB24"
+[[block]]
+name = "inv"
+type = "invert"
+[[block]]
+name = "sink"
+type = "frame_sink"
+"#,
+        )
+        .unwrap();
+        let size = |w: &str| p.wires.iter().find(|c| c.name == w).unwrap().config.slot_size;
+        assert_eq!(size("cam.frames"), 640 * 480 * 2);
+        assert_eq!(size("rgb.output"), 640 * 480 * 3);
+        assert_eq!(size("inv.output"), 640 * 480 * 3);
     }
 }

@@ -2,10 +2,7 @@
 //!
 //! Every filter at 640x480 and 1920x1080, single-threaded, against OpenCV in
 //! the same run; see `framewire::filters::bench`.
-//!
-//! Cargo also sees this file as an integration test (it lives under
-//! `tests/`); built that way it has no tests and `main` is unused.
-#![cfg_attr(test, allow(dead_code))]
+//! `framewire bench filters` runs the same benchmark.
 
 fn main() {
     let args = match framewire::filters::bench::Args::parse(std::env::args().skip(1)) {
