@@ -7,8 +7,8 @@
 //! Here both passes stay in `u16` (5x5: at most 16·16·255 + 128 < 2^16), which
 //! halves the memory traffic of the intermediate row compared with `i32`.
 
-use super::{FilterError, Result, check_geometry, same_size, simd_dispatch};
-use crate::image::{FourCC, ImageMut, ImageRef};
+use super::{Result, same_size, simd_dispatch};
+use crate::image::{ImageMut, ImageRef};
 
 /// Kernel size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -65,18 +65,7 @@ impl GaussianBlur {
         let sf = src.format;
         let df = dst.format;
         same_size(&sf, &df)?;
-        let c = match sf.fourcc {
-            FourCC::GREY => 1,
-            FourCC::RGB24 | FourCC::BGR24 => 3,
-            f => {
-                return Err(FilterError::Format { what: "input", got: f, expected: "GREY, RGB24 or BGR24" });
-            }
-        };
-        if df.fourcc != sf.fourcc {
-            return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
-        }
-        check_geometry(&sf, src.data.len(), "input")?;
-        check_geometry(&df, dst.data.len(), "output")?;
+        let c = super::same_format_grey_or_rgb(src, dst)?;
         let (w, h) = (sf.width as usize, sf.height as usize);
         if w == 0 || h == 0 {
             return Ok(());
@@ -178,6 +167,7 @@ simd_dispatch!(fn h5c(t: &[u16], out: &mut [u8]) = horiz5_k::<3>;);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::FourCC;
     use crate::image::ImageFormat;
 
     #[test]

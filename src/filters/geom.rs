@@ -98,18 +98,7 @@ simd_dispatch!(fn rev1(s: &[u8], d: &mut [u8]) = rev_k;);
 pub fn flip(src: &ImageRef, dst: &mut ImageMut, mode: Flip) -> Result<()> {
     let (sf, df) = (src.format, dst.format);
     same_size(&sf, &df)?;
-    let c = match sf.fourcc {
-        FourCC::GREY => 1,
-        FourCC::RGB24 | FourCC::BGR24 => 3,
-        f => {
-            return Err(FilterError::Format { what: "input", got: f, expected: "GREY, RGB24 or BGR24" });
-        }
-    };
-    if df.fourcc != sf.fourcc {
-        return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
-    }
-    check_geometry(&sf, src.data.len(), "input")?;
-    check_geometry(&df, dst.data.len(), "output")?;
+    let c = super::same_format_grey_or_rgb(src, dst)?;
     let (w, h) = (sf.width as usize, sf.height as usize);
     let (ss, ds, n) = (sf.stride as usize, df.stride as usize, w * c);
     let ssse3 = super::simd::have_ssse3();

@@ -113,6 +113,25 @@ pub(crate) fn same_size(a: &ImageFormat, b: &ImageFormat) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `src` is GREY, RGB24 or BGR24, that `dst` has the same
+/// format, and that both slices hold their geometry; returns the channels
+/// (1 or 3). The filters that keep the pixel format (blur, flip, resize)
+/// share it.
+pub(crate) fn same_format_grey_or_rgb(src: &crate::image::ImageRef, dst: &crate::image::ImageMut) -> Result<usize> {
+    let (sf, df) = (src.format, dst.format);
+    let c = match sf.fourcc {
+        FourCC::GREY => 1,
+        FourCC::RGB24 | FourCC::BGR24 => 3,
+        f => return Err(FilterError::Format { what: "input", got: f, expected: "GREY, RGB24 or BGR24" }),
+    };
+    if df.fourcc != sf.fourcc {
+        return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
+    }
+    check_geometry(&sf, src.data.len(), "input")?;
+    check_geometry(&df, dst.data.len(), "output")?;
+    Ok(c)
+}
+
 /// Compiles a safe kernel twice, baseline and with AVX2 enabled, and picks
 /// one at run time. The kernel is a plain `fn` whose loops LLVM vectorises;
 /// `#[inline(always)]` lets each copy be optimised for its own target

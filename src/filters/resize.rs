@@ -10,8 +10,8 @@
 //!   rounding of the vertical pass, so results match `INTER_LINEAR` within
 //!   ±1 (exactly in the tested cases).
 
-use super::{FilterError, Result, check_geometry, simd, simd_dispatch};
-use crate::image::{FourCC, ImageMut, ImageRef};
+use super::{FilterError, Result, simd, simd_dispatch};
+use crate::image::{ImageMut, ImageRef};
 
 /// Interpolation method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -209,18 +209,7 @@ impl Resizer {
     /// output size is `dst`'s).
     pub fn resize(&mut self, src: &ImageRef, dst: &mut ImageMut, interp: Interp) -> Result<()> {
         let (sf, df) = (src.format, dst.format);
-        let c = match sf.fourcc {
-            FourCC::GREY => 1usize,
-            FourCC::RGB24 | FourCC::BGR24 => 3,
-            f => {
-                return Err(FilterError::Format { what: "input", got: f, expected: "GREY, RGB24 or BGR24" });
-            }
-        };
-        if df.fourcc != sf.fourcc {
-            return Err(FilterError::Format { what: "output", got: df.fourcc, expected: "the input's format" });
-        }
-        check_geometry(&sf, src.data.len(), "input")?;
-        check_geometry(&df, dst.data.len(), "output")?;
+        let c = super::same_format_grey_or_rgb(src, dst)?;
         if sf.width == 0 || sf.height == 0 || df.width == 0 || df.height == 0 {
             return Err(FilterError::Geometry("cannot resize an empty image".into()));
         }
@@ -377,6 +366,7 @@ simd_dispatch!(#[allow(clippy::too_many_arguments)] fn area3(src: &[u8], ss: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::FourCC;
     use crate::image::ImageFormat;
 
     #[test]
