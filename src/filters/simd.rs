@@ -22,7 +22,6 @@
 enum Kind {
     Rev3,
     Even3,
-    Swap3,
 }
 
 type Masks<const IN: usize, const OUT: usize> = [[[i8; 16]; IN]; OUT];
@@ -34,8 +33,6 @@ const fn masks<const IN: usize, const OUT: usize>(kind: Kind) -> Masks<IN, OUT> 
         let s = match kind {
             Kind::Rev3 => rev3_index(j),
             Kind::Even3 => even3_index(j),
-            // RGB <-> BGR within each pixel.
-            Kind::Swap3 => 3 * (j / 3) + 2 - j % 3,
         };
         m[j / 16][s / 16][j % 16] = (s % 16) as i8;
         j += 1;
@@ -54,7 +51,6 @@ const fn even3_index(j: usize) -> usize {
 
 const REV3: Masks<3, 3> = masks::<3, 3>(Kind::Rev3);
 const EVEN3: Masks<6, 3> = masks::<6, 3>(Kind::Even3);
-const SWAP3: Masks<3, 3> = masks::<3, 3>(Kind::Swap3);
 
 /// Whether the kernels below can run on this CPU.
 pub(crate) fn have_ssse3() -> bool {
@@ -142,12 +138,22 @@ mod x86 {
     /// Swaps bytes 0 and 2 of every 3-byte pixel; returns the pixels done.
     #[target_feature(enable = "ssse3")]
     pub(crate) fn swap3(s: &[u8], d: &mut [u8]) -> usize {
-        let m = load(&super::SWAP3);
+        // Five whole pixels per 16-byte vector: swap their R and B, and keep
+        // byte 15 (the next pixel's first byte) as it is; the next step,
+        // 15 bytes on, rewrites it. One load, shuffle and store per 15 bytes.
+        let m = _mm_setr_epi8(2, 1, 0, 5, 4, 3, 8, 7, 6, 11, 10, 9, 14, 13, 12, 15);
         let n = (d.len() / 3).min(s.len() / 3);
+        let limit = d.len().min(s.len());
         let mut p = 0;
-        while p + 16 <= n {
-            block::<3, 3>(&s[3 * p..3 * p + 48], &mut d[3 * p..3 * p + 48], &m);
-            p += 16;
+        while 3 * p + 16 <= limit && p + 5 <= n {
+            // SAFETY: bytes 3p..3p+16 lie inside both slices (checked just
+            // above); unaligned loads and stores are allowed; `s` and `d`
+            // are distinct slices, so the store cannot change later input.
+            unsafe {
+                let v = _mm_loadu_si128(s.as_ptr().add(3 * p) as *const __m128i);
+                _mm_storeu_si128(d.as_mut_ptr().add(3 * p) as *mut __m128i, _mm_shuffle_epi8(v, m));
+            }
+            p += 5;
         }
         p
     }
@@ -692,6 +698,22 @@ mod tests {
             area2_gray(&s2, &s3, &mut c, have_ssse3());
             area2_gray(&s2, &s3, &mut e, false);
             assert_eq!(c, e);
+        }
+    }
+
+    /// The 15-byte stepping swap at every width around its vector
+    /// boundaries, with and without padding after the row.
+    #[test]
+    fn swap3_at_every_width_and_with_row_padding() {
+        for n in 0usize..=40 {
+            for pad in [0usize, 1, 2, 7] {
+                let s: Vec<u8> = (0..3 * n + pad).map(|i| (i * 11 + 1) as u8).collect();
+                let mut d = vec![0xAAu8; 3 * n + pad];
+                swap3(&s[..3 * n], &mut d[..3 * n], have_ssse3());
+                let want: Vec<u8> = s[..3 * n].chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+                assert_eq!(&d[..3 * n], &want[..], "n = {n}, pad = {pad}");
+                assert!(d[3 * n..].iter().all(|&b| b == 0xAA), "nothing written past the row");
+            }
         }
     }
 }
