@@ -500,7 +500,7 @@ max_wheel_speed = 20.0
                 link.display()
             ),
         );
-        let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1.5s"]).output().unwrap();
+        let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "2.5s"]).output().unwrap();
         let all = text(&out);
         assert!(out.status.success(), "{block}: {all}");
         let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{block}: {s:?} missing in\n{all}"));
@@ -519,7 +519,7 @@ max_wheel_speed = 20.0
 #[test]
 fn tracker_pipeline_finds_the_disc_where_the_pattern_drew_it() {
     let p = Prefix::new();
-    let out = framewire(&p).args(["run", "config/tracker.toml", "--for", "3s"]).output().unwrap();
+    let out = framewire(&p).args(["run", "config/tracker.toml", "--for", "5s"]).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     let mut checked = [0, 0];
