@@ -548,3 +548,30 @@ fn tracker_pipeline_finds_the_disc_where_the_pattern_drew_it() {
     assert!(checked[0] >= 2 && checked[1] >= 2, "detections from both trackers: {checked:?}\n{all}");
     assert!(p.leftovers().is_empty());
 }
+
+/// On a terminal the supervisor keeps a live status line with each wire's
+/// rate; into a pipe or file it writes plain logs with no escape codes.
+#[test]
+fn live_status_line_only_on_a_terminal() {
+    let p = Prefix::new();
+    let cfg = temp_config(&p, "live", &pipeline("", ""));
+    let plain = framewire(&p).arg("run").arg(&cfg).args(["--for", "2.5s"]).output().unwrap();
+    assert!(plain.status.success());
+    assert!(!text(&plain).contains("\x1b["), "no escape codes without a terminal");
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED live_status_line_only_on_a_terminal (terminal half): script(1) from util-linux is not installed"
+        );
+        return;
+    }
+    // script(1) runs the command on a pseudo-terminal.
+    let cmd = format!("{} run {} --for 2.5s", env!("CARGO_BIN_EXE_framewire"), cfg.display());
+    let out =
+        Command::new("script").args(["-qec", &cmd, "/dev/null"]).env("FRAMEWIRE_SHM_PREFIX", &p.name).output().unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    let rates: Vec<f64> =
+        all.split("\r\x1b[K[t] cam.frames ").skip(1).filter_map(|s| s.split("/s").next()?.parse().ok()).collect();
+    assert!(rates.iter().any(|&r| r > 10.0), "a live rate near 100 frames/s: {rates:?}\n{all}");
+    assert!(p.leftovers().is_empty());
+}
