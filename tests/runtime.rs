@@ -24,8 +24,11 @@ fn temp_config(prefix: &Prefix, name: &str, text: &str) -> PathBuf {
     p
 }
 
-fn text_of(o: &Output) -> String {
-    text(o)
+/// Runs `framewire run CFG --for DURATION`; returns its result and all it printed.
+fn run_for(p: &Prefix, cfg: &Path, duration: &str) -> (Output, String) {
+    let out = framewire(p).arg("run").arg(cfg).args(["--for", duration]).output().unwrap();
+    let all = text(&out);
+    (out, all)
 }
 
 fn text(o: &Output) -> String {
@@ -127,8 +130,7 @@ fn a_crashing_block_is_restarted_by_policy_and_the_sequence_carries_on() {
         "restart",
         &pipeline("crash_after_frames = 20\nrestart = \"on-failure\"\nmax_restarts = 10", ""),
     );
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "2s"]).output().unwrap();
-    let all = text(&out);
+    let (out, all) = run_for(&p, &cfg, "2s");
     assert!(out.status.success(), "{all}");
     assert!(all.contains("block cam ended (exit code 3); restart 1 of 10"), "{all}");
     assert!(all.contains("[cam] ERROR block cam failed: crash_after_frames = 20 reached"), "{all}");
@@ -147,8 +149,7 @@ fn exceeding_the_restart_limit_stops_the_pipeline_with_a_clear_error() {
     let p = Prefix::new();
     let cfg = temp_config(&p, "limit", &pipeline("crash_after_frames = 3\nmax_restarts = 2", ""));
     let t = Instant::now();
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "30s"]).output().unwrap();
-    let all = text(&out);
+    let (out, all) = run_for(&p, &cfg, "30s");
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(t.elapsed() < Duration::from_secs(25), "gave up early, not at --for");
     assert!(
@@ -162,8 +163,7 @@ fn exceeding_the_restart_limit_stops_the_pipeline_with_a_clear_error() {
 fn restart_never_stops_the_pipeline_on_the_first_failure() {
     let p = Prefix::new();
     let cfg = temp_config(&p, "never", &pipeline("", "crash_after_frames = 5\nrestart = \"never\""));
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "30s"]).output().unwrap();
-    let all = text(&out);
+    let (out, all) = run_for(&p, &cfg, "30s");
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(all.contains("block sink failed (exit code 3) and its restart policy is \"never\""), "{all}");
     assert!(p.leftovers().is_empty());
@@ -238,8 +238,7 @@ fn sigkill_of_the_supervisor_leaves_no_orphans_and_the_next_run_starts_cleanly()
     }
     // The dead run left its wires; the next run purges them and works.
     assert!(!p.leftovers().is_empty(), "a SIGKILLed supervisor cannot clean up");
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1s"]).output().unwrap();
-    let all = text(&out);
+    let (out, all) = run_for(&p, &cfg, "1s");
     assert!(out.status.success(), "{all}");
     assert!(all.contains("removed 2 stale segment(s) left by an earlier run of t"), "{all}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
@@ -314,8 +313,8 @@ env = { FRAMES = "20" }
 restart = "never"
 "#,
     );
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "20s"]).output().unwrap();
-    let all = text(&out);
+    let (out, all) = run_for(&p, &cfg, "20s");
+    assert!(out.status.success(), "{all}");
     assert!(all.contains("[py] python first frame 64x48 RGB3 stride 192 len 9216"), "{all}");
     assert!(all.contains("[py] python received 20 frames"), "{all}");
     // The disc is pure red (255) on dimmed bars: the copy holds real pixels.
@@ -340,8 +339,7 @@ restart = "never"
 "#,
     );
     let t = Instant::now();
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "60s"]).output().unwrap();
-    let all = text(&out);
+    let (out, all) = run_for(&p, &cfg, "60s");
     assert!(out.status.success(), "{}", &all[all.len().saturating_sub(2000)..]);
     assert!(t.elapsed() < Duration::from_secs(50), "finished by itself, not at --for");
     assert!(all.contains("[chatty] 200000\n"), "every line arrived");
@@ -361,8 +359,7 @@ fn shutdown_stops_actuators_first() {
     };
     let cfg =
         temp_config(&p, "order", &format!("{}{}actuator = true\n{}", script("early"), script("motor"), script("late")));
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1.5s"]).output().unwrap();
-    let all = text(&out);
+    let (out, all) = run_for(&p, &cfg, "1.5s");
     assert!(out.status.success(), "{all}");
     let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{s:?} missing in\n{all}"));
     // The actuator first; then the others in reverse order of the file
@@ -432,8 +429,7 @@ fn rover_pipeline_drives_a_simulated_roboclaw_and_stops_it() {
         .replace("uses = \"base_controller\"", &format!("uses = \"base_controller\"\nport = \"{}\"", link.display()))
         .replace("[[2.0, 0.3, 0.0], [1.5, 0.0, 1.0]]", "[[0.8, 0.3, 0.0], [0.5, 0.0, 1.0]]");
     let cfg = temp_config(&p, "rover", &text);
-    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "3s"]).output().unwrap();
-    let all = text_of(&out);
+    let (out, all) = run_for(&p, &cfg, "3s");
     assert!(out.status.success(), "{all}");
     let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{s:?} missing in\n{all}"));
     assert!(
@@ -500,8 +496,7 @@ max_wheel_speed = 20.0
                 link.display()
             ),
         );
-        let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "2.5s"]).output().unwrap();
-        let all = text(&out);
+        let (out, all) = run_for(&p, &cfg, "2.5s");
         assert!(out.status.success(), "{block}: {all}");
         let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{block}: {s:?} missing in\n{all}"));
         assert!(pos("connected, motors stopped") < pos("commands received, driving"), "{block}: {all}");

@@ -162,28 +162,6 @@ fn end_to_end(p: Protocol) {
     assert_eq!(errors, 0);
 }
 
-#[test]
-fn roboclaw_end_to_end() {
-    end_to_end(Protocol::Roboclaw);
-}
-
-#[test]
-fn dynamixel_end_to_end() {
-    end_to_end(Protocol::Dynamixel);
-}
-
-#[test]
-fn arduino_end_to_end() {
-    end_to_end(Protocol::Arduino);
-}
-
-#[test]
-fn sabertooth_vesc_odrive_pololu_end_to_end() {
-    for p in [Protocol::Sabertooth, Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
-        end_to_end(p);
-    }
-}
-
 fn deadman(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("deadman-{p:?}"), Faults::default());
     let period = d.period();
@@ -208,28 +186,6 @@ fn deadman(p: Protocol) {
     let s = stopped_at.expect("controller got a stop");
     assert!(s.duration_since(last_cmd_at) <= timeout + period, "{:?}", s.duration_since(last_cmd_at));
     assert!(d.deadman_active());
-}
-
-#[test]
-fn roboclaw_deadman() {
-    deadman(Protocol::Roboclaw);
-}
-
-#[test]
-fn dynamixel_deadman() {
-    deadman(Protocol::Dynamixel);
-}
-
-#[test]
-fn arduino_deadman() {
-    deadman(Protocol::Arduino);
-}
-
-#[test]
-fn sabertooth_vesc_odrive_pololu_deadman() {
-    for p in [Protocol::Sabertooth, Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
-        deadman(p);
-    }
 }
 
 /// If framewire dies, the controller's own timeout (programmed from
@@ -319,28 +275,6 @@ fn all_faults(p: Protocol) {
     assert!(t.elapsed() < Duration::from_secs(30));
 }
 
-#[test]
-fn roboclaw_faults() {
-    all_faults(Protocol::Roboclaw);
-}
-
-#[test]
-fn dynamixel_faults() {
-    all_faults(Protocol::Dynamixel);
-}
-
-#[test]
-fn arduino_faults() {
-    all_faults(Protocol::Arduino);
-}
-
-#[test]
-fn vesc_odrive_pololu_faults() {
-    for p in [Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
-        all_faults(p);
-    }
-}
-
 fn vanish_and_return(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("vanish-{p:?}"), Faults::default());
     let w = WheelCommand { left: 4.0, right: 4.0 };
@@ -376,28 +310,6 @@ fn vanish_and_return(p: Protocol) {
     let last = r.last().unwrap();
     assert!(same(last.m1, native(p, 4.0)), "{p:?}: {last:?}");
     assert!(d.stats().connects >= 2);
-}
-
-#[test]
-fn roboclaw_vanish_and_return() {
-    vanish_and_return(Protocol::Roboclaw);
-}
-
-#[test]
-fn dynamixel_vanish_and_return() {
-    vanish_and_return(Protocol::Dynamixel);
-}
-
-#[test]
-fn arduino_vanish_and_return() {
-    vanish_and_return(Protocol::Arduino);
-}
-
-#[test]
-fn sabertooth_vesc_odrive_pololu_vanish_and_return() {
-    for p in [Protocol::Sabertooth, Protocol::Vesc, Protocol::Odrive, Protocol::Pololu] {
-        vanish_and_return(p);
-    }
 }
 
 /// The driver stalls longer than the controller's failsafe (which fires
@@ -502,3 +414,25 @@ fn sabertooth_simplified_serial() {
     assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)));
     assert_eq!(sim.state().hw_timeout, None);
 }
+
+/// One test per protocol for a scenario, named `scenario::protocol`, so a
+/// failure names its protocol and the scenarios run in parallel.
+macro_rules! per_protocol {
+    ($scenario:ident: $($name:ident => $p:ident),+ $(,)?) => {
+        mod $scenario {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    super::$scenario(Protocol::$p)
+                }
+            )+
+        }
+    };
+}
+
+per_protocol!(end_to_end: roboclaw => Roboclaw, dynamixel => Dynamixel, arduino => Arduino, sabertooth => Sabertooth, vesc => Vesc, odrive => Odrive, pololu => Pololu);
+per_protocol!(deadman: roboclaw => Roboclaw, dynamixel => Dynamixel, arduino => Arduino, sabertooth => Sabertooth, vesc => Vesc, odrive => Odrive, pololu => Pololu);
+per_protocol!(vanish_and_return: roboclaw => Roboclaw, dynamixel => Dynamixel, arduino => Arduino, sabertooth => Sabertooth, vesc => Vesc, odrive => Odrive, pololu => Pololu);
+// Sabertooth never replies, so reply faults do not apply to it.
+per_protocol!(all_faults: roboclaw => Roboclaw, dynamixel => Dynamixel, arduino => Arduino, vesc => Vesc, odrive => Odrive, pololu => Pololu);
