@@ -66,68 +66,78 @@ fn prefix() -> String {
     format!("framewire-bench{}", std::process::id())
 }
 
-/// Paced handoff latency (ns) over a `latest` wire with `readers` readers.
-fn wire_latency(size: usize, readers: usize, frames: usize, spin_us: u64) -> Res<Vec<u64>> {
-    let name = wire::segment_name(&prefix(), "bench", &format!("lat{size}.r{readers}"))?;
+/// Commits one frame of `size` bytes, touching its first and last byte.
+fn put_frame(w: &mut Writer, i: usize, size: usize, timeout: Duration) -> Res<()> {
+    let mut loan = w.loan(timeout)?;
+    let b = loan.bytes();
+    b[0] = i as u8;
+    b[size - 1] = i as u8;
+    loan.meta.len = size;
+    loan.commit()?;
+    Ok(())
+}
+
+/// Creates wire `wire` as `cfg` says, starts one reader process per reader
+/// entry, each reading `frames` frames (spinning `spin_us` before sleeping),
+/// lets `write` drive the writer, and returns what `write` returned with
+/// every reader's latencies. The wire is unlinked whatever happens.
+fn with_readers<T>(
+    wire: &str,
+    cfg: &WireConfig,
+    frames: usize,
+    spin_us: u64,
+    write: impl FnOnce(&mut Writer) -> Res<T>,
+) -> Res<(T, Vec<u64>)> {
+    let name = wire::segment_name(&prefix(), "bench", wire)?;
     let _ = wire::unlink(&name);
-    wire::create(&name, &WireConfig::new(size as u64, readers as u32 + 2, readers as u32, Policy::Latest))?;
+    wire::create(&name, cfg)?;
     let result = (|| {
         let mut peers = Vec::new();
-        for _ in 0..readers {
+        for _ in 0..cfg.max_readers {
             let mut c = spawn_peer(&["wire-reader", &name, &frames.to_string(), &spin_us.to_string()])?;
             wait_line(&mut c, "READY")?;
             peers.push(c);
         }
         let mut w = Writer::attach(&name, &Expect::default())?;
-        let mut next = Instant::now() + SPACING;
-        for i in 0..frames {
-            pace(&mut next);
-            let mut loan = w.loan(Duration::from_secs(1))?;
-            let b = loan.bytes();
-            b[0] = i as u8;
-            b[size - 1] = i as u8;
-            loan.meta.len = size;
-            loan.commit()?;
-        }
+        let t = write(&mut w)?;
         let mut all = Vec::new();
         for c in peers {
             all.extend(collect(c)?);
         }
-        Ok(all)
+        Ok((t, all))
     })();
     let _ = wire::unlink(&name);
     result
 }
 
+/// Paced handoff latency (ns) over a `latest` wire with `readers` readers.
+fn wire_latency(size: usize, readers: usize, frames: usize, spin_us: u64) -> Res<Vec<u64>> {
+    let wire = format!("lat{size}.r{readers}");
+    let cfg = WireConfig::new(size as u64, readers as u32 + 2, readers as u32, Policy::Latest);
+    let ((), lat) = with_readers(&wire, &cfg, frames, spin_us, |w| {
+        let mut next = Instant::now() + SPACING;
+        for i in 0..frames {
+            pace(&mut next);
+            put_frame(w, i, size, Duration::from_secs(1))?;
+        }
+        Ok(())
+    })?;
+    Ok(lat)
+}
+
 /// Unpaced lossless throughput (frames/s) over a `queue` wire.
 fn wire_throughput(size: usize, readers: usize, frames: usize) -> Res<f64> {
-    let name = wire::segment_name(&prefix(), "bench", &format!("fps{size}.r{readers}"))?;
-    let _ = wire::unlink(&name);
-    wire::create(&name, &WireConfig::new(size as u64, 4, readers as u32, Policy::Queue))?;
-    let result = (|| {
-        let mut peers = Vec::new();
-        for _ in 0..readers {
-            let mut c = spawn_peer(&["wire-reader", &name, &frames.to_string(), "0"])?;
-            wait_line(&mut c, "READY")?;
-            peers.push(c);
-        }
-        let mut w = Writer::attach(&name, &Expect::default())?;
+    let wire = format!("fps{size}.r{readers}");
+    // The clock stops when the last frame is committed; the readers drain after.
+    let cfg = WireConfig::new(size as u64, 4, readers as u32, Policy::Queue);
+    let (fps, _) = with_readers(&wire, &cfg, frames, 0, |w| {
         let t = Instant::now();
         for i in 0..frames {
-            let mut loan = w.loan(Duration::from_secs(5))?;
-            let b = loan.bytes();
-            b[0] = i as u8;
-            b[size - 1] = i as u8;
-            loan.meta.len = size;
-            loan.commit()?;
-        }
-        for c in peers {
-            collect(c)?;
+            put_frame(w, i, size, Duration::from_secs(5))?;
         }
         Ok(frames as f64 / t.elapsed().as_secs_f64())
-    })();
-    let _ = wire::unlink(&name);
-    result
+    })?;
+    Ok(fps)
 }
 
 /// One-way latency of a process-shared semaphore to a sleeping waiter.

@@ -188,16 +188,14 @@ impl SimDevice for DynamixelSim {
             match dx::parse(rx) {
                 Parse::Need => return,
                 Parse::Bad { used, kind } => {
+                    ctx.state.reject(kind);
                     if kind == BadKind::Checksum {
-                        ctx.state.checksum_rejects += 1;
                         // A unicast packet with a bad CRC is answered with
                         // the CRC Error status (e-Manual "Status Packet").
                         let id = rx.windows(4).position(|w| w == dx::HEADER).and_then(|h| rx.get(h + 4).copied());
                         if let Some(i) = id.and_then(|id| self.index(id)) {
                             ctx.replies.push(dx::status(self.servos[i].id, err::CRC, &[]));
                         }
-                    } else {
-                        ctx.state.malformed += 1;
                     }
                     rx.drain(..used);
                 }

@@ -125,6 +125,17 @@ pub struct SimState {
     pub bytes_received: u64,
 }
 
+impl SimState {
+    /// Counts a request the device rejected, by why: the device discards it
+    /// (and, for most protocols, sends nothing, so the host's read times out).
+    pub fn reject(&mut self, kind: crate::motor::proto::BadKind) {
+        match kind {
+            crate::motor::proto::BadKind::Checksum => self.checksum_rejects += 1,
+            crate::motor::proto::BadKind::Malformed => self.malformed += 1,
+        }
+    }
+}
+
 /// What a device implementation gets to act on one chunk of input.
 pub struct Ctx<'a> {
     /// Wall-clock time of this input.

@@ -1,8 +1,8 @@
 //! Simulated Pololu Simple Motor Controllers sharing one serial line.
 
 use super::{Ctx, SimDevice, SimState};
+use crate::motor::proto::Parse;
 use crate::motor::proto::pololu::{self as pl, cmd, var};
-use crate::motor::proto::{BadKind, Parse};
 use std::time::Duration;
 
 /// Full speed of the simulated motors, counts/s.
@@ -52,11 +52,7 @@ impl SimDevice for PololuSim {
             let c = match pl::parse(rx) {
                 Parse::Need => return,
                 Parse::Bad { used, kind } => {
-                    if kind == BadKind::Checksum {
-                        ctx.state.checksum_rejects += 1;
-                    } else {
-                        ctx.state.malformed += 1;
-                    }
+                    ctx.state.reject(kind);
                     rx.drain(..used);
                     continue;
                 }

@@ -1,8 +1,8 @@
 //! A simulated RoboClaw in packet serial mode.
 
 use super::{Ctx, SimDevice, SimState};
+use crate::motor::proto::Parse;
 use crate::motor::proto::roboclaw::{self as rc, Request, cmd};
-use crate::motor::proto::{BadKind, Parse};
 use std::time::Duration;
 
 /// A RoboClaw at one address with two encoder motors. Speeds are in encoder
@@ -33,10 +33,7 @@ impl SimDevice for RoboclawSim {
                 Parse::Bad { used, kind } => {
                     // The firmware discards a packet whose CRC fails and
                     // sends nothing: the host's read times out.
-                    match kind {
-                        BadKind::Checksum => ctx.state.checksum_rejects += 1,
-                        BadKind::Malformed => ctx.state.malformed += 1,
-                    }
+                    ctx.state.reject(kind);
                     rx.drain(..used);
                 }
                 Parse::Done { value, used, .. } => {

@@ -1,8 +1,8 @@
 //! A simulated Sabertooth 2x25 / 2x32 in packetized or simplified serial.
 
 use super::{Ctx, SimDevice};
+use crate::motor::proto::Parse;
 use crate::motor::proto::sabertooth::{self as st, cmd};
-use crate::motor::proto::{BadKind, Parse};
 use std::time::Duration;
 
 /// Full speed of the simulated motors, counts/s (the model's units).
@@ -55,10 +55,7 @@ impl SimDevice for SabertoothSim {
             match st::parse(rx) {
                 Parse::Need => return,
                 Parse::Bad { used, kind } => {
-                    match kind {
-                        BadKind::Checksum => ctx.state.checksum_rejects += 1,
-                        BadKind::Malformed => ctx.state.malformed += 1,
-                    }
+                    ctx.state.reject(kind);
                     rx.drain(..used);
                 }
                 Parse::Done { value: p, used, .. } => {

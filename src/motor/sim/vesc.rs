@@ -1,8 +1,8 @@
 //! Simulated VESCs: one on the UART, one behind it on CAN.
 
 use super::{Ctx, SimDevice, SimState};
+use crate::motor::proto::Parse;
 use crate::motor::proto::vesc::{self as vs, Values, comm};
-use crate::motor::proto::{BadKind, Parse};
 use std::time::Duration;
 
 /// Tachometer steps per electrical revolution (6 commutation steps).
@@ -78,11 +78,7 @@ impl SimDevice for VescSim {
             match vs::parse(rx) {
                 Parse::Need => return,
                 Parse::Bad { used, kind } => {
-                    if kind == BadKind::Checksum {
-                        ctx.state.checksum_rejects += 1;
-                    } else {
-                        ctx.state.malformed += 1;
-                    }
+                    ctx.state.reject(kind);
                     rx.drain(..used);
                 }
                 Parse::Done { value: p, used, .. } => {
