@@ -130,6 +130,12 @@ simd_dispatch!(fn nv12_bgr(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: 
 fn swap_rb_kernel(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     // Byte shuffles (SSSE3); LLVM does not vectorise 3-byte pixel swaps.
     let ssse3 = simd::have_ssse3();
+    if ss == 3 * w && ds == 3 * w {
+        // Packed rows: one run over the whole image, so the vector loop
+        // never stops at a row's end.
+        simd::swap3(&src[..3 * w * h], &mut dst[..3 * w * h], ssse3);
+        return;
+    }
     for y in 0..h {
         let s = &src[y * ss..y * ss + 3 * w];
         let d = &mut dst[y * ds..y * ds + 3 * w];

@@ -1,5 +1,11 @@
-//! JPEG / MJPEG decoding to RGB24 or GREY, through `zune-jpeg` (pure Rust,
-//! SIMD with run-time detection, fuzzed).
+//! JPEG / MJPEG decoding to RGB24 or GREY.
+//!
+//! GREY output from baseline frames (what webcams send) goes through our
+//! own luma decoder (`jpeg/baseline.rs`): it skips the chroma blocks' coefficients
+//! instead of decoding them and runs libjpeg's IDCT, so it is bit-exact with
+//! OpenCV and faster than it. RGB24 output, and GREY from anything else
+//! (progressive, CMYK...), goes through `zune-jpeg` (pure Rust, SIMD with
+//! run-time detection, fuzzed).
 //!
 //! Webcam MJPEG frames often leave out the Huffman tables (DHT), relying on
 //! the standard tables of JPEG Annex K.3, as the AVI MJPEG convention allows.
@@ -10,6 +16,8 @@
 //!
 //! Corrupt data returns [`FilterError::Corrupt`]; the decoder is also run
 //! under `catch_unwind` so a decoder bug cannot take the block down.
+
+mod baseline;
 
 use super::{FilterError, Result, check_geometry};
 use crate::image::{FourCC, ImageMut};
@@ -97,6 +105,7 @@ pub fn dimensions(data: &[u8]) -> Result<(u32, u32)> {
 #[derive(Debug, Default, Clone)]
 pub struct JpegDecoder {
     patched: Vec<u8>,
+    scratch: baseline::Scratch,
 }
 
 impl JpegDecoder {
@@ -118,6 +127,26 @@ impl JpegDecoder {
             }
         };
         check_geometry(&df, dst.data.len(), "output")?;
+        if cs == ColorSpace::Luma {
+            // The luma-only decoder handles what webcams send; anything
+            // else (progressive, CMYK...) goes on to zune-jpeg below.
+            let scratch = &mut self.scratch;
+            let out = &mut *dst.data;
+            let done = catch_value(|| {
+                let Some(frame) = baseline::parse(jpeg, &STD_DHT)? else { return Ok(false) };
+                if (frame.width as u32, frame.height as u32) != (df.width, df.height) {
+                    return Err(FilterError::Geometry(format!(
+                        "frame is {}x{} but the output is {}x{}",
+                        frame.width, frame.height, df.width, df.height
+                    )));
+                }
+                baseline::decode_gray(jpeg, &frame, out, df.stride as usize, scratch)?;
+                Ok(true)
+            })?;
+            if done {
+                return Ok(());
+            }
+        }
         let (has_dht, sos) = scan_markers(jpeg)?;
         let data: &[u8] = if has_dht {
             jpeg
@@ -162,6 +191,10 @@ impl JpegDecoder {
 }
 
 fn catch(f: impl FnOnce() -> Result<()>) -> Result<()> {
+    catch_value(f)
+}
+
+fn catch_value<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err(FilterError::Corrupt("decoder panicked".into())))
 }
@@ -178,6 +211,87 @@ mod tests {
         let f = ImageFormat::packed(FourCC::RGB24, 16, 16);
         for junk in [&b""[..], &b"\xff\xd8"[..], &b"\xff\xd8\xff\xdb\x00\x02\xff\xda"[..], &[0u8; 100][..]] {
             assert!(d.decode(junk, &mut ImageMut { format: f, data: &mut out }).is_err());
+        }
+    }
+
+    fn data(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/tests/data/filters/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    /// Baseline frames (with and without tables, 4:2:0, 4:4:4, 4:2:2 with
+    /// restarts, one component) take the luma decoder; progressive ones
+    /// are left to zune-jpeg.
+    #[test]
+    fn baseline_frames_take_the_luma_path_and_progressive_ones_do_not() {
+        for name in
+            ["jpeg_q90_420.jpg", "jpeg_q90_420_nodht.jpg", "jpeg_q75_444.jpg", "jpeg_q85_422_rst.jpg", "jpeg_q80_y.jpg"]
+        {
+            assert!(baseline::parse(&data(name), &STD_DHT).unwrap().is_some(), "{name}");
+        }
+        assert!(baseline::parse(&data("jpeg_q85_progressive.jpg"), &STD_DHT).unwrap().is_none());
+    }
+
+    /// A frame cut short (USB packet loss) is an error naming the cause,
+    /// not a half-grey picture; so is a frame whose restart markers are
+    /// gone.
+    #[test]
+    fn truncated_frames_and_lost_restart_markers_are_errors() {
+        let mut d = JpegDecoder::new();
+        let (w, h) = (75, 51);
+        let mut out = vec![0u8; w * h];
+        let f = ImageFormat::packed(FourCC::GREY, w as u32, h as u32);
+        let j = data("jpeg_q85_422_rst.jpg");
+        d.decode(&j, &mut ImageMut { format: f, data: &mut out }).unwrap();
+        // Only the EOI marker missing: every MCU is there, so it decodes.
+        d.decode(&j[..j.len() - 2], &mut ImageMut { format: f, data: &mut out }).unwrap();
+        for cut in [j.len() - 40, j.len() * 3 / 4, j.len() / 2] {
+            let e = d.decode(&j[..cut], &mut ImageMut { format: f, data: &mut out }).unwrap_err();
+            assert!(matches!(&e, FilterError::Corrupt(m) if m.contains("truncated") || m.contains("restart")), "{e}");
+        }
+        // Without restart markers too.
+        let j2 = data("jpeg_q90_420.jpg");
+        let f2 = ImageFormat::packed(FourCC::GREY, 64, 48);
+        let e = d.decode(&j2[..j2.len() * 3 / 4], &mut ImageMut { format: f2, data: &mut out[..64 * 48] }).unwrap_err();
+        assert!(matches!(&e, FilterError::Corrupt(m) if m.contains("truncated")), "{e}");
+        // Replace every RSTn marker (FF D0..D7) by stuffed FF 00 bytes.
+        let mut norst = j.clone();
+        let sos = norst.windows(2).position(|p| p == [0xFF, 0xDA]).unwrap();
+        for i in sos..norst.len() - 1 {
+            if norst[i] == 0xFF && (0xD0..=0xD7).contains(&norst[i + 1]) {
+                norst[i + 1] = 0x00;
+            }
+        }
+        let e = d.decode(&norst, &mut ImageMut { format: f, data: &mut out }).unwrap_err();
+        assert!(matches!(&e, FilterError::Corrupt(m) if m.contains("restart marker")), "{e}");
+        // And a wrong output size is a geometry error.
+        let small = ImageFormat::packed(FourCC::GREY, 74, 51);
+        let e = d.decode(&j, &mut ImageMut { format: small, data: &mut out }).unwrap_err();
+        assert!(matches!(e, FilterError::Geometry(_)), "{e}");
+    }
+
+    /// Random damage anywhere in a frame: an error or a picture, never a
+    /// panic, on both decoders.
+    #[test]
+    fn bit_flips_never_panic() {
+        let mut d = JpegDecoder::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        for (name, w, h) in [("jpeg_q85_422_rst.jpg", 75u32, 51u32), ("jpeg_q90_420_nodht.jpg", 64, 48)] {
+            let j = data(name);
+            for fcc in [FourCC::GREY, FourCC::RGB24] {
+                let f = ImageFormat::packed(fcc, w, h);
+                let mut out = vec![0u8; f.byte_len()];
+                for _ in 0..300 {
+                    let mut bad = j.clone();
+                    for _ in 0..4 {
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let i = (rng % bad.len() as u64) as usize;
+                        bad[i] ^= 1 << (rng >> 60 & 7);
+                    }
+                    let _ = d.decode(&bad, &mut ImageMut { format: f, data: &mut out });
+                }
+            }
         }
     }
 

@@ -1,7 +1,9 @@
 //! Hand-written x86-64 SIMD kernels for what LLVM does not vectorise on its
 //! own: byte shuffles of 3-byte pixels (SSSE3 `pshufb`: flips, RGB <-> BGR,
-//! 2x shrink), and AVX2 kernels for YUV -> RGB, the bilinear taps (32-bit
-//! gathers + `pmaddwd`), the bilinear vertical blend and mask bit packing.
+//! 2x shrink), AVX2 and AVX-512BW kernels for RGB <-> BGR (blends, or
+//! masked merges, of shifted loads), and AVX2 kernels for YUV -> RGB, the
+//! bilinear taps (32-bit gathers + `pmaddwd`), the bilinear vertical blend
+//! and mask bit packing.
 //! This is the only module of the filters with `unsafe`: unaligned loads and
 //! stores (and gathers), each on a range whose length was checked just
 //! before, and calls into `#[target_feature]` functions after run-time
@@ -50,6 +52,38 @@ const fn even3_index(j: usize) -> usize {
 }
 
 const REV3: Masks<3, 3> = masks::<3, 3>(Kind::Rev3);
+
+/// Blend masks of the AVX2 RGB <-> BGR kernel for the three 32-byte vectors
+/// of a 96-byte step: byte `i` of vector `k` is `-1` (taken from the load
+/// at `+2` for `PLUS`, at `-2` for `MINUS`) when `32k + i` is a red byte
+/// (`PLUS`, position 0 of its pixel) or a blue byte (`MINUS`, position 2).
+const fn swap3_masks(phase: usize) -> [[i8; 32]; 3] {
+    let mut m = [[0i8; 32]; 3];
+    let mut j = 0;
+    while j < 96 {
+        if j % 3 == phase {
+            m[j / 32][j % 32] = -1;
+        }
+        j += 1;
+    }
+    m
+}
+const SWAP3_PLUS: [[i8; 32]; 3] = swap3_masks(0);
+/// The same masks as bits for the AVX-512 kernel's 192-byte step.
+const fn swap3_bits(phase: usize) -> [u64; 3] {
+    let mut m = [0u64; 3];
+    let mut j = 0;
+    while j < 192 {
+        if j % 3 == phase {
+            m[j / 64] |= 1 << (j % 64);
+        }
+        j += 1;
+    }
+    m
+}
+const SWAP3_PLUS64: [u64; 3] = swap3_bits(0);
+const SWAP3_MINUS64: [u64; 3] = swap3_bits(2);
+const SWAP3_MINUS: [[i8; 32]; 3] = swap3_masks(2);
 const EVEN3: Masks<6, 3> = masks::<6, 3>(Kind::Even3);
 
 /// Whether the kernels below can run on this CPU.
@@ -156,6 +190,252 @@ mod x86 {
             p += 5;
         }
         p
+    }
+
+    /// Swaps bytes 0 and 2 of every 3-byte pixel with AVX2, 32 pixels (96
+    /// bytes) per step, and returns the range of pixels done, `start..end`
+    /// (the caller does the pixels before and after; `end` may be below
+    /// `start` when the row is too short for one step). Output byte `j` is input byte `j + 2`, `j` or `j - 2` as `j`
+    /// is a red, green or blue byte, so each 32-byte output vector is two
+    /// blends of three unaligned loads at `j - 2`, `j` and `j + 2`: no
+    /// shuffle has to cross the 128-bit lanes. 96 bytes is a whole number of
+    /// pixels, so the three blend-mask pairs repeat every step.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn swap3_avx2(s: &[u8], d: &mut [u8]) -> (usize, usize) {
+        let ld = |m: &[i8; 32]| {
+            // SAFETY: `m` is a 32-byte array; loadu reads exactly it.
+            unsafe { _mm256_loadu_si256(m.as_ptr() as *const __m256i) }
+        };
+        let (plus, minus) = (&super::SWAP3_PLUS, &super::SWAP3_MINUS);
+        let (p0, p1, p2) = (ld(&plus[0]), ld(&plus[1]), ld(&plus[2]));
+        let (m0, m1, m2) = (ld(&minus[0]), ld(&minus[1]), ld(&minus[2]));
+        let len = d.len().min(s.len()) / 3 * 3;
+        // Steps start at a pixel (o % 3 == 0) where the output is 32-byte
+        // aligned, so no store is split across cache lines (split stores
+        // halve the speed); 96 = 3 * 32 makes one such start exist among
+        // any 96 bytes. Starting at pixel 1 or later keeps the load at
+        // `o - 2` inside `s`; the load at `o + 2` of the last vector ends 2
+        // bytes past the 96 written, hence the `+ 2`.
+        let mis = d.as_ptr() as usize % 32;
+        let mut o = (3..99).find(|o| o % 3 == 0 && (mis + o).is_multiple_of(32)).unwrap_or(3);
+        let start = o / 3;
+        if o + 96 + 2 > len {
+            return (start, start);
+        }
+        // The three output vectors of the step at `o`.
+        let step = |o: usize| {
+            let mut r = [_mm256_setzero_si256(); 3];
+            for (k, (pm, mm)) in [(p0, m0), (p1, m1), (p2, m2)].into_iter().enumerate() {
+                // SAFETY: the loads read bytes o-2..o+98 of `s`, in bounds
+                // whenever o >= 3 and o + 98 <= len (checked by every
+                // caller of `step`); unaligned loads are allowed.
+                let (a, b, c) = unsafe {
+                    let sp = s.as_ptr().add(o + 32 * k);
+                    (
+                        _mm256_loadu_si256(sp.add(2) as *const __m256i),
+                        _mm256_loadu_si256(sp as *const __m256i),
+                        _mm256_loadu_si256(sp.sub(2) as *const __m256i),
+                    )
+                };
+                r[k] = _mm256_blendv_epi8(_mm256_blendv_epi8(b, a, pm), c, mm);
+            }
+            r
+        };
+        // Software-pipelined: the next step's loads are issued before this
+        // step's stores. Wire slots (and large allocations) are
+        // page-aligned, so input and output addresses agree in their low 12
+        // bits, and a load issued after a store that covers the same low
+        // bits ("4K aliasing") waits for it: with the loads of step `o + 96`
+        // after the stores of step `o`, the load at `o + 94` would stall on
+        // the last store every step.
+        let mut cur = step(o);
+        loop {
+            let more = o + 96 + 96 + 2 <= len;
+            let next = if more { step(o + 96) } else { cur };
+            for (k, v) in cur.iter().enumerate() {
+                // SAFETY: bytes o..o+96 of `d` are in bounds (o + 98 <= len
+                // <= d.len()); `s` and `d` are distinct slices, so no store
+                // changes an input.
+                unsafe { _mm256_storeu_si256(d.as_mut_ptr().add(o + 32 * k) as *mut __m256i, *v) };
+            }
+            o += 96;
+            if !more {
+                break;
+            }
+            cur = next;
+        }
+        (start, o / 3)
+    }
+
+    /// [`swap3_avx2`] with AVX-512BW: 64 pixels (192 bytes) per step, and no
+    /// blends at all. Each 64-byte output vector is one load at `j` merged,
+    /// under byte masks, with masked loads at `j + 2` (red bytes) and
+    /// `j - 2` (blue bytes); `vmovdqu8` with a mask does the blend as it
+    /// loads. Stores are 64-byte aligned (one cache line each) and the next
+    /// step's loads are issued before this step's stores, as in the AVX2
+    /// kernel. Returns the pixels done, `start..end`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(crate) fn swap3_avx512(s: &[u8], d: &mut [u8]) -> (usize, usize) {
+        let (plus, minus) = (super::SWAP3_PLUS64, super::SWAP3_MINUS64);
+        let len = d.len().min(s.len()) / 3 * 3;
+        let mis = d.as_ptr() as usize % 64;
+        let mut o = (3..195).find(|o| o % 3 == 0 && (mis + o).is_multiple_of(64)).unwrap_or(3);
+        let start = o / 3;
+        if o + 192 + 2 > len {
+            return (start, start);
+        }
+        let step = |o: usize| {
+            let mut r = [_mm512_setzero_si512(); 3];
+            for (k, v) in r.iter_mut().enumerate() {
+                // SAFETY: the loads read bytes o-2..o+194 of `s` at most
+                // (masked-off bytes are not even accessed), in bounds
+                // whenever o >= 3 and o + 194 <= len (checked by every
+                // caller of `step`); unaligned loads are allowed.
+                *v = unsafe {
+                    let sp = s.as_ptr().add(o + 64 * k);
+                    let b = _mm512_loadu_si512(sp as *const __m512i);
+                    let b = _mm512_mask_loadu_epi8(b, plus[k], sp.add(2) as *const i8);
+                    _mm512_mask_loadu_epi8(b, minus[k], sp.sub(2) as *const i8)
+                };
+            }
+            r
+        };
+        let mut cur = step(o);
+        loop {
+            let more = o + 192 + 192 + 2 <= len;
+            let next = if more { step(o + 192) } else { cur };
+            for (k, v) in cur.iter().enumerate() {
+                // SAFETY: bytes o..o+192 of `d` are in bounds (o + 194 <=
+                // len <= d.len()); `s` and `d` are distinct slices.
+                unsafe { _mm512_storeu_si512(d.as_mut_ptr().add(o + 64 * k) as *mut __m512i, *v) };
+            }
+            o += 192;
+            if !more {
+                break;
+            }
+            cur = next;
+        }
+        (start, o / 3)
+    }
+
+    /// One 8-point pass of libjpeg's accurate integer IDCT (`jidctint.c`)
+    /// on 8 lanes at once: `x[i]` holds frequency `i` of 8 independent
+    /// transforms; the results are descaled by `SHIFT` bits with rounding.
+    /// The arithmetic is exactly [`super::idct_1d`]'s (32-bit, wrapping).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn idct_1d_avx2<const SHIFT: i32>(x: [__m256i; 8]) -> [__m256i; 8] {
+        let c = _mm256_set1_epi32;
+        let (add, sub, mul) = (_mm256_add_epi32, _mm256_sub_epi32, _mm256_mullo_epi32);
+        let z1 = mul(add(x[2], x[6]), c(super::FIX_0_541196100));
+        let tmp2 = add(z1, mul(x[6], c(-super::FIX_1_847759065)));
+        let tmp3 = add(z1, mul(x[2], c(super::FIX_0_765366865)));
+        let tmp0 = _mm256_slli_epi32::<13>(add(x[0], x[4]));
+        let tmp1 = _mm256_slli_epi32::<13>(sub(x[0], x[4]));
+        let (tmp10, tmp13, tmp11, tmp12) = (add(tmp0, tmp3), sub(tmp0, tmp3), add(tmp1, tmp2), sub(tmp1, tmp2));
+        let (t0, t1, t2, t3) = (x[7], x[5], x[3], x[1]);
+        let z1 = add(t0, t3);
+        let z2 = add(t1, t2);
+        let z3 = add(t0, t2);
+        let z4 = add(t1, t3);
+        let z5 = mul(add(z3, z4), c(super::FIX_1_175875602));
+        let t0 = mul(t0, c(super::FIX_0_298631336));
+        let t1 = mul(t1, c(super::FIX_2_053119869));
+        let t2 = mul(t2, c(super::FIX_3_072711026));
+        let t3 = mul(t3, c(super::FIX_1_501321110));
+        let z1 = mul(z1, c(-super::FIX_0_899976223));
+        let z2 = mul(z2, c(-super::FIX_2_562915447));
+        let z3 = add(mul(z3, c(-super::FIX_1_961570560)), z5);
+        let z4 = add(mul(z4, c(-super::FIX_0_390180644)), z5);
+        let t0 = add(t0, add(z1, z3));
+        let t1 = add(t1, add(z2, z4));
+        let t2 = add(t2, add(z2, z3));
+        let t3 = add(t3, add(z1, z4));
+        let rnd = c(1 << (SHIFT - 1));
+        let d = |v| _mm256_srai_epi32::<SHIFT>(add(v, rnd));
+        [
+            d(add(tmp10, t3)),
+            d(add(tmp11, t2)),
+            d(add(tmp12, t1)),
+            d(add(tmp13, t0)),
+            d(sub(tmp13, t0)),
+            d(sub(tmp12, t1)),
+            d(sub(tmp11, t2)),
+            d(sub(tmp10, t3)),
+        ]
+    }
+
+    /// Transposes an 8x8 matrix of 32-bit values held one row per register.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+        let (lo32, hi32) = (_mm256_unpacklo_epi32, _mm256_unpackhi_epi32);
+        let (lo64, hi64) = (_mm256_unpacklo_epi64, _mm256_unpackhi_epi64);
+        let t = [
+            lo32(r[0], r[1]),
+            hi32(r[0], r[1]),
+            lo32(r[2], r[3]),
+            hi32(r[2], r[3]),
+            lo32(r[4], r[5]),
+            hi32(r[4], r[5]),
+            lo32(r[6], r[7]),
+            hi32(r[6], r[7]),
+        ];
+        let u = [
+            lo64(t[0], t[2]),
+            hi64(t[0], t[2]),
+            lo64(t[1], t[3]),
+            hi64(t[1], t[3]),
+            lo64(t[4], t[6]),
+            hi64(t[4], t[6]),
+            lo64(t[5], t[7]),
+            hi64(t[5], t[7]),
+        ];
+        [
+            _mm256_permute2x128_si256::<0x20>(u[0], u[4]),
+            _mm256_permute2x128_si256::<0x20>(u[1], u[5]),
+            _mm256_permute2x128_si256::<0x20>(u[2], u[6]),
+            _mm256_permute2x128_si256::<0x20>(u[3], u[7]),
+            _mm256_permute2x128_si256::<0x31>(u[0], u[4]),
+            _mm256_permute2x128_si256::<0x31>(u[1], u[5]),
+            _mm256_permute2x128_si256::<0x31>(u[2], u[6]),
+            _mm256_permute2x128_si256::<0x31>(u[3], u[7]),
+        ]
+    }
+
+    /// libjpeg's accurate integer IDCT of one dequantised 8x8 block
+    /// (natural order) into 8 rows of 8 bytes `stride` apart: the column
+    /// pass with one block row per register (lanes are columns), a
+    /// transpose, the row pass, a transpose back, then saturating packs
+    /// (the level shift of +128 and the clamp to 0..=255).
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn idct_islow_avx2(coef: &[i32; 64], out: &mut [u8], stride: usize) {
+        assert!(out.len() >= 7 * stride + 8);
+        let mut r = [_mm256_setzero_si256(); 8];
+        for (i, v) in r.iter_mut().enumerate() {
+            // SAFETY: row i of `coef` is its elements 8i..8i+8, in bounds.
+            *v = unsafe { _mm256_loadu_si256(coef.as_ptr().add(8 * i) as *const __m256i) };
+        }
+        let ws = transpose8(idct_1d_avx2::<{ super::CONST_BITS - super::PASS1_BITS }>(r));
+        let o = idct_1d_avx2::<{ super::CONST_BITS + super::PASS1_BITS + 3 }>(ws);
+        let o = transpose8(o).map(|v| _mm256_add_epi32(v, _mm256_set1_epi32(128)));
+        // packs: rows (0,1) and (2,3) interleaved by 128-bit lane; packus
+        // then gives bytes [r0 c0-3, r1 c0-3, r2 c0-3, r3 c0-3 | the same
+        // for c4-7], and the 32-bit permute puts each row's two halves
+        // together.
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        for half in 0..2 {
+            let q = &o[4 * half..4 * half + 4];
+            let w = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            let w = _mm256_permutevar8x32_epi32(w, order);
+            let mut bytes = [0u8; 32];
+            // SAFETY: `bytes` is 32 bytes long.
+            unsafe { _mm256_storeu_si256(bytes.as_mut_ptr() as *mut __m256i, w) };
+            for (k, row) in bytes.chunks_exact(8).enumerate() {
+                let at = (4 * half + k) * stride;
+                out[at..at + 8].copy_from_slice(row);
+            }
+        }
     }
 
     /// BT.601 limited-range YUV → RGB (or BGR) for 16 pixels at a time, with
@@ -450,6 +730,106 @@ pub(crate) fn hline<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &
     }
 }
 
+// libjpeg's `jidctint.c` constants: cosines scaled by 2^13 (CONST_BITS),
+// with two extra bits of precision kept between the passes (PASS1_BITS).
+const CONST_BITS: i32 = 13;
+const PASS1_BITS: i32 = 2;
+const FIX_0_298631336: i32 = 2446;
+const FIX_0_390180644: i32 = 3196;
+const FIX_0_541196100: i32 = 4433;
+const FIX_0_765366865: i32 = 6270;
+const FIX_0_899976223: i32 = 7373;
+const FIX_1_175875602: i32 = 9633;
+const FIX_1_501321110: i32 = 12299;
+const FIX_1_847759065: i32 = 15137;
+const FIX_1_961570560: i32 = 16069;
+const FIX_2_053119869: i32 = 16819;
+const FIX_2_562915447: i32 = 20995;
+const FIX_3_072711026: i32 = 25172;
+
+/// One 8-point pass of libjpeg's accurate integer IDCT (`jidctint.c`,
+/// `jpeg_idct_islow`) on `x` (frequencies 0..8), descaled by `shift` bits
+/// with rounding. 32-bit wrapping arithmetic, like the AVX2 kernel (libjpeg
+/// computes in `long`; the two differ only on data no encoder produces).
+fn idct_1d(x: [i32; 8], shift: i32) -> [i32; 8] {
+    let m = i32::wrapping_mul;
+    let z1 = m(x[2].wrapping_add(x[6]), FIX_0_541196100);
+    let tmp2 = z1.wrapping_add(m(x[6], -FIX_1_847759065));
+    let tmp3 = z1.wrapping_add(m(x[2], FIX_0_765366865));
+    let tmp0 = x[0].wrapping_add(x[4]).wrapping_shl(CONST_BITS as u32);
+    let tmp1 = x[0].wrapping_sub(x[4]).wrapping_shl(CONST_BITS as u32);
+    let (tmp10, tmp13) = (tmp0.wrapping_add(tmp3), tmp0.wrapping_sub(tmp3));
+    let (tmp11, tmp12) = (tmp1.wrapping_add(tmp2), tmp1.wrapping_sub(tmp2));
+    let (t0, t1, t2, t3) = (x[7], x[5], x[3], x[1]);
+    let z1 = t0.wrapping_add(t3);
+    let z2 = t1.wrapping_add(t2);
+    let z3 = t0.wrapping_add(t2);
+    let z4 = t1.wrapping_add(t3);
+    let z5 = m(z3.wrapping_add(z4), FIX_1_175875602);
+    let (t0, t1, t2, t3) =
+        (m(t0, FIX_0_298631336), m(t1, FIX_2_053119869), m(t2, FIX_3_072711026), m(t3, FIX_1_501321110));
+    let z1 = m(z1, -FIX_0_899976223);
+    let z2 = m(z2, -FIX_2_562915447);
+    let z3 = m(z3, -FIX_1_961570560).wrapping_add(z5);
+    let z4 = m(z4, -FIX_0_390180644).wrapping_add(z5);
+    let t0 = t0.wrapping_add(z1.wrapping_add(z3));
+    let t1 = t1.wrapping_add(z2.wrapping_add(z4));
+    let t2 = t2.wrapping_add(z2.wrapping_add(z3));
+    let t3 = t3.wrapping_add(z1.wrapping_add(z4));
+    let d = |v: i32| v.wrapping_add(1 << (shift - 1)) >> shift;
+    [
+        d(tmp10.wrapping_add(t3)),
+        d(tmp11.wrapping_add(t2)),
+        d(tmp12.wrapping_add(t1)),
+        d(tmp13.wrapping_add(t0)),
+        d(tmp13.wrapping_sub(t0)),
+        d(tmp12.wrapping_sub(t1)),
+        d(tmp11.wrapping_sub(t2)),
+        d(tmp10.wrapping_sub(t3)),
+    ]
+}
+
+/// libjpeg's accurate integer IDCT ("islow") of a dequantised 8x8 block in
+/// natural order into 8 rows of 8 bytes `stride` apart: columns first
+/// (descaled by 11 bits), then rows (by 18), then +128 and a clamp. With
+/// `avx2` the AVX2 kernel runs (the caller checked `have_avx2()`); the
+/// scalar code is its reference.
+pub(crate) fn idct_islow(coef: &[i32; 64], out: &mut [u8], stride: usize, avx2: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: the caller checked AVX2 with `have_avx2()`.
+        unsafe { x86::idct_islow_avx2(coef, out, stride) };
+        return;
+    }
+    let _ = avx2;
+    let mut ws = [[0i32; 8]; 8];
+    for c in 0..8 {
+        let col = idct_1d(std::array::from_fn(|r| coef[8 * r + c]), CONST_BITS - PASS1_BITS);
+        for (r, v) in col.into_iter().enumerate() {
+            ws[r][c] = v;
+        }
+    }
+    for (r, row) in ws.iter().enumerate() {
+        let o = idct_1d(*row, CONST_BITS + PASS1_BITS + 3);
+        for (c, v) in o.into_iter().enumerate() {
+            out[r * stride + c] = v.wrapping_add(128).clamp(0, 255) as u8;
+        }
+    }
+}
+
+/// Whether AVX-512 kernels (foundation and byte/word instructions) can run
+/// on this CPU.
+pub(crate) fn have_avx512bw() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether AVX2 kernels can run on this CPU.
 pub(crate) fn have_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -481,14 +861,51 @@ pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8], ssse3: bool) {
 /// RGB <-> BGR: swaps bytes 0 and 2 of every pixel of `s` into `d`. With
 /// `simd` false it is plain scalar code (the reference for the tests).
 pub(crate) fn swap3(s: &[u8], d: &mut [u8], simd: bool) {
+    let level = match simd {
+        false => Swap3::Scalar,
+        true if have_avx512bw() => Swap3::Avx512,
+        true if have_avx2() => Swap3::Avx2,
+        true => Swap3::Ssse3,
+    };
+    swap3_with(s, d, level);
+}
+
+/// Which RGB <-> BGR kernel [`swap3_with`] runs (the tests run each).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Swap3 {
+    Scalar,
+    Ssse3,
+    Avx2,
+    Avx512,
+}
+
+/// [`swap3`] with a chosen kernel; the caller checked its CPU feature.
+pub(crate) fn swap3_with(s: &[u8], d: &mut [u8], level: Swap3) {
     let n = d.len() / 3;
     let px = |d: &mut [u8], p: usize| d[3 * p..3 * p + 3].copy_from_slice(&[s[3 * p + 2], s[3 * p + 1], s[3 * p]]);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if simd {
+    match level {
+        Swap3::Avx2 | Swap3::Avx512 if n > 0 => {
+            let (start, end) = if level == Swap3::Avx512 {
+                // SAFETY: the caller checked AVX-512BW with `have_avx512bw()`.
+                unsafe { x86::swap3_avx512(s, d) }
+            } else {
+                // SAFETY: the caller checked AVX2 with `have_avx2()`.
+                unsafe { x86::swap3_avx2(s, d) }
+            };
+            if end > start {
+                for p in 0..start {
+                    px(d, p);
+                }
+                done = end;
+            }
+        }
         // SAFETY: the caller checked SSSE3 with `have_ssse3()`.
-        done = unsafe { x86::swap3(s, d) };
+        Swap3::Ssse3 => done = unsafe { x86::swap3(s, d) },
+        _ => {}
     }
+    let _ = level;
     for p in done..n {
         px(d, p);
     }
@@ -701,18 +1118,78 @@ mod tests {
         }
     }
 
-    /// The 15-byte stepping swap at every width around its vector
-    /// boundaries, with and without padding after the row.
+    /// The AVX2 IDCT equals the scalar one on random blocks of every
+    /// density and range, including values far outside what encoders make.
+    #[test]
+    fn idct_avx2_matches_the_scalar_islow() {
+        if !have_avx2() {
+            eprintln!("idct: AVX2 kernel not tested (this CPU has no AVX2)");
+            return;
+        }
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for case in 0..20000 {
+            let range = [16i64, 256, 4096, 1 << 16, 1 << 30][case % 5];
+            let density = [1u64, 4, 16, 64][(case / 5) % 4];
+            let coef: [i32; 64] =
+                std::array::from_fn(|_| if next() % 64 < density { (next() as i64 % range) as i32 } else { 0 });
+            let (mut a, mut b) = ([0u8; 80], [0u8; 80]);
+            idct_islow(&coef, &mut a, 10, true);
+            idct_islow(&coef, &mut b, 10, false);
+            assert_eq!(a, b, "case {case}: {coef:?}");
+        }
+    }
+
+    /// A known block: a DC of 80 (after dequantisation) alone gives 138
+    /// everywhere, ((80 << 2) + 16) >> 5 = 10, plus 128, as in libjpeg.
+    #[test]
+    fn idct_of_a_dc_only_block_is_flat() {
+        let mut coef = [0i32; 64];
+        coef[0] = 80;
+        let mut o = [0u8; 64];
+        idct_islow(&coef, &mut o, 8, false);
+        assert!(o.iter().all(|&v| v == 138), "{o:?}");
+    }
+
+    /// Every RGB <-> BGR kernel at every width around its vector steps,
+    /// with and without padding after the row.
+
     #[test]
     fn swap3_at_every_width_and_with_row_padding() {
-        for n in 0usize..=40 {
-            for pad in [0usize, 1, 2, 7] {
-                let s: Vec<u8> = (0..3 * n + pad).map(|i| (i * 11 + 1) as u8).collect();
-                let mut d = vec![0xAAu8; 3 * n + pad];
-                swap3(&s[..3 * n], &mut d[..3 * n], have_ssse3());
-                let want: Vec<u8> = s[..3 * n].chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
-                assert_eq!(&d[..3 * n], &want[..], "n = {n}, pad = {pad}");
-                assert!(d[3 * n..].iter().all(|&b| b == 0xAA), "nothing written past the row");
+        let mut levels = vec![Swap3::Scalar];
+        if have_ssse3() {
+            levels.push(Swap3::Ssse3);
+        }
+        if have_avx2() {
+            levels.push(Swap3::Avx2);
+        } else {
+            eprintln!("swap3: AVX2 kernel not tested (this CPU has no AVX2)");
+        }
+        if have_avx512bw() {
+            levels.push(Swap3::Avx512);
+        } else {
+            eprintln!("swap3: AVX-512 kernel not tested (this CPU has no AVX-512BW)");
+        }
+        for level in levels {
+            // Up to 3 AVX-512 steps of 64 pixels, around every step
+            // boundary, at several alignments of the output (the vector
+            // kernels start where the output is 32- or 64-byte aligned).
+            for n in 0usize..=300 {
+                for (pad, at) in [(0usize, 0usize), (1, 1), (2, 5), (7, 16), (0, 31)] {
+                    let s: Vec<u8> = (0..3 * n + pad).map(|i| (i * 11 + 1) as u8).collect();
+                    let mut buf = vec![0xAAu8; at + 3 * n + pad];
+                    let d = &mut buf[at..];
+                    swap3_with(&s[..3 * n], &mut d[..3 * n], level);
+                    let want: Vec<u8> = s[..3 * n].chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
+                    assert_eq!(&d[..3 * n], &want[..], "{level:?}, n = {n}, pad = {pad}, at = {at}");
+                    assert!(d[3 * n..].iter().all(|&b| b == 0xAA), "nothing written past the row");
+                    assert!(buf[..at].iter().all(|&b| b == 0xAA), "nothing written before the row");
+                }
             }
         }
     }
