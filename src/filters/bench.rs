@@ -54,7 +54,7 @@ impl Default for Args {
             sizes: vec![(640, 480), (1920, 1080)],
             min_iters: 10,
             min_time: Duration::from_millis(200),
-            rounds: 3,
+            rounds: 5,
             only: None,
             opencv: true,
             python: "python3".into(),
@@ -111,6 +111,9 @@ pub struct Row {
     pub ms: f64,
     /// OpenCV median ms/frame, if measured.
     pub opencv_ms: Option<f64>,
+    /// framewire / OpenCV: the median of the per-round ratios (each round
+    /// times framewire, then OpenCV right after), if OpenCV ran.
+    pub ratio: Option<f64>,
     /// Memory floor in ms: a warm copy of `(input + output bytes) / 2`,
     /// i.e. the same bytes read and written as the filter.
     pub floor_ms: f64,
@@ -238,44 +241,83 @@ fn rgb_to_nv12(rgb: &[u8], w: usize, h: usize) -> Vec<u8> {
 /// The HSV range every threshold and tracker benchmark uses (green).
 pub const GREEN: HsvRange = HsvRange { lo: [35, 80, 40], hi: [85, 255, 255] };
 
-/// Runs the OpenCV helper; `op = None` prepares (writes the JPEG inputs and
-/// reports the version), `Some((op, size))` times one operation. Returns the
-/// helper's stdout lines, or why it could not run.
-fn helper(args: &Args, dir: &std::path::Path, op: Option<(&str, &str)>) -> Result<Vec<String>, String> {
-    let mut cmd = Command::new(&args.python);
-    cmd.arg(&args.helper).arg(dir);
-    // No BLAS/OpenMP worker threads: OpenCV must be single-threaded too.
-    cmd.env("OPENBLAS_NUM_THREADS", "1").env("OMP_NUM_THREADS", "1");
-    cmd.arg("--min-iters").arg(args.min_iters.to_string());
-    cmd.arg("--min-time").arg(format!("{}", args.min_time.as_secs_f64()));
-    match op {
-        None => {
-            let sizes: Vec<String> = args.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
-            cmd.arg("--sizes").arg(sizes.join(",")).arg("--prepare");
-        }
-        Some((name, size)) => {
-            cmd.arg("--sizes").arg(size).arg("--exact").arg(name);
-        }
-    }
-    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", args.python))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    if let Some(line) = text.lines().find(|l| l.starts_with("SKIP:")) {
-        return Err(line.trim_start_matches("SKIP:").trim().to_string());
-    }
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("helper failed: {}", err.lines().last().unwrap_or("")));
-    }
-    Ok(text.lines().map(str::to_string).collect())
+/// The OpenCV helper kept running (`--serve`): it loads every input once,
+/// then times one operation per request, so OpenCV's timing of an
+/// operation follows framewire's by milliseconds, not by an interpreter
+/// start-up.
+struct CvServer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
 }
 
-/// OpenCV's median for one operation, timed right after framewire's.
-fn opencv_op(args: &Args, dir: &std::path::Path, name: &str, size: &str) -> Option<f64> {
-    let lines = helper(args, dir, Some((name, size))).ok()?;
-    lines.iter().find_map(|l| {
-        let f: Vec<&str> = l.split('\t').collect();
+impl CvServer {
+    /// Starts the helper; returns it with OpenCV's version, or why OpenCV
+    /// is skipped.
+    fn start(args: &Args, dir: &std::path::Path) -> Result<(Self, String), String> {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let sizes: Vec<String> = args.sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+        let mut child = Command::new(&args.python)
+            .arg(&args.helper)
+            .arg(dir)
+            .arg("--min-iters")
+            .arg(args.min_iters.to_string())
+            .arg("--min-time")
+            .arg(format!("{}", args.min_time.as_secs_f64()))
+            .arg("--sizes")
+            .arg(sizes.join(","))
+            .arg("--serve")
+            // No BLAS/OpenMP worker threads: OpenCV must be single-threaded too.
+            .env("OPENBLAS_NUM_THREADS", "1")
+            .env("OMP_NUM_THREADS", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", args.python))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("helper without pipes".into());
+        };
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut version = "?".to_string();
+        loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                let status = child.wait().map_err(|e| e.to_string())?;
+                return Err(format!("helper exited ({status}) before it was ready"));
+            }
+            let line = line.trim_end();
+            if let Some(why) = line.strip_prefix("SKIP:") {
+                let _ = child.wait();
+                return Err(why.trim().to_string());
+            }
+            if let Some(v) = line.strip_prefix("VERSION\t") {
+                version = v.to_string();
+            }
+            if line == "READY" {
+                return Ok((CvServer { child, stdin, stdout }, version));
+            }
+        }
+    }
+
+    /// OpenCV's median ms for one operation; `None` if the helper failed.
+    fn time(&mut self, name: &str, size: &str) -> Option<f64> {
+        use std::io::{BufRead, Write};
+        writeln!(self.stdin, "{name} {size}").ok()?;
+        self.stdin.flush().ok()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).ok()?;
+        let f: Vec<&str> = line.trim_end().split('\t').collect();
         (f.len() == 3 && f[0] == name && f[1] == size).then(|| f[2].parse().ok()).flatten()
-    })
+    }
+}
+
+impl Drop for CvServer {
+    fn drop(&mut self) {
+        // Closing stdin ends the helper's request loop; kill in case it hangs.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 type Op<'a> = (&'static str, usize, usize, f64, Box<dyn FnMut() + 'a>);
@@ -306,15 +348,23 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
     }
     // Prepare once (JPEG inputs, version); time each OpenCV op right after
     // framewire's so that both see the same load on a shared machine.
-    let (use_cv, opencv) = if !args.opencv {
-        (false, "OpenCV skipped (--no-opencv)".to_string())
+    // Both sides on one core: the helper inherits the mask.
+    let pinned = match crate::sys::proc::pin_to_current_cpu() {
+        Ok(cpu) => format!("framewire and OpenCV pinned to CPU {cpu}"),
+        Err(e) => format!("not pinned to a CPU ({e})"),
+    };
+    eprintln!("{pinned}");
+    let (mut cv_server, opencv) = if !args.opencv {
+        (None, "OpenCV skipped (--no-opencv)".to_string())
     } else {
-        match helper(args, &dir, None) {
-            Ok(lines) => {
-                let v = lines.iter().find_map(|l| l.strip_prefix("VERSION\t")).unwrap_or("?").to_string();
-                (true, format!("OpenCV {v}, cv2.setNumThreads(1), timed right after each framewire op"))
-            }
-            Err(e) => (false, format!("OpenCV skipped: {e}")),
+        match CvServer::start(args, &dir) {
+            Ok((server, v)) => (
+                Some(server),
+                format!(
+                    "OpenCV {v}, cv2.setNumThreads(1), timed right after each framewire op; fw/cv = median of per-round ratios"
+                ),
+            ),
+            Err(e) => (None, format!("OpenCV skipped: {e}")),
         }
     };
     eprintln!("{opencv}");
@@ -444,11 +494,13 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
             }
             let half = ((inb + outb) / 2).min(floor_src.len());
             let floor_ms = median_ms(|| floor_dst[..half].copy_from_slice(black_box(&floor_src[..half])), args);
-            let (mut fw, mut cv) = (Vec::new(), Vec::new());
+            let (mut fw, mut cv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..args.rounds {
-                fw.push(median_ms(&mut op, args));
-                if use_cv && let Some(c) = opencv_op(args, &dir, name, &size) {
+                let f = median_ms(&mut op, args);
+                fw.push(f);
+                if let Some(c) = cv_server.as_mut().and_then(|s| s.time(name, &size)) {
                     cv.push(c);
+                    ratios.push(f / c);
                 }
             }
             let row = Row {
@@ -456,6 +508,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
                 size: (w, h),
                 ms: median(&mut fw),
                 opencv_ms: (!cv.is_empty()).then(|| median(&mut cv)),
+                ratio: (!ratios.is_empty()).then(|| median(&mut ratios)),
                 floor_ms,
                 target,
             };
@@ -463,8 +516,9 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
             rows.push(row);
         }
     }
+    drop(cv_server);
     let _ = std::fs::remove_dir_all(&dir);
-    let report = Report { rows, bandwidth_gbs: bw / 1e9, opencv };
+    let report = Report { rows, bandwidth_gbs: bw / 1e9, opencv: format!("{opencv}; {pinned}") };
     print!("{}", table(&report));
     Ok(report)
 }
@@ -474,12 +528,11 @@ fn img(format: ImageFormat, data: &[u8]) -> ImageRef<'_> {
 }
 
 fn fmt_row(r: &Row) -> String {
-    let (cv, ratio, verdict) = match r.opencv_ms {
-        Some(c) => {
-            let ratio = r.ms / c;
+    let (cv, ratio, verdict) = match (r.opencv_ms, r.ratio) {
+        (Some(c), Some(ratio)) => {
             (format!("{c:9.3}"), format!("{ratio:6.2}x"), if ratio <= r.target { "ok" } else { "MISS" })
         }
-        None => ("        -".into(), "     -".into(), "-"),
+        _ => ("        -".into(), "     -".into(), "-"),
     };
     format!(
         "{:<26} {:>9} {:9.3} {cv} {ratio} (≤{:.1}x {verdict:<4}) {:8.3} {:6.1}x",

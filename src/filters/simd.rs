@@ -318,41 +318,44 @@ mod x86 {
         (start, o / 3)
     }
 
-    /// One 8-point pass of libjpeg's accurate integer IDCT (`jidctint.c`)
-    /// on 8 lanes at once: `x[i]` holds frequency `i` of 8 independent
-    /// transforms; the results are descaled by `SHIFT` bits with rounding.
-    /// The arithmetic is exactly [`super::idct_1d`]'s (32-bit, wrapping).
+    /// `(a[i], b[i])` as adjacent 16-bit values (saturated) in 32-bit lane
+    /// `i`, for `pmaddwd`: `packssdw` puts a0-3, b0-3 | a4-7, b4-7 in the
+    /// two 128-bit lanes and a byte shuffle interleaves them.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn idct_1d_avx2<const SHIFT: i32>(x: [__m256i; 8]) -> [__m256i; 8] {
-        let c = _mm256_set1_epi32;
-        let (add, sub, mul) = (_mm256_add_epi32, _mm256_sub_epi32, _mm256_mullo_epi32);
-        let z1 = mul(add(x[2], x[6]), c(super::FIX_0_541196100));
-        let tmp2 = add(z1, mul(x[6], c(-super::FIX_1_847759065)));
-        let tmp3 = add(z1, mul(x[2], c(super::FIX_0_765366865)));
-        let tmp0 = _mm256_slli_epi32::<13>(add(x[0], x[4]));
-        let tmp1 = _mm256_slli_epi32::<13>(sub(x[0], x[4]));
+    fn pairs(a: __m256i, b: __m256i) -> __m256i {
+        let interleave = _mm256_setr_epi8(
+            0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15, 0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+        );
+        _mm256_shuffle_epi8(_mm256_packs_epi32(a, b), interleave)
+    }
+
+    /// One 8-point pass of libjpeg's accurate integer IDCT on 8 lanes at
+    /// once: `x[i]` holds frequency `i` of 8 independent transforms, used as
+    /// 16-bit values (saturated, as libjpeg-turbo's SIMD code keeps them).
+    /// Each output is a sum of `pmaddwd` products of input pairs (x0, x4),
+    /// (x2, x6), (x1, x5), (x3, x7) with constants that fold the rotations
+    /// of `jidctint.c` together ([`super::IDCT_PAIRS`]); integer sums are
+    /// exact (and wrap alike), so the result is exactly
+    /// [`super::idct_1d`]'s. `bias` is added before the shift by `SHIFT`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn idct_1d_avx2<const SHIFT: i32>(x: [__m256i; 8], bias: i32) -> [__m256i; 8] {
+        let (add, sub, madd) = (_mm256_add_epi32, _mm256_sub_epi32, _mm256_madd_epi16);
+        let k = |[a, b]: [i32; 2]| _mm256_set1_epi32((a & 0xffff) | (b << 16));
+        let c = super::IDCT_PAIRS;
+        let (p04, p26, p15, p37) = (pairs(x[0], x[4]), pairs(x[2], x[6]), pairs(x[1], x[5]), pairs(x[3], x[7]));
+        let bias = _mm256_set1_epi32(bias);
+        let tmp0 = add(madd(p04, k(c[0])), bias);
+        let tmp1 = add(madd(p04, k(c[1])), bias);
+        let tmp2 = madd(p26, k(c[2]));
+        let tmp3 = madd(p26, k(c[3]));
         let (tmp10, tmp13, tmp11, tmp12) = (add(tmp0, tmp3), sub(tmp0, tmp3), add(tmp1, tmp2), sub(tmp1, tmp2));
-        let (t0, t1, t2, t3) = (x[7], x[5], x[3], x[1]);
-        let z1 = add(t0, t3);
-        let z2 = add(t1, t2);
-        let z3 = add(t0, t2);
-        let z4 = add(t1, t3);
-        let z5 = mul(add(z3, z4), c(super::FIX_1_175875602));
-        let t0 = mul(t0, c(super::FIX_0_298631336));
-        let t1 = mul(t1, c(super::FIX_2_053119869));
-        let t2 = mul(t2, c(super::FIX_3_072711026));
-        let t3 = mul(t3, c(super::FIX_1_501321110));
-        let z1 = mul(z1, c(-super::FIX_0_899976223));
-        let z2 = mul(z2, c(-super::FIX_2_562915447));
-        let z3 = add(mul(z3, c(-super::FIX_1_961570560)), z5);
-        let z4 = add(mul(z4, c(-super::FIX_0_390180644)), z5);
-        let t0 = add(t0, add(z1, z3));
-        let t1 = add(t1, add(z2, z4));
-        let t2 = add(t2, add(z2, z3));
-        let t3 = add(t3, add(z1, z4));
-        let rnd = c(1 << (SHIFT - 1));
-        let d = |v| _mm256_srai_epi32::<SHIFT>(add(v, rnd));
+        let t0 = add(madd(p15, k(c[4])), madd(p37, k(c[5])));
+        let t1 = add(madd(p15, k(c[6])), madd(p37, k(c[7])));
+        let t2 = add(madd(p15, k(c[8])), madd(p37, k(c[9])));
+        let t3 = add(madd(p15, k(c[10])), madd(p37, k(c[11])));
+        let d = |v| _mm256_srai_epi32::<SHIFT>(v);
         [
             d(add(tmp10, t3)),
             d(add(tmp11, t2)),
@@ -406,8 +409,8 @@ mod x86 {
     /// libjpeg's accurate integer IDCT of one dequantised 8x8 block
     /// (natural order) into 8 rows of 8 bytes `stride` apart: the column
     /// pass with one block row per register (lanes are columns), a
-    /// transpose, the row pass, a transpose back, then saturating packs
-    /// (the level shift of +128 and the clamp to 0..=255).
+    /// transpose, the row pass (whose bias includes the +128 level shift),
+    /// a transpose back, then saturating packs (the clamp to 0..=255).
     #[target_feature(enable = "avx2")]
     pub(crate) fn idct_islow_avx2(coef: &[i32; 64], out: &mut [u8], stride: usize) {
         assert!(out.len() >= 7 * stride + 8);
@@ -416,9 +419,8 @@ mod x86 {
             // SAFETY: row i of `coef` is its elements 8i..8i+8, in bounds.
             *v = unsafe { _mm256_loadu_si256(coef.as_ptr().add(8 * i) as *const __m256i) };
         }
-        let ws = transpose8(idct_1d_avx2::<{ super::CONST_BITS - super::PASS1_BITS }>(r));
-        let o = idct_1d_avx2::<{ super::CONST_BITS + super::PASS1_BITS + 3 }>(ws);
-        let o = transpose8(o).map(|v| _mm256_add_epi32(v, _mm256_set1_epi32(128)));
+        let ws = transpose8(idct_1d_avx2::<{ super::CONST_BITS - super::PASS1_BITS }>(r, super::IDCT_BIAS1));
+        let o = transpose8(idct_1d_avx2::<{ super::CONST_BITS + super::PASS1_BITS + 3 }>(ws, super::IDCT_BIAS2));
         // packs: rows (0,1) and (2,3) interleaved by 128-bit lane; packus
         // then gives bytes [r0 c0-3, r1 c0-3, r2 c0-3, r3 c0-3 | the same
         // for c4-7], and the 32-bit permute puts each row's two halves
@@ -747,17 +749,60 @@ const FIX_2_053119869: i32 = 16819;
 const FIX_2_562915447: i32 = 20995;
 const FIX_3_072711026: i32 = 25172;
 
+/// The even and odd parts of `jidctint.c` with its rotations folded into
+/// pairs of 16-bit constants, `[for the first input, for the second]`, for
+/// the input pairs (x0, x4) x2, (x2, x6) x2, then (x1, x5), (x3, x7) for
+/// each of the four odd terms. With z5 = (x1 + x3 + x5 + x7) * 1.175875602
+/// and the other rotations multiplied out, e.g. the odd term `tmp3` is
+/// x1 * (1.501321110 - 0.899976223 - 0.390180644 + 1.175875602) + ...;
+/// every constant fits in 16 bits.
+const IDCT_PAIRS: [[i32; 2]; 12] = {
+    let a = FIX_1_175875602;
+    let (c1, c2, c3, c4) = (-FIX_0_899976223, -FIX_2_562915447, -FIX_1_961570560, -FIX_0_390180644);
+    let (b0, b1, b2, b3) = (FIX_0_298631336, FIX_2_053119869, FIX_3_072711026, FIX_1_501321110);
+    let one = 1 << CONST_BITS;
+    [
+        // tmp0 = (x0 + x4) << 13, tmp1 = (x0 - x4) << 13
+        [one, one],
+        [one, -one],
+        // tmp2 = z1 - x6 * 1.847759065, tmp3 = z1 + x2 * 0.765366865,
+        // z1 = (x2 + x6) * 0.541196100
+        [FIX_0_541196100, FIX_0_541196100 - FIX_1_847759065],
+        [FIX_0_541196100 + FIX_0_765366865, FIX_0_541196100],
+        // odd tmp0: x1, x5 | x3, x7
+        [c1 + a, a],
+        [c3 + a, b0 + c1 + c3 + a],
+        // odd tmp1
+        [c4 + a, b1 + c2 + c4 + a],
+        [c2 + a, a],
+        // odd tmp2
+        [a, c2 + a],
+        [b2 + c2 + c3 + a, c3 + a],
+        // odd tmp3
+        [b3 + c1 + c4 + a, c4 + a],
+        [a, c1 + a],
+    ]
+};
+/// Rounding before the first pass's shift by 11 bits, and before the
+/// second's by 18 bits, with the +128 level shift folded in.
+const IDCT_BIAS1: i32 = 1 << (CONST_BITS - PASS1_BITS - 1);
+const IDCT_BIAS2: i32 = (1 << (CONST_BITS + PASS1_BITS + 2)) + (128 << (CONST_BITS + PASS1_BITS + 3));
+
 /// One 8-point pass of libjpeg's accurate integer IDCT (`jidctint.c`,
-/// `jpeg_idct_islow`) on `x` (frequencies 0..8), descaled by `shift` bits
-/// with rounding. 32-bit wrapping arithmetic, like the AVX2 kernel (libjpeg
-/// computes in `long`; the two differ only on data no encoder produces).
-fn idct_1d(x: [i32; 8], shift: i32) -> [i32; 8] {
+/// `jpeg_idct_islow`) on `x` (frequencies 0..8), plus `bias`, shifted
+/// right by `shift`. Inputs are saturated to 16 bits first, and the sums
+/// are 32-bit and wrapping, exactly as in the AVX2 kernel (libjpeg-turbo's
+/// SIMD code keeps 16-bit values between the passes too; on data that any
+/// encoder produces nothing saturates or wraps, and the results equal
+/// libjpeg's).
+fn idct_1d(x: [i32; 8], bias: i32, shift: i32) -> [i32; 8] {
+    let x = x.map(|v| v.clamp(i16::MIN as i32, i16::MAX as i32));
     let m = i32::wrapping_mul;
     let z1 = m(x[2].wrapping_add(x[6]), FIX_0_541196100);
     let tmp2 = z1.wrapping_add(m(x[6], -FIX_1_847759065));
     let tmp3 = z1.wrapping_add(m(x[2], FIX_0_765366865));
-    let tmp0 = x[0].wrapping_add(x[4]).wrapping_shl(CONST_BITS as u32);
-    let tmp1 = x[0].wrapping_sub(x[4]).wrapping_shl(CONST_BITS as u32);
+    let tmp0 = x[0].wrapping_add(x[4]).wrapping_shl(CONST_BITS as u32).wrapping_add(bias);
+    let tmp1 = x[0].wrapping_sub(x[4]).wrapping_shl(CONST_BITS as u32).wrapping_add(bias);
     let (tmp10, tmp13) = (tmp0.wrapping_add(tmp3), tmp0.wrapping_sub(tmp3));
     let (tmp11, tmp12) = (tmp1.wrapping_add(tmp2), tmp1.wrapping_sub(tmp2));
     let (t0, t1, t2, t3) = (x[7], x[5], x[3], x[1]);
@@ -776,7 +821,7 @@ fn idct_1d(x: [i32; 8], shift: i32) -> [i32; 8] {
     let t1 = t1.wrapping_add(z2.wrapping_add(z4));
     let t2 = t2.wrapping_add(z2.wrapping_add(z3));
     let t3 = t3.wrapping_add(z1.wrapping_add(z4));
-    let d = |v: i32| v.wrapping_add(1 << (shift - 1)) >> shift;
+    let d = |v: i32| v >> shift;
     [
         d(tmp10.wrapping_add(t3)),
         d(tmp11.wrapping_add(t2)),
@@ -791,7 +836,7 @@ fn idct_1d(x: [i32; 8], shift: i32) -> [i32; 8] {
 
 /// libjpeg's accurate integer IDCT ("islow") of a dequantised 8x8 block in
 /// natural order into 8 rows of 8 bytes `stride` apart: columns first
-/// (descaled by 11 bits), then rows (by 18), then +128 and a clamp. With
+/// (descaled by 11 bits), then rows (by 18, with +128), then a clamp. With
 /// `avx2` the AVX2 kernel runs (the caller checked `have_avx2()`); the
 /// scalar code is its reference.
 pub(crate) fn idct_islow(coef: &[i32; 64], out: &mut [u8], stride: usize, avx2: bool) {
@@ -804,15 +849,15 @@ pub(crate) fn idct_islow(coef: &[i32; 64], out: &mut [u8], stride: usize, avx2: 
     let _ = avx2;
     let mut ws = [[0i32; 8]; 8];
     for c in 0..8 {
-        let col = idct_1d(std::array::from_fn(|r| coef[8 * r + c]), CONST_BITS - PASS1_BITS);
+        let col = idct_1d(std::array::from_fn(|r| coef[8 * r + c]), IDCT_BIAS1, CONST_BITS - PASS1_BITS);
         for (r, v) in col.into_iter().enumerate() {
             ws[r][c] = v;
         }
     }
     for (r, row) in ws.iter().enumerate() {
-        let o = idct_1d(*row, CONST_BITS + PASS1_BITS + 3);
+        let o = idct_1d(*row, IDCT_BIAS2, CONST_BITS + PASS1_BITS + 3);
         for (c, v) in o.into_iter().enumerate() {
-            out[r * stride + c] = v.wrapping_add(128).clamp(0, 255) as u8;
+            out[r * stride + c] = v.clamp(0, 255) as u8;
         }
     }
 }

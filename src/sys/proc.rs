@@ -92,6 +92,20 @@ pub fn die_with_parent() -> nix::Result<()> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
 }
 
+/// Pins the calling thread to the CPU it is running on (children started
+/// afterwards inherit the mask) and returns that CPU. Benchmarks use it so
+/// that both sides of a comparison run on the same core: on a VM the
+/// virtual CPUs can differ in speed by a third, depending on what shares
+/// their physical cores.
+pub fn pin_to_current_cpu() -> nix::Result<usize> {
+    use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
+    let cpu = sched_getcpu()?;
+    let mut set = CpuSet::new();
+    set.set(cpu)?;
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)?;
+    Ok(cpu)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,11 @@ the JPEG-decode benchmark, then prints one line per operation:
     op<TAB>WxH<TAB>median ms
 Single-threaded: cv2.setNumThreads(1). If cv2 cannot be imported it prints
 a `SKIP:` line and exits 0. `--prepare` only writes the JPEGs and prints the
-version; framewire's benchmark then calls `--exact OP` right after timing its
-own version of OP, so both sides see the same machine load.
+version. `--serve` writes the JPEGs, prints the version and `READY`, then
+reads `OP WxH` lines on stdin and answers each with its timing line:
+framewire's benchmark keeps one server running and asks for OP right after
+timing its own version of it, so both sides see the same machine load
+(no interpreter start-up between the two).
 """
 import argparse
 import os
@@ -116,9 +119,21 @@ def main():
     p.add_argument("--only", default="")
     p.add_argument("--exact", default="")
     p.add_argument("--prepare", action="store_true")
+    p.add_argument("--serve", action="store_true")
     a = p.parse_args()
     cv2.setNumThreads(1)
     print(f"VERSION\t{cv2.__version__}", flush=True)
+    if a.serve:
+        tables = {}
+        for s in a.sizes.split(","):
+            w, h = (int(v) for v in s.split("x"))
+            tables[s] = ops(a.dir, w, h)
+        print("READY", flush=True)
+        for line in sys.stdin:
+            name, size = line.split()
+            ms = timeit(tables[size][name], a.min_time, a.min_iters)
+            print(f"{name}\t{size}\t{ms:.4f}", flush=True)
+        return
     for s in a.sizes.split(","):
         w, h = (int(v) for v in s.split("x"))
         table = ops(a.dir, w, h)
