@@ -538,7 +538,7 @@ pub(crate) fn decode_gray(d: &[u8], f: &Frame, out: &mut [u8], stride: usize, sc
         for by in 0..bv {
             for bx in 0..bh {
                 coef.fill(0);
-                let last = decode_block(&mut bits, ydc, yac, yq, &mut pred, &mut coef)?;
+                let last = decode_block::<true>(&mut bits, ydc, yac, yq, &mut pred, &mut coef)?;
                 let (x0, y0) = (mx * 8 * bh + 8 * bx, my * 8 * bv + 8 * by);
                 if x0 >= w || y0 >= h {
                     // Padding blocks beyond the picture (still decoded).
@@ -557,7 +557,7 @@ pub(crate) fn decode_gray(d: &[u8], f: &Frame, out: &mut [u8], stride: usize, sc
         }
         for &(dc, ac, n) in &skip {
             for _ in 0..n {
-                skip_block(&mut bits, dc, ac)?;
+                decode_block::<false>(&mut bits, dc, ac, yq, &mut pred, &mut coef)?;
             }
         }
         if bits.exhausted() {
@@ -569,9 +569,11 @@ pub(crate) fn decode_gray(d: &[u8], f: &Frame, out: &mut [u8], stride: usize, sc
 
 /// Decodes one block's coefficients, dequantised, into `coef` (natural
 /// order, zeroed by the caller). Returns one past the last zig-zag
-/// position written (1 for a DC-only block).
+/// position written (1 for a DC-only block). With `KEEP` false the block's
+/// codes are only read past: nothing is stored, dequantised or predicted
+/// (the chroma blocks of a GREY decode), and the stores compile away.
 #[inline(always)]
-fn decode_block(
+fn decode_block<const KEEP: bool>(
     bits: &mut Bits,
     dc: &Huffman,
     ac: &Huffman,
@@ -587,8 +589,10 @@ fn decode_block(
         return Err(corrupt("DC difference wider than 11 bits"));
     }
     let v = r.bits(s);
-    *pred = pred.wrapping_add(extend(v, s));
-    coef[0] = pred.wrapping_mul(q[0]);
+    if KEEP {
+        *pred = pred.wrapping_add(extend(v, s));
+        coef[0] = pred.wrapping_mul(q[0]);
+    }
     let mut k = 1usize;
     let mut last = 1;
     while k < 64 {
@@ -597,8 +601,10 @@ fn decode_block(
         if e != 0 {
             k += ((e >> 8) & 255) as usize;
             r.consume((e & 255) as u32);
-            let z = k & 63;
-            coef[UNZIGZAG[z]] = (e >> 16) * q[z];
+            if KEEP {
+                let z = k & 63;
+                coef[UNZIGZAG[z]] = (e >> 16) * q[z];
+            }
             k += 1;
             last = k;
             continue;
@@ -614,46 +620,15 @@ fn decode_block(
         }
         k += run;
         let v = extend(r.bits(size), size);
-        let z = k & 63;
-        coef[UNZIGZAG[z]] = v * q[z];
+        if KEEP {
+            let z = k & 63;
+            coef[UNZIGZAG[z]] = v * q[z];
+        }
         k += 1;
         last = k;
     }
     *bits = local;
     Ok(last.min(64))
-}
-
-/// Reads past one block's codes without keeping anything.
-#[inline(always)]
-fn skip_block(bits: &mut Bits, dc: &Huffman, ac: &Huffman) -> Result<()> {
-    let mut local = *bits;
-    let r = &mut local;
-    r.refill();
-    let s = dc.decode(r).ok_or_else(|| corrupt("bad DC Huffman code"))? as u32;
-    r.consume(s.min(16));
-    let mut k = 1usize;
-    while k < 64 {
-        r.refill();
-        let e = ac.fast_ac[r.peek(FAST_BITS) as usize];
-        if e != 0 {
-            k += ((e >> 8) & 255) as usize + 1;
-            r.consume((e & 255) as u32);
-            continue;
-        }
-        let rs = ac.decode(r).ok_or_else(|| corrupt("bad AC Huffman code"))? as u32;
-        let (run, size) = ((rs >> 4) as usize, rs & 15);
-        if size == 0 {
-            if run == 15 {
-                k += 16;
-                continue;
-            }
-            break;
-        }
-        r.consume(size);
-        k += run + 1;
-    }
-    *bits = local;
-    Ok(())
 }
 
 /// The inverse DCT of one block into 8 rows of 8 bytes `stride` apart.
