@@ -1,11 +1,12 @@
 //! JPEG / MJPEG decoding to RGB24 or GREY.
 //!
-//! GREY output from baseline frames (what webcams send) goes through our
-//! own luma decoder (`jpeg/baseline.rs`): it skips the chroma blocks' coefficients
-//! instead of decoding them and runs libjpeg's IDCT, so it is bit-exact with
-//! OpenCV and faster than it. RGB24 output, and GREY from anything else
-//! (progressive, CMYK...), goes through `zune-jpeg` (pure Rust, SIMD with
-//! run-time detection, fuzzed).
+//! Baseline frames (what webcams send) go through our own decoder
+//! (`jpeg/baseline.rs`): for GREY it skips the chroma blocks instead of
+//! decoding them; for RGB24 it runs libjpeg's upsampling and colour
+//! arithmetic; both use libjpeg's IDCT, so the output is bit-exact with
+//! OpenCV, and faster than it. Anything else (progressive, CMYK, unusual
+//! sampling) goes through `zune-jpeg` (pure Rust, SIMD with run-time
+//! detection, fuzzed).
 //!
 //! Webcam MJPEG frames often leave out the Huffman tables (DHT), relying on
 //! the standard tables of JPEG Annex K.3, as the AVI MJPEG convention allows.
@@ -127,9 +128,10 @@ impl JpegDecoder {
             }
         };
         check_geometry(&df, dst.data.len(), "output")?;
-        if cs == ColorSpace::Luma {
-            // The luma-only decoder handles what webcams send; anything
-            // else (progressive, CMYK...) goes on to zune-jpeg below.
+        {
+            // Our baseline decoder handles what webcams send; anything else
+            // (progressive, CMYK, unusual sampling...) goes on to zune-jpeg
+            // below.
             let scratch = &mut self.scratch;
             let out = &mut *dst.data;
             let done = catch_value(|| {
@@ -140,8 +142,12 @@ impl JpegDecoder {
                         frame.width, frame.height, df.width, df.height
                     )));
                 }
-                baseline::decode_gray(jpeg, &frame, out, df.stride as usize, scratch)?;
-                Ok(true)
+                if cs == ColorSpace::Luma {
+                    baseline::decode_gray(jpeg, &frame, out, df.stride as usize, scratch)?;
+                    Ok(true)
+                } else {
+                    baseline::decode_rgb(jpeg, &frame, out, df.stride as usize, scratch)
+                }
             })?;
             if done {
                 return Ok(());
@@ -219,8 +225,8 @@ mod tests {
     }
 
     /// Baseline frames (with and without tables, 4:2:0, 4:4:4, 4:2:2 with
-    /// restarts, one component) take the luma decoder; progressive ones
-    /// are left to zune-jpeg.
+    /// restarts, one component) take our decoder; progressive ones are left
+    /// to zune-jpeg.
     #[test]
     fn baseline_frames_take_the_luma_path_and_progressive_ones_do_not() {
         for name in
@@ -236,10 +242,16 @@ mod tests {
     /// gone.
     #[test]
     fn truncated_frames_and_lost_restart_markers_are_errors() {
+        for fcc in [FourCC::GREY, FourCC::RGB24] {
+            truncated_and_lost_restarts(fcc);
+        }
+    }
+
+    fn truncated_and_lost_restarts(fcc: FourCC) {
         let mut d = JpegDecoder::new();
         let (w, h) = (75, 51);
-        let mut out = vec![0u8; w * h];
-        let f = ImageFormat::packed(FourCC::GREY, w as u32, h as u32);
+        let mut out = vec![0u8; 3 * w * h];
+        let f = ImageFormat::packed(fcc, w as u32, h as u32);
         let j = data("jpeg_q85_422_rst.jpg");
         d.decode(&j, &mut ImageMut { format: f, data: &mut out }).unwrap();
         // Only the EOI marker missing: every MCU is there, so it decodes.
@@ -250,8 +262,10 @@ mod tests {
         }
         // Without restart markers too.
         let j2 = data("jpeg_q90_420.jpg");
-        let f2 = ImageFormat::packed(FourCC::GREY, 64, 48);
-        let e = d.decode(&j2[..j2.len() * 3 / 4], &mut ImageMut { format: f2, data: &mut out[..64 * 48] }).unwrap_err();
+        let f2 = ImageFormat::packed(fcc, 64, 48);
+        let e = d
+            .decode(&j2[..j2.len() * 3 / 4], &mut ImageMut { format: f2, data: &mut out[..f2.byte_len()] })
+            .unwrap_err();
         assert!(matches!(&e, FilterError::Corrupt(m) if m.contains("truncated")), "{e}");
         // Replace every RSTn marker (FF D0..D7) by stuffed FF 00 bytes.
         let mut norst = j.clone();
@@ -264,7 +278,7 @@ mod tests {
         let e = d.decode(&norst, &mut ImageMut { format: f, data: &mut out }).unwrap_err();
         assert!(matches!(&e, FilterError::Corrupt(m) if m.contains("restart marker")), "{e}");
         // And a wrong output size is a geometry error.
-        let small = ImageFormat::packed(FourCC::GREY, 74, 51);
+        let small = ImageFormat::packed(fcc, 74, 51);
         let e = d.decode(&j, &mut ImageMut { format: small, data: &mut out }).unwrap_err();
         assert!(matches!(e, FilterError::Geometry(_)), "{e}");
     }

@@ -1,10 +1,11 @@
-//! A baseline JPEG decoder for GREY output: the luma path of MJPEG.
+//! A baseline JPEG decoder: the MJPEG path, bit-exact with OpenCV.
 //!
-//! A GREY frame from a colour JPEG is its Y component, so the chroma blocks
-//! only have to be *skipped*: their Huffman codes must still be read (they
-//! are interleaved with the luma in one bit stream) but nothing else is done
-//! with them. General decoders still run much of their colour machinery in
-//! that case; this one does exactly three things per frame:
+//! For GREY output from a colour JPEG only the Y component is needed, so
+//! the chroma blocks are *skipped*: their Huffman codes must still be read
+//! (they are interleaved with the luma in one bit stream) but nothing else
+//! is done with them. For RGB24 every component is decoded, then the
+//! chroma is upsampled and converted exactly as libjpeg does by default.
+//! Per frame:
 //!
 //! 1. One pass over the entropy-coded data that removes the `FF 00` byte
 //!    stuffing and notes where each restart interval starts (`unstuff`), so
@@ -14,13 +15,18 @@
 //!    already sign-extended value when code plus value fit in 10 bits (the
 //!    common case), so most coefficients cost one lookup.
 //! 3. The accurate integer IDCT of libjpeg (`jidctint.c`, "islow", what
-//!    OpenCV's `imdecode` uses), straight into the output image, with
-//!    the DC-only blocks filled without a transform. The result is bit-exact
-//!    with libjpeg-turbo's GREY output.
+//!    OpenCV's `imdecode` uses), with the DC-only blocks filled without a
+//!    transform: straight into the output image for GREY, into component
+//!    planes for RGB.
+//! 4. For RGB: libjpeg's "fancy" (triangle-filter) chroma upsampling and
+//!    its fixed-point YCbCr -> RGB arithmetic (`jdsample.c`, `jdcolor.c`).
+//!
+//! The output is bit-exact with libjpeg-turbo's (OpenCV's) for both formats.
 //!
 //! Only what webcams send is handled here: baseline or extended sequential
 //! Huffman JPEG, 8-bit, one or three components (YCbCr) in one interleaved
-//! scan, any sampling factors up to 4, with or without restart markers and
+//! scan, any sampling factors up to 4 for GREY (4:4:4, 4:2:2 and 4:2:0 for
+//! RGB), with or without restart markers and
 //! with or without Huffman tables (the standard tables of ITU T.81 Annex K.3
 //! apply when there are none). Anything else ([`parse`] returns `Ok(None)`)
 //! goes to the general decoder. Corrupt data gives [`FilterError::Corrupt`],
@@ -28,7 +34,8 @@
 //!
 //! Reference: ITU T.81 (the JPEG standard): B.2 (marker segments), F.2.2
 //! (Huffman decoding, `EXTEND`, `DECODE`), F.2.2.3 and Figure F.16 (the
-//! decoding tables), Annex K.3 (standard tables); libjpeg's `jidctint.c`.
+//! decoding tables), Annex K.3 (standard tables); libjpeg's `jidctint.c`,
+//! `jdsample.c` and `jdcolor.c`.
 
 use super::super::{FilterError, Result, simd};
 
@@ -485,6 +492,12 @@ pub(crate) fn unstuff(d: &[u8], start: usize, out: &mut Vec<u8>, segs: &mut Vec<
 pub(crate) struct Scratch {
     data: Vec<u8>,
     segs: Vec<usize>,
+    /// Decoded component planes (RGB output), padded to whole MCUs.
+    planes: [Vec<u8>; 3],
+    /// One upsampled chroma row each.
+    rows: [Vec<u8>; 2],
+    /// Column sums for the upsampler.
+    sums: Vec<u16>,
 }
 
 /// Decodes `frame` (parsed from `d`) into the GREY image `out` of the
@@ -528,10 +541,7 @@ pub(crate) fn decode_gray(d: &[u8], f: &Frame, out: &mut [u8], stride: usize, sc
     for m in 0..total {
         if f.restart > 0 && m > 0 && m % f.restart == 0 {
             seg += 1;
-            let Some(&at) = sc.segs.get(seg) else {
-                return Err(corrupt(format!("restart marker {seg} missing")));
-            };
-            bits = Bits::new(&sc.data[at..real]);
+            bits = restart(&sc.data[..real], &sc.segs, seg)?;
             pred = 0;
         }
         let (mx, my) = (m % mcus_x, m / mcus_x);
@@ -566,6 +576,170 @@ pub(crate) fn decode_gray(d: &[u8], f: &Frame, out: &mut [u8], stride: usize, sc
     }
     Ok(())
 }
+
+/// Decodes `frame` into the RGB24 image `out` (rows `stride` apart), the
+/// way libjpeg does by default: every component through the same IDCT,
+/// chroma upsampled with libjpeg's "fancy" (triangle) filter, and
+/// libjpeg's YCbCr -> RGB arithmetic, so the result is bit-exact with
+/// OpenCV. Greyscale frames are repeated into R, G and B, as libjpeg does.
+/// Returns `Ok(false)` for sampling layouts other than 4:4:4, 4:2:2 and
+/// 4:2:0 (left to the general decoder).
+pub(crate) fn decode_rgb(d: &[u8], f: &Frame, out: &mut [u8], stride: usize, sc: &mut Scratch) -> Result<bool> {
+    let (w, h) = (f.width, f.height);
+    if stride < 3 * w || out.len() < stride * (h - 1) + 3 * w {
+        return Err(FilterError::Geometry(format!("output too small for a {w}x{h} RGB frame")));
+    }
+    if f.comps.len() == 1 {
+        // A greyscale JPEG: libjpeg repeats the grey in R, G and B.
+        let mut grey = std::mem::take(&mut sc.planes[0]);
+        grey.resize(w * h, 0);
+        let r = decode_gray(d, f, &mut grey, w, sc);
+        for (row, g) in out.chunks_mut(stride).zip(grey.chunks_exact(w)).take(h) {
+            for (o, &v) in row[..3 * w].chunks_exact_mut(3).zip(g) {
+                o.fill(v);
+            }
+        }
+        sc.planes[0] = grey;
+        return r.map(|()| true);
+    }
+    if f.comps.len() != 3 || f.comps[1..].iter().any(|c| (c.h, c.v) != (1, 1)) {
+        return Ok(false);
+    }
+    let (h0, v0) = (f.comps[0].h, f.comps[0].v);
+    if !matches!((h0, v0), (1, 1) | (2, 1) | (2, 2)) {
+        return Ok(false);
+    }
+    unstuff(d, f.scan, &mut sc.data, &mut sc.segs);
+    let real = sc.data.len() - 8;
+    let avx2 = simd::have_avx2();
+    let (mcus_x, mcus_y) = (w.div_ceil(8 * h0), h.div_ceil(8 * v0));
+    // Plane widths and heights, whole MCUs.
+    let pw: [usize; 3] = std::array::from_fn(|c| mcus_x * 8 * f.comps[c].h);
+    for (c, plane) in sc.planes.iter_mut().enumerate() {
+        plane.resize(pw[c] * mcus_y * 8 * f.comps[c].v, 0);
+    }
+    let tables = |c: &Component| (&f.tables[f.dc[c.td].unwrap_or(0)], &f.tables[f.ac[c.ta].unwrap_or(0)]);
+    let mut bits = Bits::new(&sc.data[..real]);
+    let mut seg = 0;
+    let mut preds = [0i32; 3];
+    let mut coef = [0i32; 64];
+    let total = mcus_x * mcus_y;
+    for m in 0..total {
+        if f.restart > 0 && m > 0 && m % f.restart == 0 {
+            seg += 1;
+            bits = restart(&sc.data[..real], &sc.segs, seg)?;
+            preds = [0; 3];
+        }
+        let (mx, my) = (m % mcus_x, m / mcus_x);
+        for (c, comp) in f.comps.iter().enumerate() {
+            let (dc, ac) = tables(comp);
+            let q = &f.qt[comp.tq];
+            for by in 0..comp.v {
+                for bx in 0..comp.h {
+                    coef.fill(0);
+                    let last = decode_block::<true>(&mut bits, dc, ac, q, &mut preds[c], &mut coef)?;
+                    let (x0, y0) = (mx * 8 * comp.h + 8 * bx, my * 8 * comp.v + 8 * by);
+                    idct(&coef, last, &mut sc.planes[c][y0 * pw[c] + x0..], pw[c], avx2);
+                }
+            }
+        }
+        if bits.exhausted() {
+            return Err(corrupt(format!("scan data ends at MCU {m} of {total} (truncated frame)")));
+        }
+    }
+    // Chroma size in samples, as libjpeg's `downsampled_width/height`.
+    let (cw, ch) = (w.div_ceil(h0), h.div_ceil(v0));
+    let [yp, cbp, crp] = &sc.planes;
+    let [cbrow, crrow] = &mut sc.rows;
+    let sums = &mut sc.sums;
+    cbrow.resize(2 * cw.max(1), 0);
+    crrow.resize(2 * cw.max(1), 0);
+    for y in 0..h {
+        let yrow = &yp[y * pw[0]..][..w];
+        let o = &mut out[y * stride..][..3 * w];
+        let (cy, other) = match v0 {
+            // The nearer chroma row and, for 4:2:0, the next nearer one
+            // (above for even rows, below for odd), edges repeated.
+            2 => (y / 2, if y % 2 == 0 { (y / 2).saturating_sub(1) } else { (y / 2 + 1).min(ch - 1) }),
+            _ => (y, y),
+        };
+        let (cb, cr) = if h0 == 1 {
+            (&cbp[cy * pw[1]..][..w], &crp[cy * pw[2]..][..w])
+        } else {
+            for (row, plane, p) in [(&mut *cbrow, cbp, pw[1]), (&mut *crrow, crp, pw[2])] {
+                let near = &plane[cy * p..][..p];
+                if v0 == 2 {
+                    column_sums(near, Some(&plane[other * p..][..p]), cw, sums);
+                    upsample_h2v2(sums, row);
+                } else {
+                    column_sums(near, None, cw, sums);
+                    upsample_h2v1(sums, row);
+                }
+            }
+            (&cbrow[..w], &crrow[..w])
+        };
+        ycc_to_rgb(yrow, cb, cr, o);
+    }
+    Ok(true)
+}
+
+/// The reader for restart interval `seg`, or an error if its marker is
+/// missing.
+fn restart<'a>(data: &'a [u8], segs: &[usize], seg: usize) -> Result<Bits<'a>> {
+    match segs.get(seg) {
+        Some(&at) => Ok(Bits::new(&data[at..])),
+        None => Err(corrupt(format!("restart marker {seg} missing"))),
+    }
+}
+
+/// libjpeg's "fancy" upsampling of one chroma row to twice its width
+/// (`h2v1_fancy_upsample` and `h2v2_fancy_upsample` in `jdsample.c`).
+/// `sums` holds the row's `cw` column values with the edge values
+/// repeated on both sides (`cw + 2` values): the samples themselves for
+/// 4:2:2, and 3 x nearer row + further row for 4:2:0. Each value becomes
+/// two outputs, 3/4 of it plus 1/4 of its neighbour on that side, rounded
+/// as libjpeg rounds (+1/+2 >> 2, or +8/+7 >> 4); with the repeated edges
+/// the edge cases of `jdsample.c` come out the same.
+#[inline(always)]
+fn upsample_kernel<const SHIFT: u32, const EVEN: u16, const ODD: u16>(sums: &[u16], out: &mut [u8]) {
+    for (o, w) in out.chunks_exact_mut(2).zip(sums.windows(3)) {
+        let c = 3 * w[1];
+        o[0] = ((c + w[0] + EVEN) >> SHIFT) as u8;
+        o[1] = ((c + w[2] + ODD) >> SHIFT) as u8;
+    }
+}
+crate::filters::simd_dispatch!(fn upsample_h2v1(sums: &[u16], out: &mut [u8]) = upsample_kernel::<2, 1, 2>;);
+crate::filters::simd_dispatch!(fn upsample_h2v2(sums: &[u16], out: &mut [u8]) = upsample_kernel::<4, 8, 7>;);
+
+/// Fills `sums` for [`upsample_h2v1`] / [`upsample_h2v2`]: `cw` column
+/// values (`near[i]`, or `3 * near[i] + far[i]`) with the edges repeated.
+fn column_sums(near: &[u8], far: Option<&[u8]>, cw: usize, sums: &mut Vec<u16>) {
+    sums.clear();
+    sums.push(0);
+    match far {
+        Some(far) => sums.extend(near[..cw].iter().zip(&far[..cw]).map(|(&n, &f)| 3 * n as u16 + f as u16)),
+        None => sums.extend(near[..cw].iter().map(|&n| n as u16)),
+    }
+    sums[0] = sums[1];
+    sums.push(sums[cw]);
+}
+
+#[inline(always)]
+fn ycc_to_rgb_kernel(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
+    // libjpeg's `ycc_rgb_convert` (`jdcolor.c`) with its tables written
+    // out: 16-bit fixed point, FIX(1.40200) = 91881, FIX(1.77200) =
+    // 116130, FIX(0.34414) = 22554, FIX(0.71414) = 46802.
+    for (((o, &y), &cb), &cr) in out.chunks_exact_mut(3).zip(y).zip(cb).zip(cr) {
+        let (y, cb, cr) = (y as i32, cb as i32 - 128, cr as i32 - 128);
+        let r = y + ((91881 * cr + 32768) >> 16);
+        let g = y + ((-22554 * cb - 46802 * cr + 32768) >> 16);
+        let b = y + ((116130 * cb + 32768) >> 16);
+        o[0] = r.clamp(0, 255) as u8;
+        o[1] = g.clamp(0, 255) as u8;
+        o[2] = b.clamp(0, 255) as u8;
+    }
+}
+crate::filters::simd_dispatch!(fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) = ycc_to_rgb_kernel;);
 
 /// Decodes one block's coefficients, dequantised, into `coef` (natural
 /// order, zeroed by the caller). Returns one past the last zig-zag
