@@ -318,6 +318,58 @@ mod x86 {
         (start, o / 3)
     }
 
+    /// [`swap3_avx512`] with AVX-512 VBMI byte permutes, so that every load
+    /// is one aligned 64-byte load (when input and output share their
+    /// alignment, as page-aligned wire slots do): the input shifted by +2
+    /// and by -2 bytes comes from `vpermt2b` over the current vector and
+    /// its neighbour, and two masked blends pick each byte. Unaligned
+    /// shifted loads split a cache line on every vector. Returns the pixels
+    /// done, `start..end`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub(crate) fn swap3_vbmi(s: &[u8], d: &mut [u8]) -> (usize, usize) {
+        let (plus, minus) = (super::SWAP3_PLUS64, super::SWAP3_MINUS64);
+        let len = d.len().min(s.len()) / 3 * 3;
+        let mis = d.as_ptr() as usize % 64;
+        // Start at a pixel, at least 64 bytes in (the previous vector is
+        // loaded), where the output is 64-byte aligned.
+        let mut o = (66..258).find(|o| o % 3 == 0 && (mis + o).is_multiple_of(64)).unwrap_or(66);
+        let start = o / 3;
+        if o + 128 > len {
+            return (start, start);
+        }
+        let idx = |f: fn(i8) -> i8| {
+            let v: [i8; 64] = std::array::from_fn(|j| f(j as i8));
+            // SAFETY: `v` is 64 bytes long.
+            unsafe { _mm512_loadu_si512(v.as_ptr() as *const __m512i) }
+        };
+        // Byte j of (cur, next) at j + 2, and of (prev, cur) at j - 2.
+        let (up, down) = (idx(|j| j + 2), idx(|j| j + 62));
+        // SAFETY: o >= 66 and o + 128 <= len, so bytes o-64..o+64 are in `s`.
+        let (mut prev, mut cur) = unsafe {
+            (
+                _mm512_loadu_si512(s.as_ptr().add(o - 64) as *const __m512i),
+                _mm512_loadu_si512(s.as_ptr().add(o) as *const __m512i),
+            )
+        };
+        let mut k = 0;
+        while o + 128 <= len {
+            // SAFETY: bytes o+64..o+128 are in `s` (checked just above).
+            let next = unsafe { _mm512_loadu_si512(s.as_ptr().add(o + 64) as *const __m512i) };
+            let plus2 = _mm512_permutex2var_epi8(cur, up, next);
+            let minus2 = _mm512_permutex2var_epi8(prev, down, cur);
+            let v = _mm512_mask_blend_epi8(plus[k], _mm512_mask_blend_epi8(minus[k], cur, minus2), plus2);
+            // SAFETY: bytes o..o+64 of `d` are in bounds (o + 128 <= len <=
+            // d.len()); `s` and `d` are distinct slices.
+            unsafe { _mm512_storeu_si512(d.as_mut_ptr().add(o) as *mut __m512i, v) };
+            (prev, cur) = (cur, next);
+            k = (k + 1) % 3;
+            o += 64;
+        }
+        // Whole pixels only: the phase index k means o - start_o is a
+        // multiple of 64, not of 3, so round down to the last pixel.
+        (start, o / 3)
+    }
+
     /// `(a[i], b[i])` as adjacent 16-bit values (saturated) in 32-bit lane
     /// `i`, for `pmaddwd`: `packssdw` puts a0-3, b0-3 | a4-7, b4-7 in the
     /// two 128-bit lanes and a byte shuffle interleaves them.
@@ -875,6 +927,18 @@ pub(crate) fn have_avx512bw() -> bool {
     }
 }
 
+/// Whether AVX-512 VBMI byte permutes (with AVX-512BW) can run on this CPU.
+pub(crate) fn have_avx512vbmi() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        have_avx512bw() && std::is_x86_feature_detected!("avx512vbmi")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether AVX2 kernels can run on this CPU.
 pub(crate) fn have_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -908,6 +972,7 @@ pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8], ssse3: bool) {
 pub(crate) fn swap3(s: &[u8], d: &mut [u8], simd: bool) {
     let level = match simd {
         false => Swap3::Scalar,
+        true if have_avx512vbmi() => Swap3::Vbmi,
         true if have_avx512bw() => Swap3::Avx512,
         true if have_avx2() => Swap3::Avx2,
         true => Swap3::Ssse3,
@@ -922,6 +987,7 @@ pub(crate) enum Swap3 {
     Ssse3,
     Avx2,
     Avx512,
+    Vbmi,
 }
 
 /// [`swap3`] with a chosen kernel; the caller checked its CPU feature.
@@ -931,8 +997,11 @@ pub(crate) fn swap3_with(s: &[u8], d: &mut [u8], level: Swap3) {
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     match level {
-        Swap3::Avx2 | Swap3::Avx512 if n > 0 => {
-            let (start, end) = if level == Swap3::Avx512 {
+        Swap3::Avx2 | Swap3::Avx512 | Swap3::Vbmi if n > 0 => {
+            let (start, end) = if level == Swap3::Vbmi {
+                // SAFETY: the caller checked with `have_avx512vbmi()`.
+                unsafe { x86::swap3_vbmi(s, d) }
+            } else if level == Swap3::Avx512 {
                 // SAFETY: the caller checked AVX-512BW with `have_avx512bw()`.
                 unsafe { x86::swap3_avx512(s, d) }
             } else {
@@ -1219,6 +1288,11 @@ mod tests {
             levels.push(Swap3::Avx512);
         } else {
             eprintln!("swap3: AVX-512 kernel not tested (this CPU has no AVX-512BW)");
+        }
+        if have_avx512vbmi() {
+            levels.push(Swap3::Vbmi);
+        } else {
+            eprintln!("swap3: AVX-512 VBMI kernel not tested (this CPU has no AVX-512 VBMI)");
         }
         for level in levels {
             // Up to 3 AVX-512 steps of 64 pixels, around every step
