@@ -1,4 +1,4 @@
-"""Read a framewire wire from Python, using only the layout in the README.
+"""Read a framewire wire from Python, using only the layout in src/wire/README.md.
 
 A minimal, dependency-free reader for `exec` blocks and tools. It copies
 each frame (a seqlock read: read the slot's sequence number, copy, read it
@@ -13,7 +13,7 @@ import struct
 import time
 
 MAGIC = b"FRAMEWIR"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 LOANED = (1 << 64) - 1
 
 

@@ -153,12 +153,18 @@ pub fn report(prefix: &str, only: Option<&str>, window: Duration) -> String {
                     let drops: u64 =
                         st.readers.iter().map(|r| r.frames_skipped).sum::<u64>().saturating_sub(s0.iter().sum());
                     let age = if st.last_commit_ns > 0 { (monotonic_ns() - st.last_commit_ns) / 1_000_000 } else { 0 };
+                    // `inspect` only looks: a dead reader stays listed until the
+                    // supervisor or a waiting writer reclaims its entry.
+                    let dead = st.readers.iter().filter(|r| !r.alive).count();
+                    let readers = match dead {
+                        0 => st.readers.len().to_string(),
+                        d => format!("{} +{d} dead", st.readers.len() - d),
+                    };
                     let _ = writeln!(
                         out,
-                        "  {short:<28} {:>8} {fps:>10.1} {:>9.1} us {drops:>8} {:>9}{}",
+                        "  {short:<28} {:>8} {fps:>10.1} {:>9.1} us {drops:>8} {readers:>9}{}",
                         st.policy.to_string(),
                         lat as f64 / 1000.0,
-                        st.readers.len(),
                         if st.frames_written > 0 && age > 2000 {
                             format!("  (silent for {age} ms)")
                         } else {

@@ -35,6 +35,15 @@ impl ProcId {
     }
 }
 
+/// The identity of the calling process's PID namespace: the inode number of
+/// `/proc/self/ns/pid` (0 if it cannot be read). Two processes whose values
+/// differ number their pids in different namespaces, so a pid recorded by one
+/// means nothing to the other.
+pub fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self/ns/pid").map(|m| m.ino()).unwrap_or(0)
+}
+
 /// Start time of `pid` in clock ticks since boot, if it exists.
 pub fn start_time(pid: u32) -> Option<u64> {
     stat(pid).map(|(_, s)| s)

@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{Mmap, MmapMut, MmapOptions};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman::{shm_open, shm_unlink};
@@ -73,6 +73,57 @@ pub fn create(name: &str, size: u64, mode: u32) -> Result<OwnedFd, CreateError> 
 /// Opens existing segment `name` read-write.
 pub fn open(name: &str) -> Result<OwnedFd, Errno> {
     shm_open(format!("/{name}").as_str(), OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// Opens existing segment `name` read-only (for tools that only look).
+pub fn open_readonly(name: &str) -> Result<OwnedFd, Errno> {
+    shm_open(format!("/{name}").as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// A write lock on the single byte at `offset` of an open file, as an
+/// open-file-description lock (`F_OFD_SETLK`).
+///
+/// Such a lock belongs to the open file description, not to a process or a
+/// thread: it is released when the last descriptor referring to it is closed,
+/// which the kernel does when the process dies, however it dies. Another
+/// descriptor (of this process or any other, in any PID namespace) cannot take
+/// it meanwhile. That makes it an exact liveness token: if a lock can be
+/// taken, whoever held it is gone.
+fn byte_lock(kind: libc::c_short, offset: u64) -> libc::flock {
+    // SAFETY: flock is a plain C struct for which all-zero bytes are valid.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = offset as libc::off_t;
+    fl.l_len = 1;
+    // l_pid must be 0 for open-file-description locks.
+    fl
+}
+
+/// Takes the lock on byte `offset` of `fd` without waiting: `Ok(true)` if
+/// taken (or already held through this same descriptor), `Ok(false)` if
+/// another open file description holds it. `fd` must be open for writing.
+pub fn try_lock_byte(fd: &OwnedFd, offset: u64) -> Result<bool, Errno> {
+    let fl = byte_lock(libc::F_WRLCK as libc::c_short, offset);
+    match nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)) {
+        Ok(_) => Ok(true),
+        Err(Errno::EAGAIN | Errno::EACCES) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Releases this descriptor's lock on byte `offset` (no-op if not held).
+pub fn unlock_byte(fd: &OwnedFd, offset: u64) -> Result<(), Errno> {
+    let fl = byte_lock(libc::F_UNLCK as libc::c_short, offset);
+    nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_OFD_SETLK(&fl)).map(drop)
+}
+
+/// Whether another open file description holds the lock on byte `offset`.
+/// Only looks (`F_OFD_GETLK`), so it works on a read-only descriptor.
+pub fn byte_locked(fd: &OwnedFd, offset: u64) -> Result<bool, Errno> {
+    let mut fl = byte_lock(libc::F_WRLCK as libc::c_short, offset);
+    nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_OFD_GETLK(&mut fl))?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }
 
 /// Removes segment `name`; mappings stay valid until unmapped.
@@ -270,6 +321,67 @@ impl Mapping {
     /// (V4L2 USERPTR) that fills it while the writer holds the loan.
     pub fn addr_of(&self, offset: usize, len: usize) -> usize {
         self.ptr_at(offset, len, 1) as usize
+    }
+}
+
+/// A shared, read-only mapping of a whole segment, for tools that inspect a
+/// wire without taking part in it (`framewire status`): the kernel refuses
+/// any write through it, so looking can never disturb a running pipeline.
+pub struct ReadOnlyMapping {
+    map: Mmap,
+}
+
+impl ReadOnlyMapping {
+    /// Maps all `len` bytes of `fd` shared and read-only, without prefaulting.
+    pub fn new(fd: &OwnedFd, len: u64) -> io::Result<ReadOnlyMapping> {
+        let file = File::from(fd.try_clone()?);
+        let mut opts = MmapOptions::new();
+        opts.len(len as usize);
+        // SAFETY: as for `Mapping::with_populate`: segments are never truncated
+        // after creation. Other processes write this memory concurrently, so it
+        // is read only through the relaxed atomic loads below.
+        let map = unsafe { opts.map(&file)? };
+        Ok(ReadOnlyMapping { map })
+    }
+
+    /// Length of the mapping in bytes.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the mapping is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn ptr_at(&self, offset: usize, size: usize) -> *const u8 {
+        assert!(
+            offset.checked_add(size).is_some_and(|end| end <= self.map.len()),
+            "shared-memory read at {offset}+{size} past the end ({})",
+            self.map.len()
+        );
+        let ptr = self.map.as_ptr().wrapping_add(offset);
+        assert!((ptr as usize).is_multiple_of(size), "misaligned shared-memory read at {offset}");
+        ptr
+    }
+
+    /// The u32 at `offset` (4-byte aligned), loaded atomically with relaxed
+    /// ordering; follow with an acquire fence to order later loads.
+    pub fn load_u32(&self, offset: usize) -> u32 {
+        let ptr = self.ptr_at(offset, 4);
+        // SAFETY: in bounds and aligned (checked above), alive as long as
+        // `self`. The memory is read-only: Rust guarantees that relaxed atomic
+        // loads no wider than the target's native atomics work on read-only
+        // memory (std::sync::atomic, "Atomic accesses to read-only memory").
+        unsafe { AtomicU32::from_ptr(ptr as *mut u32) }.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The u64 at `offset` (8-byte aligned), as `load_u32`.
+    pub fn load_u64(&self, offset: usize) -> u64 {
+        let ptr = self.ptr_at(offset, 8);
+        // SAFETY: as for `load_u32`; 64-bit atomics are native on every
+        // target framewire builds for.
+        unsafe { AtomicU64::from_ptr(ptr as *mut u64) }.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

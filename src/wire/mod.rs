@@ -10,10 +10,14 @@
 //!   guard lives.
 //!
 //! The byte layout is in [`layout`]; the slot protocol and its memory
-//! orderings are in `ring.rs`.
+//! orderings are in `ring.rs`, written over the [`mem::Memory`] trait so
+//! that the model check (`model.rs`) runs the very same code. The full
+//! specification is `src/wire/README.md`.
 
+pub mod hook;
 pub mod layout;
-#[cfg(test)]
+pub mod mem;
+#[cfg(all(test, loom))]
 mod model;
 mod ring;
 
@@ -24,8 +28,9 @@ use nix::errno::Errno;
 
 use crate::image::{FourCC, ImageFormat};
 use crate::msg::MsgKind;
-use crate::sys::proc::ProcId;
-use crate::sys::shm::{self, Mapping};
+use crate::sys::proc::pid_namespace;
+use crate::sys::shm::{self, Mapping, ReadOnlyMapping};
+use mem::{Identity, Memory, Shm};
 pub use ring::{Guard, Loan, Reader, SlotId, Writer};
 
 use layout::*;
@@ -174,6 +179,21 @@ pub enum WireError {
         name: String,
         /// What was found.
         reason: String,
+    },
+    /// A header field holds a value no framewire writes: the segment is
+    /// damaged (or was written by something else).
+    #[error(
+        "wire {name} is damaged: header field `{field}` is {value}, expected {expected}; stop the pipeline and start it again (`framewire run` removes stale wires), or delete /dev/shm/{name}"
+    )]
+    Corrupt {
+        /// The wire.
+        name: String,
+        /// The field, as named in `src/wire/README.md`.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+        /// What it must be.
+        expected: String,
     },
     /// The segment was made by a framewire with another layout.
     #[error(
@@ -334,8 +354,8 @@ pub fn create(name: &str, cfg: &WireConfig) -> Result<(), WireError> {
     if cfg.slot_size == 0 {
         return bad("slot size is 0".into());
     }
-    if cfg.max_readers == 0 || cfg.max_readers > 1024 {
-        return bad(format!("readers must be 1 to 1024, not {}", cfg.max_readers));
+    if cfg.max_readers == 0 || cfg.max_readers > layout::MAX_READERS {
+        return bad(format!("readers must be 1 to {}, not {}", layout::MAX_READERS, cfg.max_readers));
     }
     let min = WireConfig::min_slots(cfg.policy, cfg.max_readers);
     if cfg.slot_count < min {
@@ -344,7 +364,15 @@ pub fn create(name: &str, cfg: &WireConfig) -> Result<(), WireError> {
             cfg.slot_count, cfg.policy, cfg.max_readers
         ));
     }
-    let geo = Geometry::new(cfg.slot_size, cfg.slot_count, cfg.max_readers, page_size());
+    if cfg.slot_count > layout::MAX_SLOTS {
+        return bad(format!("{} slots are too many; use at most {}", cfg.slot_count, layout::MAX_SLOTS));
+    }
+    let Some(geo) = Geometry::new(cfg.slot_size, cfg.slot_count, cfg.max_readers, page_size()) else {
+        return bad(format!(
+            "{} slots of {} bytes do not fit in this machine's address space; use fewer or smaller slots",
+            cfg.slot_count, cfg.slot_size
+        ));
+    };
     let fd = shm::create(name, geo.total_size, cfg.mode).map_err(|e| match e {
         shm::CreateError::Exists => WireError::Exists { name: name.to_string() },
         shm::CreateError::NoSpace { needed, free } => WireError::NoSpace { name: name.to_string(), needed, free },
@@ -354,7 +382,7 @@ pub fn create(name: &str, cfg: &WireConfig) -> Result<(), WireError> {
         let mut m = Mapping::new(&fd, geo.total_size).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
         // The segment is fresh from ftruncate, so all zero: state is
         // STATE_INITIALISING until the release store at the end.
-        let me = ProcId::current();
+        let me = Identity::current();
         let put64 = |m: &mut Mapping, off: usize, v: u64| m.write_init(off, &v.to_le_bytes());
         let put32 = |m: &mut Mapping, off: usize, v: u32| m.write_init(off, &v.to_le_bytes());
         put64(&mut m, hdr::MAGIC, MAGIC);
@@ -406,24 +434,60 @@ pub struct Expect {
     pub policy: Option<Policy>,
 }
 
-/// An open, validated wire segment: the mapping plus its geometry.
-pub(crate) struct Segment {
-    pub(crate) map: Mapping,
+/// Waits (up to 2 s) until the creator has marked the segment ready, then
+/// reads and validates its header. `u32_at`/`u64_at` read the mapping;
+/// `state` loads the header's state word with acquire ordering.
+fn validate_header(
+    name: &str,
+    size: u64,
+    state: impl Fn() -> u32,
+    u32_at: impl Fn(usize) -> u32,
+    u64_at: impl Fn(usize) -> u64,
+) -> Result<(Geometry, Policy, MsgKind), WireError> {
+    let not_a_wire = |reason: String| WireError::NotAWire { name: name.to_string(), reason };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while state() != STATE_READY {
+        if std::time::Instant::now() > deadline {
+            return Err(not_a_wire(
+                "still initialising after 2 s (its creator probably died; `framewire run` purges it)".into(),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let h = Header::parse(&u32_at, &u64_at, size).map_err(|e| match e {
+        HeaderError::BadMagic => not_a_wire("bad magic".into()),
+        HeaderError::Version(found) => WireError::Version { name: name.to_string(), found, expected: LAYOUT_VERSION },
+        HeaderError::Field { field, value, expected } => {
+            WireError::Corrupt { name: name.to_string(), field, value, expected }
+        }
+    })?;
+    let policy = Policy::from_u32(h.policy).expect("Header::parse accepts only 0 and 1");
+    let kind = MsgKind::from_u32(h.kind).ok_or_else(|| WireError::Corrupt {
+        name: name.to_string(),
+        field: "payload kind",
+        value: h.kind.into(),
+        expected: "0 to 4".into(),
+    })?;
+    Ok((h.geo, policy, kind))
+}
+
+/// An open, validated wire segment: a handle on its memory plus its geometry.
+pub(crate) struct Segment<M: Memory = Shm> {
+    pub(crate) mem: M,
     pub(crate) geo: Geometry,
     pub(crate) name: String,
     pub(crate) policy: Policy,
-    pub(crate) kind: MsgKind,
 }
 
-impl Segment {
+impl Segment<Shm> {
     /// Opens and validates wire `name`, waiting briefly if its creator is
     /// still initialising it.
     pub(crate) fn open(name: &str, expect: &Expect) -> Result<Segment, WireError> {
         Segment::open_with(name, expect, true)
     }
 
-    /// Opens for reading counters only: no prefaulting of the payloads.
-    pub(crate) fn open_for_inspection(name: &str) -> Result<Segment, WireError> {
+    /// Opens to reclaim dead processes' places: no prefaulting of payloads.
+    pub(crate) fn open_for_reclaim(name: &str) -> Result<Segment, WireError> {
         Segment::open_with(name, &Expect::default(), false)
     }
 
@@ -433,59 +497,21 @@ impl Segment {
             e => WireError::os(name, "shm_open", e),
         })?;
         let (size, _) = shm::size_and_owner(&fd).map_err(|e| WireError::os(name, "fstat", e))?;
-        let not_a_wire = |reason: String| WireError::NotAWire { name: name.to_string(), reason };
-        if size < HEADER_SIZE as u64 {
-            return Err(not_a_wire(format!("only {size} bytes long")));
+        if size < HEADER_SIZE as u64 || usize::try_from(size).is_err() {
+            return Err(WireError::NotAWire { name: name.to_string(), reason: format!("{size} bytes long") });
         }
-        let map = Mapping::with_populate(&fd, size, populate).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
-        // SYNC: acquire; pairs with the release store of STATE_READY in `create`.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while map.atomic_u32(hdr::STATE).load(std::sync::atomic::Ordering::Acquire) != STATE_READY {
-            if std::time::Instant::now() > deadline {
-                return Err(not_a_wire(
-                    "still initialising after 2 s (its creator probably died; `framewire run` purges it)".into(),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // Map only the header first: a damaged header must not make us map
+        // (and, with populate, fault in) whatever size the file claims.
+        let map = Mapping::with_populate(&fd, size, false).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
         let u64_at = |o: usize| u64::from_le_bytes(map.read_const(o, 8).try_into().unwrap());
         let u32_at = |o: usize| u32::from_le_bytes(map.read_const(o, 4).try_into().unwrap());
-        if u64_at(hdr::MAGIC) != MAGIC {
-            return Err(not_a_wire("bad magic".into()));
-        }
-        let version = u32_at(hdr::VERSION);
-        if version != LAYOUT_VERSION {
-            return Err(WireError::Version { name: name.to_string(), found: version, expected: LAYOUT_VERSION });
-        }
-        let geo = Geometry::new(
-            u64_at(hdr::SLOT_SIZE),
-            u32_at(hdr::SLOT_COUNT),
-            u32_at(hdr::MAX_READERS),
-            u32_at(hdr::PAGE_SIZE) as u64,
-        );
-        let stored = (
-            u64_at(hdr::META_OFFSET),
-            u64_at(hdr::ORDER_OFFSET),
-            u64_at(hdr::READERS_OFFSET),
-            u64_at(hdr::PAYLOAD_OFFSET),
-            u64_at(hdr::SLOT_STRIDE),
-            u64_at(hdr::TOTAL_SIZE),
-        );
-        let computed = (
-            geo.meta_offset,
-            geo.order_offset,
-            geo.readers_offset,
-            geo.payload_offset,
-            geo.slot_stride,
-            geo.total_size,
-        );
-        if stored != computed || geo.total_size > size || geo.slot_count == 0 {
-            return Err(not_a_wire(format!(
-                "inconsistent layout (offsets {stored:?}, expected {computed:?}, file {size} bytes)"
-            )));
-        }
-        let policy = Policy::from_u32(u32_at(hdr::POLICY)).ok_or_else(|| not_a_wire("unknown policy".into()))?;
-        let kind = MsgKind::from_u32(u32_at(hdr::KIND)).ok_or_else(|| not_a_wire("unknown message kind".into()))?;
+        // SYNC: acquire; pairs with the release store of STATE_READY in `create`.
+        let state = || map.atomic_u32(hdr::STATE).load(std::sync::atomic::Ordering::Acquire);
+        let (geo, policy, kind) = validate_header(name, size, state, u32_at, u64_at)?;
+        drop(map);
+        let map = Mapping::with_populate(&fd, geo.total_size, populate)
+            .map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
+        let seg = Segment { mem: Shm { map, fd, me: Identity::current() }, geo, name: name.to_string(), policy };
         let mut differences = Vec::new();
         if let Some(k) = expect.kind
             && k != kind
@@ -505,38 +531,45 @@ impl Segment {
         if !differences.is_empty() {
             return Err(WireError::Mismatch { name: name.to_string(), differences });
         }
-        Ok(Segment { map, geo, name: name.to_string(), policy, kind })
+        Ok(seg)
     }
+}
 
-    pub(crate) fn h64(&self, off: usize) -> &std::sync::atomic::AtomicU64 {
-        self.map.atomic_u64(off)
+impl<M: Memory> Segment<M> {
+    pub(crate) fn h64(&self, off: usize) -> &M::U64 {
+        self.mem.u64_at(off)
     }
-    pub(crate) fn h32(&self, off: usize) -> &std::sync::atomic::AtomicU32 {
-        self.map.atomic_u32(off)
+    pub(crate) fn h32(&self, off: usize) -> &M::U32 {
+        self.mem.u32_at(off)
     }
-    pub(crate) fn m64(&self, slot: u32, field: usize) -> &std::sync::atomic::AtomicU64 {
-        self.map.atomic_u64(self.geo.meta(slot) + field)
+    pub(crate) fn m64(&self, slot: u32, field: usize) -> &M::U64 {
+        self.mem.u64_at(self.geo.meta(slot) + field)
     }
-    pub(crate) fn m32(&self, slot: u32, field: usize) -> &std::sync::atomic::AtomicU32 {
-        self.map.atomic_u32(self.geo.meta(slot) + field)
+    pub(crate) fn m32(&self, slot: u32, field: usize) -> &M::U32 {
+        self.mem.u32_at(self.geo.meta(slot) + field)
     }
-    pub(crate) fn r64(&self, r: u32, field: usize) -> &std::sync::atomic::AtomicU64 {
-        self.map.atomic_u64(self.geo.reader(r) + field)
+    pub(crate) fn r64(&self, r: u32, field: usize) -> &M::U64 {
+        self.mem.u64_at(self.geo.reader(r) + field)
     }
-    pub(crate) fn r32(&self, r: u32, field: usize) -> &std::sync::atomic::AtomicU32 {
-        self.map.atomic_u32(self.geo.reader(r) + field)
+    pub(crate) fn r32(&self, r: u32, field: usize) -> &M::U32 {
+        self.mem.u32_at(self.geo.reader(r) + field)
     }
-    pub(crate) fn order(&self, seq: u64) -> &std::sync::atomic::AtomicU32 {
-        self.map.atomic_u32(self.geo.order(seq))
+    pub(crate) fn order(&self, seq: u64) -> &M::U32 {
+        self.mem.u32_at(self.geo.order(seq))
     }
 }
 
 /// A reader's counters as `framewire status` shows them.
 #[derive(Clone, Debug)]
 pub struct ReaderStatus {
-    /// Reader pid.
+    /// Reader pid, in the reader's own pid namespace.
     pub pid: u32,
-    /// Whether the process still runs.
+    /// Whether the reader is in this process's pid namespace (if not, `pid`
+    /// numbers a process of another namespace, e.g. a container's).
+    pub same_pid_namespace: bool,
+    /// Whether the process still holds its entry (its lock is held); a dead
+    /// reader's entry stays until the supervisor or a waiting writer
+    /// reclaims it.
     pub alive: bool,
     /// Frames read.
     pub frames_read: u64,
@@ -569,76 +602,109 @@ pub struct WireStatus {
     pub frames_written: u64,
     /// Last commit, `CLOCK_MONOTONIC` ns (0 = never).
     pub last_commit_ns: u64,
-    /// Writer pid (0 = none attached).
+    /// Writer pid in its own pid namespace (0 = none attached).
     pub writer_pid: u32,
+    /// Whether the writer that recorded `writer_pid` is still attached.
+    pub writer_alive: bool,
     /// Times a writer attached (1 + restarts).
     pub writer_attaches: u64,
     /// Times a queue writer gave up waiting for space.
     pub writer_timeouts: u64,
-    /// Attached readers.
+    /// Reader entries in use (attached readers, and dead ones not yet
+    /// reclaimed: see [`ReaderStatus::alive`]).
     pub readers: Vec<ReaderStatus>,
     /// Image geometry of the newest frame, if any.
     pub last_image: Option<(u32, u32, FourCC)>,
 }
 
-/// Reads wire `name`'s counters without attaching to it. Also reclaims the
-/// entries of readers that have died, so the writer's view stays accurate.
+/// Reads wire `name`'s counters without attaching to it and without
+/// changing anything: the segment is opened and mapped read-only, and
+/// liveness is only looked at (`F_OFD_GETLK`), never acted on.
 pub fn inspect(name: &str) -> Result<WireStatus, WireError> {
-    use std::sync::atomic::Ordering::Acquire;
-    let seg = Segment::open_for_inspection(name)?;
-    ring::sweep_dead(&seg);
+    use std::sync::atomic::{Ordering::Acquire, fence};
+    let fd = shm::open_readonly(name).map_err(|e| match e {
+        Errno::ENOENT => WireError::NotFound { name: name.to_string() },
+        e => WireError::os(name, "shm_open", e),
+    })?;
+    let (size, _) = shm::size_and_owner(&fd).map_err(|e| WireError::os(name, "fstat", e))?;
+    if size < HEADER_SIZE as u64 || usize::try_from(size).is_err() {
+        return Err(WireError::NotAWire { name: name.to_string(), reason: format!("{size} bytes long") });
+    }
+    let map = ReadOnlyMapping::new(&fd, size).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
+    // SYNC: relaxed load then acquire fence; pairs with the release store of
+    // STATE_READY in `create`.
+    let state = || {
+        let s = map.load_u32(hdr::STATE);
+        fence(Acquire);
+        s
+    };
+    let (geo, policy, kind) = validate_header(name, size, state, |o| map.load_u32(o), |o| map.load_u64(o))?;
+    // Every load below is relaxed; this fence after them would order them
+    // against nothing, so the figures are a snapshot, each word exact.
+    let held = |off: usize| shm::byte_locked(&fd, off as u64).unwrap_or(true);
+    let my_ns = pid_namespace();
     let mut readers = Vec::new();
-    for r in 0..seg.geo.max_readers {
-        if seg.r32(r, rdr::STATE).load(Acquire) != R_ACTIVE {
+    for r in 0..geo.max_readers {
+        let e = geo.reader(r);
+        if map.load_u32(e + rdr::STATE) != R_ACTIVE {
             continue;
         }
-        let pid = seg.r32(r, rdr::PID).load(Acquire);
-        let start = seg.r64(r, rdr::START).load(Acquire);
-        let read = seg.r64(r, rdr::FRAMES_READ).load(Acquire);
-        let lat = seg.r64(r, rdr::LATENCY_SUM_NS).load(Acquire);
+        let read = map.load_u64(e + rdr::FRAMES_READ);
+        let lat = map.load_u64(e + rdr::LATENCY_SUM_NS);
         readers.push(ReaderStatus {
-            pid,
-            alive: ProcId { pid, start }.is_alive(),
+            pid: map.load_u32(e + rdr::PID),
+            same_pid_namespace: map.load_u64(e + rdr::PIDNS) == my_ns,
+            alive: held(geo.reader_lock(r)),
             frames_read: read,
-            frames_skipped: seg.r64(r, rdr::FRAMES_SKIPPED).load(Acquire),
-            last_read_ns: seg.r64(r, rdr::LAST_READ_NS).load(Acquire),
+            frames_skipped: map.load_u64(e + rdr::FRAMES_SKIPPED),
+            last_read_ns: map.load_u64(e + rdr::LAST_READ_NS),
             mean_latency_ns: lat.checked_div(read).unwrap_or(0),
         });
     }
-    let committed = seg.h64(hdr::COMMITTED).load(Acquire);
+    let committed = map.load_u64(hdr::COMMITTED);
     let last_image = (committed > 0)
-        .then(|| {
-            let s = seg.order(committed).load(Acquire);
-            (
-                seg.m32(s, meta::WIDTH).load(Acquire),
-                seg.m32(s, meta::HEIGHT).load(Acquire),
-                FourCC(seg.m32(s, meta::FOURCC).load(Acquire)),
-            )
+        .then(|| map.load_u32(geo.order(committed)))
+        .filter(|&s| s < geo.slot_count)
+        .map(|s| {
+            let m = geo.meta(s);
+            (map.load_u32(m + meta::WIDTH), map.load_u32(m + meta::HEIGHT), FourCC(map.load_u32(m + meta::FOURCC)))
         })
         .filter(|(w, _, _)| *w > 0);
+    let writer_pid = map.load_u32(hdr::WRITER_PID);
     Ok(WireStatus {
         name: name.to_string(),
-        policy: seg.policy,
-        kind: seg.kind,
-        slot_size: seg.geo.slot_size,
-        slot_count: seg.geo.slot_count,
-        total_size: seg.geo.total_size,
+        policy,
+        kind,
+        slot_size: geo.slot_size,
+        slot_count: geo.slot_count,
+        total_size: geo.total_size,
         committed,
-        frames_written: seg.h64(hdr::FRAMES_WRITTEN).load(Acquire),
-        last_commit_ns: seg.h64(hdr::LAST_COMMIT_NS).load(Acquire),
-        writer_pid: seg.h32(hdr::WRITER_PID).load(Acquire),
-        writer_attaches: seg.h64(hdr::WRITER_ATTACHES).load(Acquire),
-        writer_timeouts: seg.h64(hdr::WRITER_TIMEOUTS).load(Acquire),
+        frames_written: map.load_u64(hdr::FRAMES_WRITTEN),
+        last_commit_ns: map.load_u64(hdr::LAST_COMMIT_NS),
+        writer_pid,
+        writer_alive: writer_pid != 0 && held(WRITER_LOCK),
+        writer_attaches: map.load_u64(hdr::WRITER_ATTACHES),
+        writer_timeouts: map.load_u64(hdr::WRITER_TIMEOUTS),
         readers,
         last_image,
     })
 }
 
-/// Frees whatever dead processes hold in wire `name` (reader entries, the
-/// writer's place). The supervisor calls it when it reaps a block, so a
-/// crashed reader never pins a slot or stalls a queue.
-pub fn reclaim_dead(name: &str) -> Result<(), WireError> {
-    let seg = Segment::open_for_inspection(name)?;
-    ring::sweep_dead(&seg);
-    Ok(())
+/// What [`reclaim_dead`] freed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Reader entries of processes that had gone.
+    pub readers: u32,
+    /// Whether the writer's place was held by a process that had gone.
+    pub writer: bool,
+}
+
+/// Frees whatever departed processes hold in wire `name` (reader entries,
+/// the writer's place). The supervisor calls it when it reaps a block, so a
+/// crashed reader never pins a slot or stalls a queue. It frees only places
+/// whose lock no open file description holds any more, so it never touches
+/// a live process's place, in whatever pid namespace that process runs.
+pub fn reclaim_dead(name: &str) -> Result<Reclaimed, WireError> {
+    let seg = Segment::open_for_reclaim(name)?;
+    Ok(ring::sweep_dead(&seg, None))
 }
