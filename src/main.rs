@@ -75,8 +75,13 @@ enum Cmd {
         #[command(subcommand)]
         what: Bench,
     },
+    /// List every message type with its byte layout (for blocks in other languages).
+    Messages {
+        /// Only this type.
+        name: Option<String>,
+    },
     /// Simulate a serial motor controller on a pseudo-terminal; prints its path.
-    SimMotor(framewire::motor::sim::SimMotorArgs),
+    SimMotor(SimMotorCli),
     /// Run one block (started by `framewire run`; not for direct use).
     #[command(hide = true)]
     Block,
@@ -86,6 +91,42 @@ enum Cmd {
         /// Peer arguments.
         args: Vec<String>,
     },
+}
+
+/// `framewire sim-motor` options.
+#[derive(clap::Args)]
+struct SimMotorCli {
+    /// Which controller to simulate: roboclaw, dynamixel, arduino, sabertooth, vesc, odrive or pololu.
+    #[arg(long, value_parser = |s: &str| s.parse::<framewire::motor::Protocol>())]
+    protocol: framewire::motor::Protocol,
+    /// A stable path to create as a symlink to the pty (point the driver's `port` at it).
+    #[arg(long)]
+    link: Option<PathBuf>,
+    /// Corrupt the checksum of every reply.
+    #[arg(long)]
+    corrupt: bool,
+    /// Truncate every reply.
+    #[arg(long)]
+    truncate: bool,
+    /// Prefix every reply with garbage bytes.
+    #[arg(long)]
+    garbage: bool,
+    /// Never reply.
+    #[arg(long)]
+    silent: bool,
+}
+
+impl SimMotorCli {
+    fn args(&self) -> framewire::motor::sim::SimMotorArgs {
+        framewire::motor::sim::SimMotorArgs {
+            protocol: self.protocol,
+            link: self.link.clone(),
+            corrupt: self.corrupt,
+            truncate: self.truncate,
+            garbage: self.garbage,
+            silent: self.silent,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -167,7 +208,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
-    let reg = runtime::registry();
+    let reg = framewire::registry()?;
     match cmd {
         Cmd::Run { file, duration, grace } => {
             let p = config::load(&file, &reg)?;
@@ -215,8 +256,9 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
                 for p in &info.params {
                     println!("    {:<22} {:<14} default {:<14} {}", p.name, p.ty, p.default, p.doc);
                 }
-                // Ports with the defaults of every parameter that has one.
-                if let Ok(ports) = (spec.ports)(&toml::Table::new()) {
+                // Ports with every parameter at its default, and the required
+                // ones at the examples their declaration gives.
+                if let Ok(ports) = (spec.ports)(&(spec.example)()) {
                     for d in &ports.inputs {
                         println!(
                             "    in  {:<18} {}{}",
@@ -263,12 +305,31 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             print!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
             Ok(if runs.is_empty() { exit::NOT_RUNNING } else { exit::OK })
         }
+        Cmd::Messages { name } => {
+            let mut any = false;
+            for m in framewire::msg::known() {
+                if name.as_deref().is_some_and(|n| n != m.ty.name()) {
+                    continue;
+                }
+                any = true;
+                println!("{} ({} bytes): {}", m.ty.name(), m.ty.size(), (m.doc)().trim().replace('\n', " "));
+                for f in (m.layout)() {
+                    println!("    {:>3}  {:<14} {:<16} {}", f.offset, f.ty, f.name, f.doc);
+                }
+                println!();
+            }
+            if !any {
+                let known: Vec<String> = framewire::msg::known().iter().map(|m| m.ty.name().to_string()).collect();
+                anyhow::bail!("no message type {:?}; known: {}", name.unwrap_or_default(), known.join(", "));
+            }
+            Ok(exit::OK)
+        }
         Cmd::Bench { what: Bench::Wire { frames, quick } } => {
             framewire::bench::wire::run(frames, quick).map_err(|e| anyhow::anyhow!("wire benchmark: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::SimMotor(args) => {
-            framewire::motor::sim::run_sim_motor(&args).map_err(|e| anyhow::anyhow!("sim-motor: {e}"))?;
+            framewire::motor::sim::run_sim_motor(&args.args()).map_err(|e| anyhow::anyhow!("sim-motor: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::Devices => {
@@ -287,7 +348,7 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Camera { device, frames } } => {
-            for r in framewire::camera::bench_camera(&device, frames)? {
+            for r in framewire::bench::camera::bench_camera(&device, frames)? {
                 println!("{r}");
             }
             Ok(exit::OK)
@@ -298,7 +359,7 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Block => {
             let name = std::env::var(runtime::child::ENV_BLOCK).unwrap_or_default();
-            match runtime::child::run() {
+            match runtime::child::run(&reg) {
                 Ok(()) => Ok(exit::OK),
                 Err(e) => {
                     tracing::error!("block {name} failed: {e}");

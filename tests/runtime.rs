@@ -530,7 +530,7 @@ fn tracker_pipeline_finds_the_disc_where_the_pattern_drew_it() {
             let rest = line.split(key).nth(1).unwrap_or_else(|| panic!("{key} in {line}"));
             rest.trim_start().split([',', ')', ' ']).next().unwrap().parse().unwrap()
         };
-        let (source, area, cx, cy) = (num("(source "), num("area: "), num("cx: "), num("cy: "));
+        let (source, area, cx, cy) = (num("(source "), num("area="), num("cx="), num("cy="));
         let (ex, ey) = framewire::builtin::TestPattern::disc_centre(640, 480, 30.0, source as u64 - 1);
         assert!(
             (cx - ex).abs() < 1.5 && (cy - ey).abs() < 1.5,

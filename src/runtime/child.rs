@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::block::{BlockError, Context, Setup, Step};
-use crate::sys::proc::{die_with_parent, signals};
+use framewire_sdk::block::{BlockError, Context, Registry, Setup, Step};
+use framewire_sys::proc::{die_with_parent, signals};
 
 /// Block name.
 pub const ENV_BLOCK: &str = "FRAMEWIRE_BLOCK";
@@ -37,7 +37,7 @@ fn var(k: &str) -> Result<String, BlockError> {
 }
 
 /// Runs one block until it finishes or a termination signal arrives.
-pub fn run() -> Result<(), BlockError> {
+pub fn run(reg: &Registry) -> Result<(), BlockError> {
     // Die with the supervisor, and catch the case where it died before prctl.
     die_with_parent().map_err(|e| BlockError::Other(format!("prctl(PR_SET_PDEATHSIG): {e}")))?;
     if let Ok(sup) = std::env::var(ENV_SUPERVISOR)
@@ -52,7 +52,6 @@ pub fn run() -> Result<(), BlockError> {
         toml::from_str(&var(ENV_PARAMS)?).map_err(|e| BlockError::Config(format!("parameters: {e}")))?;
     let inputs = decode_ports(&std::env::var(ENV_INPUTS).unwrap_or_default());
     let outputs = decode_ports(&std::env::var(ENV_OUTPUTS).unwrap_or_default());
-    let reg = super::registry();
     let spec = reg.get(&type_name).ok_or_else(|| BlockError::Config(format!("unknown block type {type_name}")))?;
     let mut setup = Setup::new(&name, inputs, outputs);
     let mut block = (spec.open)(&params, &mut setup)?;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::block::{PortType, Ports, Registry, Role};
-use crate::wire::{self, Policy, WireConfig};
+use framewire_sdk::block::{PortType, Ports, Registry, Role};
+use framewire_wire::{self as wire, Policy, WireConfig};
 
 /// One validation problem, located in a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -340,11 +340,22 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
             Ok(p) => Some(p),
             Err(e) => {
                 let key = e.key.as_deref().and_then(|k| k.split(['.', '[']).next()).map(str::to_string);
-                let unknown =
-                    e.message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string);
+                // `params!` reports an unknown key as the error's key; serde
+                // structs say "unknown field `x`".
+                let unknown = if e.message.starts_with("unknown parameter") {
+                    e.key.clone()
+                } else {
+                    e.message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string)
+                };
                 let at_key = unknown.as_ref().or(key.as_ref()).and_then(|k| keys.get(k)).copied().unwrap_or(start);
                 let msg = match (&unknown, &key) {
-                    (Some(u), _) => format!("unknown parameter {u:?} for block {bname:?} (type {tname})"),
+                    (Some(u), _) => {
+                        let names: Vec<&'static str> = info.params.iter().map(|p| p.name).collect();
+                        let near = framewire_sdk::params::nearest(u, &names)
+                            .map(|n| format!("; did you mean {n:?}?"))
+                            .unwrap_or_default();
+                        format!("unknown parameter {u:?} for block {bname:?} (type {tname}){near}")
+                    }
                     (None, Some(k)) => format!("parameter {k:?} of block {bname:?}: {}", e.message),
                     (None, None) => format!("block {bname:?}: {}", e.message),
                 };
@@ -494,9 +505,9 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
     // The size comes from the first producer upstream that states one; the
     // format from the nearest block on the way that states one (a `convert`
     // between the camera and this block changes it).
-    let dims_of = |start: &str| -> Option<(u32, u32, Vec<crate::image::FourCC>)> {
+    let dims_of = |start: &str| -> Option<(u32, u32, Vec<framewire_sdk::image::FourCC>)> {
         let mut w = start.to_string();
-        let mut nearest: Option<Vec<crate::image::FourCC>> = None;
+        let mut nearest: Option<Vec<framewire_sdk::image::FourCC>> = None;
         for _ in 0..=blocks.len() {
             match &wires.get(&w)?.0 {
                 PortType::Image { formats, max_width, max_height } => {
@@ -526,7 +537,7 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
         let needed = match ty.slot_size() {
             Some(n) => n,
             None => match (ty, dims_of(wname)) {
-                (PortType::ImageFrom { .. }, Some((w, h, formats))) => crate::block::image_slot(&formats, w, h),
+                (PortType::ImageFrom { .. }, Some((w, h, formats))) => framewire_sdk::block::image_slot(&formats, w, h),
                 _ => {
                     problems.push(main.at(
                         0,
@@ -610,7 +621,7 @@ fn incompatible(w: &PortType, r: &PortType) -> Option<String> {
         (PortType::ImageFrom { formats: wf, .. }, PortType::Image { formats: rf, .. })
             if !wf.is_empty() && !rf.is_empty() && !wf.iter().any(|f| rf.contains(f)) =>
         {
-            let j = |v: &[crate::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
+            let j = |v: &[framewire_sdk::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
             Some(format!("produces {} images but the input accepts {}", j(wf), j(rf)))
         }
         (PortType::Msg(a), PortType::ImageFrom { .. }) => {
@@ -624,7 +635,8 @@ fn incompatible(w: &PortType, r: &PortType) -> Option<String> {
             PortType::Image { formats: rf, max_width: rw, max_height: rh },
         ) => {
             if !wf.is_empty() && !rf.is_empty() && !wf.iter().any(|f| rf.contains(f)) {
-                let j = |v: &[crate::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
+                let j =
+                    |v: &[framewire_sdk::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
                 return Some(format!("produces {} images but the input accepts {}", j(wf), j(rf)));
             }
             if ww > rw || wh > rh {
@@ -698,7 +710,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");
         std::fs::write(&path, text).unwrap();
-        let r = load(&path, &crate::runtime::registry());
+        let mut reg = framewire_sdk::block::Registry::new();
+        framewire_builtin::register(&mut reg).unwrap();
+        framewire_filters::blocks::register(&mut reg).unwrap();
+        let r = load(&path, &reg);
         let _ = std::fs::remove_dir_all(&dir);
         r
     }
@@ -723,7 +738,7 @@ type = "convert"
 format = "RGB24"
 [[block]]
 name = "inv"
-type = "invert"
+type = "flip"
 [[block]]
 name = "sink"
 type = "frame_sink"

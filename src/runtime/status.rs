@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use crate::sys::proc::{ProcId, cpu_time_ns, monotonic_ns};
-use crate::wire;
+use framewire_sys::proc::{ProcId, cpu_time_ns, monotonic_ns};
+use framewire_wire as wire;
 
 /// Frame rates from successive samples of wire counters.
 #[derive(Default)]
@@ -52,7 +52,9 @@ pub struct RunInfo {
 /// The run files under `prefix`, optionally only pipeline `only`.
 pub fn pipelines(prefix: &str, only: Option<&str>) -> Vec<RunInfo> {
     let mut out = Vec::new();
-    let Ok(names) = crate::sys::shm::list(&format!("{prefix}."), crate::sys::shm::current_uid()) else { return out };
+    let Ok(names) = framewire_sys::shm::list(&format!("{prefix}."), framewire_sys::shm::current_uid()) else {
+        return out;
+    };
     for n in names.iter().filter(|n| n.ends_with("._run")) {
         let Ok(text) = std::fs::read_to_string(format!("/dev/shm/{n}")) else { continue };
         let Ok(table) = text.parse::<toml::Table>() else { continue };

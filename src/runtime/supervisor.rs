@@ -15,9 +15,9 @@ use nix::unistd::Pid;
 
 use super::child;
 use super::config::{BlockConf, Pipeline, Restart};
-use crate::block::Role;
-use crate::sys::proc::{ProcId, signals};
-use crate::wire::{self, WireError};
+use framewire_sdk::block::Role;
+use framewire_sys::proc::{ProcId, signals};
+use framewire_wire::{self as wire, WireError};
 
 /// Errors that stop a pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -365,6 +365,12 @@ impl ReadOnlyMapping {
         ptr
     }
 
+    /// Copies bytes at `offset` that are written only before the segment is
+    /// published (the header's constant part).
+    pub fn read_const(&self, offset: usize, len: usize) -> Vec<u8> {
+        self.map[offset..offset + len].to_vec()
+    }
+
     /// The u32 at `offset` (4-byte aligned), loaded atomically with relaxed
     /// ordering; follow with an acquire fence to order later loads.
     pub fn load_u32(&self, offset: usize) -> u32 {

@@ -14,8 +14,8 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::hook::{self, HookPoint};
-use crate::sys::proc::{ProcId, monotonic_ns, pid_namespace};
-use crate::sys::shm::{self, Mapping};
+use framewire_sys::proc::{ProcId, monotonic_ns, pid_namespace};
+use framewire_sys::shm::{self, Mapping};
 
 /// The atomic operations the protocol uses on a 32- or 64-bit word.
 pub trait Atomic<T> {
@@ -87,11 +87,16 @@ impl Identity {
 pub enum Mutant {
     /// The writer does not re-check pins after swapping a slot to `LOANED`.
     NoPinRecheck,
-    /// The reader's pin is not followed by a `SeqCst` fence before it
-    /// validates the slot's sequence number.
+    /// No `SeqCst` fence between the reader's pin and its load of `SEQ`.
     NoReaderFence,
-    /// The writer restores a slot it could not loan with a relaxed store.
-    RelaxedRestore,
+    /// No `SeqCst` fence between the writer's swap to `LOANED` and its pin
+    /// re-check.
+    NoWriterFence,
+    /// The reader releases its pin with a relaxed store instead of release.
+    RelaxedUnpin,
+    /// No `SeqCst` fence between a reader's `WAITING` store and its last
+    /// look for a frame before it sleeps.
+    NoWaitFence,
 }
 
 /// Shared memory as the slot protocol sees it: one handle per attached
@@ -148,9 +153,9 @@ pub trait Memory {
     /// A test hook point (see `hook`).
     fn hook(&self, point: HookPoint);
     /// Whether the protocol should break itself in way `m` (model check
-    /// only; always false for real memory).
+    /// only; always false for real memory, so the checks compile away).
     #[inline(always)]
-    fn mutant(_m: Mutant) -> bool {
+    fn mutant(&self, _m: Mutant) -> bool {
         false
     }
 }
@@ -187,10 +192,12 @@ impl Memory for Shm {
     fn sem_wait_until(&self, off: usize, deadline_ns: u64) -> bool {
         self.map.sem_wait_until(off, deadline_ns)
     }
+    // SAFETY: the contract is the trait's (see `# Safety` on `Memory::bytes`).
     unsafe fn bytes(&self, off: usize, len: usize) -> &[u8] {
         // SAFETY: the caller guarantees what `Mapping::bytes` requires.
         unsafe { self.map.bytes(off, len) }
     }
+    // SAFETY: the contract is the trait's (see `Memory::bytes_mut`).
     unsafe fn bytes_mut(&self, off: usize, len: usize) -> &mut [u8] {
         // SAFETY: the caller guarantees what `Mapping::bytes_mut` requires.
         unsafe { self.map.bytes_mut(off, len) }

@@ -1,260 +1,605 @@
-//! An exhaustive interleaving check of the slot protocol (policy `latest`).
+//! A model check of the real slot protocol: `ring.rs`, unchanged, runs over
+//! [`ModelMem`], heap memory whose atomics, fences, semaphores and payload
+//! cells are `loom`'s. Loom runs each scenario under every interleaving of
+//! its threads (within a preemption bound) and every outcome the C++ memory
+//! model allows for the orderings used (loads may return stale values unless
+//! a fence or a release/acquire pair forbids it), and fails on:
+//! * a data race on a payload: a read not ordered after the write of the
+//!   frame it reads, or a write while a reader may still be reading (loom's
+//!   `UnsafeCell` tracks every access);
+//! * a frame whose bytes are not the frame its sequence number names;
+//! * a lost wake-up or a stuck writer: every thread blocked is a deadlock.
 //!
-//! The protocol's safety rests on two store-then-load pairs (module comment
-//! of `ring.rs`), all `SeqCst`, so a sequentially consistent model explores
-//! exactly the behaviours that matter. Each step below is one atomic access
-//! of the real code; the explorer runs every interleaving of one writer and
-//! two readers over three slots and checks, in every reachable state:
-//! * the writer never writes a slot a reader has validated and still holds;
-//! * a reader that validated frame `s` reads the bytes of frame `s`;
-//! * every run can finish (no deadlock).
+//! Scenarios: both policies, several readers, multi-slot loans, a writer that
+//! dies mid-write and is replaced, readers that die holding a guard or while
+//! attaching, sweepers that die mid-reclaim, concurrent sweepers. Process
+//! death is modelled as the kernel does it: the process stops (a test hook
+//! unwinds it, or it forgets its handles) and its locks are released.
 //!
-//! The writer's slot choice is modelled as *any* slot: the real scan only
-//! narrows it (for liveness), while safety must come from the CAS and the
-//! re-check of pins, which is what this checks.
+//! Then, to show the check is not vacuous, each mutant of [`Mutant`] breaks
+//! one step (no pin re-check, a missing fence, a relaxed unpin) and the
+//! checker must find the race it opens.
+//!
+//! Run (about a minute on 2 cores; `src/wire/README.md`, "Model check"):
+//! `RUSTFLAGS="--cfg loom" cargo test -p framewire-wire --release --lib model`.
+//! `LOOM_MAX_PREEMPTIONS` (default 2) widens the search.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-const S: usize = 3; // slots
-const R: usize = 2; // readers
-const FRAMES: u64 = 3; // frames the writer commits
-const READS: u8 = 2; // reads each reader completes or gives up
-const LOANED: u64 = u64::MAX;
-const NONE: u8 = u8::MAX;
+use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
+use loom::sync::Arc;
+use loom::sync::Notify;
+use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-enum W {
-    /// Choose a slot and compare-and-swap its SEQ to LOANED.
-    Claim,
-    /// Re-check reader `r`'s pin on slot `i` (old value `old`).
-    Recheck {
-        i: u8,
-        old: u64,
-        r: u8,
-    },
-    /// Restore slot `i` to `old` (a reader pinned it).
-    Restore {
-        i: u8,
-        old: u64,
-    },
-    /// Write the payload of slot `i`.
-    Write {
-        i: u8,
-    },
-    /// Store order[seq % S] = i.
-    Order {
-        i: u8,
-    },
-    /// Store SEQ[i] = seq (release).
-    Publish {
-        i: u8,
-    },
-    /// Store COMMITTED = seq.
-    Commit,
-    Done,
+use super::hook::HookPoint;
+use super::layout::*;
+use super::mem::{Identity, Memory, Mutant, impl_atomic};
+use super::ring::{Reader, Writer, sweep_dead};
+use super::{FrameMeta, Policy, Segment};
+
+impl_atomic!(AtomicU32, u32);
+impl_atomic!(AtomicU64, u64);
+
+/// Payload bytes per slot: the frame number, twice.
+const PAYLOAD: usize = 16;
+
+/// The segment's memory, shared by every handle of one model execution.
+struct Shared {
+    geo: Geometry,
+    policy: Policy,
+    u32s: BTreeMap<usize, AtomicU32>,
+    u64s: BTreeMap<usize, AtomicU64>,
+    sems: BTreeMap<usize, Notify>,
+    payload: Vec<UnsafeCell<[u8; PAYLOAD]>>,
+    /// Lock owner per locked byte (0 = free): the handle id.
+    locks: BTreeMap<usize, AtomicUsize>,
+    next_id: std::sync::atomic::AtomicUsize,
+    mutant: Option<Mutant>,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-enum Rd {
-    LoadCommitted,
-    LoadOrder {
-        s: u64,
-    },
-    Pin {
-        s: u64,
-        i: u8,
-    },
-    Validate {
-        s: u64,
-        i: u8,
-    },
-    Unpin {
-        retry: bool,
-    },
-    /// Validated: reading slot i, which must hold frame s.
-    Reading {
-        s: u64,
-        i: u8,
-    },
-    Done,
-}
-
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-struct State {
-    seq: [u64; S],
-    /// Which frame's bytes each slot holds.
-    content: [u64; S],
-    order: [u8; S],
-    committed: u64,
-    held: [u8; R],
-    w: W,
-    next: u64,
-    r: [Rd; R],
-    last: [u64; R],
-    reads: [u8; R],
-}
-
-fn successors(st: &State, out: &mut Vec<State>, recheck: bool) -> Result<(), String> {
-    // Writer steps.
-    match st.w.clone() {
-        W::Claim => {
-            for i in 0..S {
-                if st.seq[i] != LOANED {
-                    let mut n = st.clone();
-                    n.w =
-                        if recheck { W::Recheck { i: i as u8, old: st.seq[i], r: 0 } } else { W::Write { i: i as u8 } };
-                    n.seq[i] = LOANED;
-                    out.push(n);
-                }
+impl Shared {
+    fn new(slots: u32, readers: u32, policy: Policy, mutant: Option<Mutant>) -> Arc<Shared> {
+        let geo = Geometry::new(PAYLOAD as u64, slots, readers, 64).unwrap();
+        let mut u32s = BTreeMap::new();
+        let mut u64s = BTreeMap::new();
+        let mut sems = BTreeMap::new();
+        let mut locks = BTreeMap::new();
+        for o in [hdr::STATE, hdr::WRITER_WAITING, hdr::WRITER_PID] {
+            u32s.insert(o, AtomicU32::new(0));
+        }
+        for o in [
+            hdr::COMMITTED,
+            hdr::WRITER_START,
+            hdr::WRITER_PIDNS,
+            hdr::FRAMES_WRITTEN,
+            hdr::LAST_COMMIT_NS,
+            hdr::WRITER_TIMEOUTS,
+            hdr::WRITER_ATTACHES,
+        ] {
+            u64s.insert(o, AtomicU64::new(0));
+        }
+        sems.insert(hdr::SPACE_SEM, Notify::new());
+        locks.insert(WRITER_LOCK, AtomicUsize::new(0));
+        for i in 0..slots {
+            let m = geo.meta(i);
+            for f in [meta::SEQ, meta::TIMESTAMP_NS, meta::COMMIT_NS, meta::LEN, meta::SOURCE_SEQ] {
+                u64s.insert(m + f, AtomicU64::new(0));
             }
-        }
-        W::Recheck { i, old, r } => {
-            let mut n = st.clone();
-            n.w = if st.held[r as usize] == i {
-                W::Restore { i, old }
-            } else if (r as usize) + 1 < R {
-                W::Recheck { i, old, r: r + 1 }
-            } else {
-                W::Write { i }
-            };
-            out.push(n);
-        }
-        W::Restore { i, old } => {
-            let mut n = st.clone();
-            n.seq[i as usize] = old;
-            n.w = W::Claim;
-            out.push(n);
-        }
-        W::Write { i } => {
-            for r in 0..R {
-                if let Rd::Reading { i: ri, .. } = st.r[r]
-                    && ri == i
-                {
-                    return Err(format!("writer writes slot {i} while reader {r} reads it: {st:?}"));
-                }
+            for f in [meta::WIDTH, meta::HEIGHT, meta::STRIDE, meta::FOURCC, meta::FLAGS] {
+                u32s.insert(m + f, AtomicU32::new(0));
             }
-            let mut n = st.clone();
-            n.content[i as usize] = st.next;
-            n.w = W::Order { i };
-            out.push(n);
+            u32s.insert(geo.order(u64::from(i)), AtomicU32::new(0));
         }
-        W::Order { i } => {
-            let mut n = st.clone();
-            n.order[(st.next % S as u64) as usize] = i;
-            n.w = W::Publish { i };
-            out.push(n);
+        for r in 0..readers {
+            let e = geo.reader(r);
+            for f in [rdr::STATE, rdr::PID, rdr::WAITING] {
+                u32s.insert(e + f, AtomicU32::new(0));
+            }
+            u32s.insert(e + rdr::HELD, AtomicU32::new(NO_SLOT));
+            for f in [
+                rdr::START,
+                rdr::CURSOR,
+                rdr::FRAMES_READ,
+                rdr::FRAMES_SKIPPED,
+                rdr::LAST_READ_NS,
+                rdr::LATENCY_SUM_NS,
+                rdr::PIDNS,
+            ] {
+                u64s.insert(e + f, AtomicU64::new(0));
+            }
+            sems.insert(e + rdr::SEM, Notify::new());
+            locks.insert(geo.reader_lock(r), AtomicUsize::new(0));
         }
-        W::Publish { i } => {
-            let mut n = st.clone();
-            n.seq[i as usize] = st.next;
-            n.w = W::Commit;
-            out.push(n);
-        }
-        W::Commit => {
-            let mut n = st.clone();
-            n.committed = st.next;
-            n.next += 1;
-            n.w = if n.next > FRAMES { W::Done } else { W::Claim };
-            out.push(n);
-        }
-        W::Done => {}
+        let payload = (0..slots).map(|_| UnsafeCell::new([0; PAYLOAD])).collect();
+        Arc::new(Shared {
+            geo,
+            policy,
+            u32s,
+            u64s,
+            sems,
+            payload,
+            locks,
+            next_id: std::sync::atomic::AtomicUsize::new(1),
+            mutant,
+        })
     }
-    // Reader steps.
-    for r in 0..R {
-        let mut n = st.clone();
-        match st.r[r].clone() {
-            Rd::LoadCommitted => {
-                let s = st.committed;
-                if s == 0 || s <= st.last[r] {
-                    // Nothing new: a real reader sleeps; here it waits for the
-                    // writer unless the writer is done, then it gives up.
-                    if st.w != W::Done {
-                        continue;
-                    }
-                    n.r[r] = Rd::Done;
-                } else {
-                    n.r[r] = Rd::LoadOrder { s };
-                }
-            }
-            Rd::LoadOrder { s } => n.r[r] = Rd::Pin { s, i: st.order[(s % S as u64) as usize] },
-            Rd::Pin { s, i } => {
-                n.held[r] = i;
-                n.r[r] = Rd::Validate { s, i };
-            }
-            Rd::Validate { s, i } => {
-                n.r[r] = if st.seq[i as usize] == s { Rd::Reading { s, i } } else { Rd::Unpin { retry: true } };
-            }
-            Rd::Reading { s, i } => {
-                if st.content[i as usize] != s {
-                    return Err(format!(
-                        "reader {r} validated frame {s} but slot {i} holds {}: {st:?}",
-                        st.content[i as usize]
-                    ));
-                }
-                n.last[r] = s;
-                n.reads[r] += 1;
-                n.r[r] = Rd::Unpin { retry: false };
-            }
-            Rd::Unpin { retry } => {
-                n.held[r] = NONE;
-                n.r[r] = if !retry && n.reads[r] >= READS { Rd::Done } else { Rd::LoadCommitted };
-            }
-            Rd::Done => continue,
-        }
-        out.push(n);
+
+    /// A new handle (one process's open file description), dying at `die_at`.
+    fn segment(self: &Arc<Shared>, die_at: Option<HookPoint>) -> Segment<ModelMem> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mem = ModelMem { shared: self.clone(), id, die_at };
+        Segment { mem, geo: self.geo, name: "model".into(), policy: self.policy }
     }
-    Ok(())
 }
 
-/// Explores every interleaving; returns the number of states or the first
-/// violation.
-fn explore(recheck: bool) -> Result<(usize, usize), String> {
-    let init = State {
-        seq: [0; S],
-        content: [0; S],
-        order: [0; S],
-        committed: 0,
-        held: [NONE; R],
-        w: W::Claim,
-        next: 1,
-        r: [Rd::LoadCommitted, Rd::LoadCommitted],
-        last: [0; R],
-        reads: [0; R],
+/// One handle on the model segment.
+struct ModelMem {
+    shared: Arc<Shared>,
+    id: usize,
+    die_at: Option<HookPoint>,
+}
+
+/// The unwinding payload of a process killed at a hook.
+struct Killed;
+
+impl ModelMem {
+    /// What the kernel does when the process dies: its locks are released.
+    fn die(&self) {
+        for l in self.shared.locks.values() {
+            let _ = l.compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
+        }
+    }
+
+    fn slot_of(&self, off: usize) -> usize {
+        let g = &self.shared.geo;
+        ((off as u64 - g.payload_offset) / g.slot_stride) as usize
+    }
+}
+
+/// A payload borrowed for reading, tracked by loom while it lives.
+struct ModelBytes<'a> {
+    ptr: ConstPtr<[u8; PAYLOAD]>,
+    len: usize,
+    _life: PhantomData<&'a ()>,
+}
+
+impl Deref for ModelBytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the cell lives in `Shared`, which outlives 'a; loom checks
+        // that no write races with this read while the guard lives.
+        unsafe { &self.ptr.deref()[..self.len] }
+    }
+}
+
+/// A payload borrowed for writing, tracked by loom while it lives.
+struct ModelBytesMut<'a> {
+    ptr: MutPtr<[u8; PAYLOAD]>,
+    len: usize,
+    _life: PhantomData<&'a ()>,
+}
+
+impl Deref for ModelBytesMut<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: as for `ModelBytes`; loom checks exclusivity.
+        unsafe { &self.ptr.deref()[..self.len] }
+    }
+}
+
+impl DerefMut for ModelBytesMut<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `ModelBytes`; loom checks exclusivity.
+        unsafe { &mut self.ptr.deref()[..self.len] }
+    }
+}
+
+impl Memory for ModelMem {
+    type U32 = AtomicU32;
+    type U64 = AtomicU64;
+    type Bytes<'a> = ModelBytes<'a>;
+    type BytesMut<'a> = ModelBytesMut<'a>;
+
+    fn u32_at(&self, off: usize) -> &AtomicU32 {
+        &self.shared.u32s[&off]
+    }
+    fn u64_at(&self, off: usize) -> &AtomicU64 {
+        &self.shared.u64s[&off]
+    }
+    fn fence() {
+        loom::sync::atomic::fence(Ordering::SeqCst);
+    }
+    fn sem_post(&self, off: usize) {
+        self.shared.sems[&off].notify();
+    }
+    fn sem_wait_until(&self, off: usize, _deadline_ns: u64) -> bool {
+        // No timeouts in the model: a wake-up the protocol loses leaves the
+        // thread blocked for ever, which loom reports as a deadlock.
+        self.shared.sems[&off].wait();
+        true
+    }
+    // SAFETY: the contract is the trait's; loom checks it.
+    unsafe fn bytes(&self, off: usize, len: usize) -> ModelBytes<'_> {
+        ModelBytes { ptr: self.shared.payload[self.slot_of(off)].get(), len, _life: PhantomData }
+    }
+    // SAFETY: the contract is the trait's; loom checks it.
+    unsafe fn bytes_mut(&self, off: usize, len: usize) -> ModelBytesMut<'_> {
+        ModelBytesMut { ptr: self.shared.payload[self.slot_of(off)].get_mut(), len, _life: PhantomData }
+    }
+    fn addr_of(&self, off: usize, _len: usize) -> usize {
+        off
+    }
+    fn try_lock(&self, off: usize) -> bool {
+        let l = &self.shared.locks[&off];
+        // An open-file-description lock: taking it again through the same
+        // handle succeeds. Acquire/release model the kernel's own ordering.
+        match l.compare_exchange(0, self.id, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(owner) => owner == self.id,
+        }
+    }
+    fn unlock(&self, off: usize) {
+        let _ = self.shared.locks[&off].compare_exchange(self.id, 0, Ordering::Release, Ordering::Relaxed);
+    }
+    fn now_ns(&self) -> u64 {
+        0
+    }
+    fn identity(&self) -> Identity {
+        Identity { pid: self.id as u32, start: 1, pid_ns: 1 }
+    }
+    fn hook(&self, point: HookPoint) {
+        if self.die_at == Some(point) {
+            // resume_unwind does not run the panic hook: a quiet death.
+            std::panic::resume_unwind(Box::new(Killed));
+        }
+    }
+    fn mutant(&self, m: Mutant) -> bool {
+        self.shared.mutant == Some(m)
+    }
+}
+
+/// Runs `f` as a process that may be killed at a hook; afterwards (however
+/// it ended) the process is dead and its locks are gone. Returns whether it
+/// was killed.
+fn process(shared: &Shared, id: usize, f: impl FnOnce()) -> bool {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let killed = match r {
+        Ok(()) => false,
+        Err(e) if e.is::<Killed>() => true,
+        Err(e) => std::panic::resume_unwind(e),
     };
-    let mut seen = HashSet::new();
-    let mut stack = vec![init];
-    let mut next = Vec::new();
-    let mut finals = 0;
-    while let Some(st) = stack.pop() {
-        if !seen.insert(st.clone()) {
-            continue;
-        }
-        next.clear();
-        successors(&st, &mut next, recheck)?;
-        if next.is_empty() {
-            let done = st.w == W::Done && st.r.iter().all(|r| *r == Rd::Done);
-            if !done {
-                return Err(format!("deadlock: {st:?}"));
-            }
-            finals += 1;
-        }
-        stack.append(&mut next);
+    for l in shared.locks.values() {
+        let _ = l.compare_exchange(id, 0, Ordering::Release, Ordering::Relaxed);
     }
-    Ok((seen.len(), finals))
+    killed
+}
+
+fn frame_bytes(seq: u64) -> [u8; PAYLOAD] {
+    let mut b = [0; PAYLOAD];
+    b[..8].copy_from_slice(&seq.to_le_bytes());
+    b[8..].copy_from_slice(&seq.to_le_bytes());
+    b
+}
+
+fn put(w: &mut Writer<ModelMem>, seq_expected: Option<u64>) -> u64 {
+    let id = w.reserve(Duration::from_secs(3600)).expect("a slot");
+    let seq = w.next_seq();
+    w.slot_mut(id).copy_from_slice(&frame_bytes(seq));
+    let got = w.commit(id, &FrameMeta { len: PAYLOAD, ..Default::default() }).unwrap();
+    assert_eq!(got, seq);
+    if let Some(e) = seq_expected {
+        assert_eq!(got, e);
+    }
+    got
+}
+
+/// Checks a frame's bytes name its sequence number; returns it.
+fn check(g: &super::ring::Guard<'_, ModelMem>) -> u64 {
+    let seq = g.meta().seq;
+    assert_eq!(&g[..], &frame_bytes(seq)[..], "frame {seq} does not hold its own bytes");
+    seq
+}
+
+fn builder() -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b
+}
+
+/// Policy latest, two readers, three frames: every frame read is whole, and
+/// each reader ends with the newest frame (no lost wake-up).
+fn latest_two_readers(mutant: Option<Mutant>) {
+    builder().check(move || {
+        let sh = Shared::new(4, 2, Policy::Latest, mutant);
+        let mut w = Writer::attach_to(sh.segment(None)).unwrap();
+        put(&mut w, Some(1));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut r = Reader::attach_to(sh.segment(None)).unwrap();
+                loom::thread::spawn(move || {
+                    let mut last = 0;
+                    while last < 3 {
+                        let g = r.read(Duration::from_secs(3600)).expect("woken by a commit");
+                        let seq = check(&g);
+                        assert!(seq > last, "frames go forward");
+                        last = seq;
+                    }
+                })
+            })
+            .collect();
+        put(&mut w, Some(2));
+        put(&mut w, Some(3));
+        for t in readers {
+            t.join().unwrap();
+        }
+    });
+}
+
+/// Policy latest with the fewest slots and a reader that starts at frame 1
+/// while the writer goes round the ring: the race a missing pin check or a
+/// missing fence opens is reachable here within two preemptions.
+fn latest_ring_overtakes_reader(mutant: Option<Mutant>) {
+    builder().check(move || {
+        let sh = Shared::new(3, 1, Policy::Latest, mutant);
+        let mut w = Writer::attach_to(sh.segment(None)).unwrap();
+        put(&mut w, Some(1));
+        let mut r = Reader::attach_to(sh.segment(None)).unwrap();
+        let t = loom::thread::spawn(move || {
+            let g = r.try_read().expect("frame 1 or newer is there");
+            check(&g);
+            drop(g);
+            if let Some(g) = r.try_read() {
+                check(&g);
+            }
+        });
+        for s in 2..=4 {
+            put(&mut w, Some(s));
+        }
+        t.join().unwrap();
+    });
+}
+
+/// Policy queue, two slots, two readers: each gets 1, 2, 3 in order, and the
+/// writer, a whole ring ahead, waits for them and is woken.
+fn queue_every_frame_in_order(mutant: Option<Mutant>) {
+    builder().check(move || {
+        let sh = Shared::new(2, 2, Policy::Queue, mutant);
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut r = Reader::attach_to(sh.segment(None)).unwrap();
+                loom::thread::spawn(move || {
+                    for want in 1..=3 {
+                        let g = r.read(Duration::from_secs(3600)).expect("woken by a commit");
+                        assert_eq!(check(&g), want, "queue readers get every frame in order");
+                    }
+                })
+            })
+            .collect();
+        let mut w = Writer::attach_to(sh.segment(None)).unwrap();
+        for s in 1..=3 {
+            put(&mut w, Some(s));
+        }
+        for t in readers {
+            t.join().unwrap();
+        }
+    });
 }
 
 #[test]
-fn latest_policy_pins_are_never_overwritten_in_any_interleaving() {
-    let (states, finals) = explore(true).unwrap();
-    assert!(states > 10_000, "explored {states} states");
-    assert!(finals > 0);
-    eprintln!("slot protocol model: {states} states explored, {finals} final states, no violation");
+fn latest_policy_two_readers() {
+    latest_two_readers(None);
 }
 
-/// The checker is not vacuous: without the writer's re-check of pins after
-/// its swap, it finds a reader whose pinned slot gets overwritten.
 #[test]
-fn the_model_finds_the_race_when_the_recheck_is_removed() {
-    let err = explore(false).unwrap_err();
-    assert!(err.contains("while reader") || err.contains("validated frame"), "{err}");
+fn latest_policy_writer_overtakes_a_reader() {
+    latest_ring_overtakes_reader(None);
+}
+
+#[test]
+fn queue_policy_every_frame_in_order() {
+    queue_every_frame_in_order(None);
+}
+
+/// Two slots loaned at once (a camera queues buffers) and committed in the
+/// opposite order; a queue reader gets both whole and in commit order.
+#[test]
+fn multi_slot_loans_committed_out_of_order() {
+    builder().check(|| {
+        let sh = Shared::new(3, 1, Policy::Queue, None);
+        let mut r = Reader::attach_to(sh.segment(None)).unwrap();
+        let t = loom::thread::spawn(move || {
+            for want in 1..=3 {
+                let g = r.read(Duration::from_secs(3600)).expect("woken");
+                assert_eq!(check(&g), want);
+            }
+        });
+        let mut w = Writer::attach_to(sh.segment(None)).unwrap();
+        let a = w.reserve(Duration::from_secs(3600)).unwrap();
+        let b = w.reserve(Duration::from_secs(3600)).unwrap();
+        assert_ne!(a, b);
+        w.slot_mut(b).copy_from_slice(&frame_bytes(1));
+        w.slot_mut(a).copy_from_slice(&frame_bytes(2));
+        w.commit(b, &FrameMeta { len: PAYLOAD, ..Default::default() }).unwrap();
+        w.commit(a, &FrameMeta { len: PAYLOAD, ..Default::default() }).unwrap();
+        put(&mut w, Some(3));
+        t.join().unwrap();
+    });
+}
+
+/// A writer dies with a slot loaned and half written; a new writer attaches
+/// (its predecessor's lock went with it), discards the slot and carries on
+/// the sequence; the reader never sees the torn slot.
+#[test]
+fn writer_dies_mid_write_and_is_replaced() {
+    builder().check(|| {
+        let sh = Shared::new(3, 1, Policy::Latest, None);
+        let mut r = Reader::attach_to(sh.segment(None)).unwrap();
+        let t = loom::thread::spawn(move || {
+            let mut last = 0;
+            while last < 2 {
+                let g = r.read(Duration::from_secs(3600)).expect("woken");
+                last = check(&g);
+            }
+        });
+        let mut w1 = Writer::attach_to(sh.segment(None)).unwrap();
+        put(&mut w1, Some(1));
+        let id = w1.reserve(Duration::from_secs(3600)).unwrap();
+        w1.slot_mut(id)[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        // Killed: no destructor runs; the kernel drops its lock.
+        w1.seg_mem_for_model().die();
+        std::mem::forget(w1);
+        let mut w2 = Writer::attach_to(sh.segment(None)).expect("the dead writer's place is free");
+        put(&mut w2, Some(2));
+        t.join().unwrap();
+    });
+}
+
+/// A queue reader dies holding a guard, with the writer a whole ring ahead
+/// and waiting. The supervisor's sweep (after reaping it) and a concurrent
+/// second sweeper race to free its entry; a new reader attaches meanwhile
+/// and reads. Held frames stay whole, the writer is woken, nothing sticks.
+#[test]
+fn dead_reader_concurrent_sweepers_and_a_new_reader() {
+    builder().check(|| {
+        let sh = Shared::new(2, 1, Policy::Queue, None);
+        let mut r1 = Reader::attach_to(sh.segment(None)).unwrap();
+        let mut w = Writer::attach_to(sh.segment(None)).unwrap();
+        put(&mut w, Some(1));
+        put(&mut w, Some(2));
+        let g = r1.read(Duration::from_secs(3600)).unwrap();
+        check(&g);
+        std::mem::forget(g);
+        r1.seg_mem_for_model().die();
+        std::mem::forget(r1);
+        let sh2 = sh.clone();
+        let sweeper = loom::thread::spawn(move || {
+            sweep_dead(&sh2.segment(None), None);
+        });
+        let sh3 = sh.clone();
+        let reader = loom::thread::spawn(move || {
+            let mut r2 = loop {
+                match Reader::attach_to(sh3.segment(None)) {
+                    Ok(r) => break r,
+                    Err(_) => loom::thread::yield_now(),
+                }
+            };
+            let g = r2.read(Duration::from_secs(3600)).expect("woken");
+            check(&g);
+        });
+        // The supervisor, having reaped the reader, sweeps; then the writer
+        // needs the dead reader's slots.
+        sweep_dead(&sh.segment(None), None);
+        put(&mut w, Some(3));
+        sweeper.join().unwrap();
+        reader.join().unwrap();
+    });
+}
+
+/// A reader killed at each step of attaching leaves nothing stuck: another
+/// reader attaches (a sweeper racing it) and reads.
+#[test]
+fn reader_killed_while_attaching() {
+    for point in [HookPoint::ReaderLocked, HookPoint::ReaderClaiming] {
+        builder().check(move || {
+            let sh = Shared::new(3, 1, Policy::Latest, None);
+            let mut w = Writer::attach_to(sh.segment(None)).unwrap();
+            put(&mut w, Some(1));
+            let sh2 = sh.clone();
+            let t = loom::thread::spawn(move || {
+                let seg = sh2.segment(Some(point));
+                let id = seg.mem.id;
+                let killed = process(&sh2, id, move || {
+                    let _r = Reader::attach_to(seg);
+                });
+                assert!(killed);
+                sweep_dead(&sh2.segment(None), None);
+            });
+            let mut r = loop {
+                match Reader::attach_to(sh.segment(None)) {
+                    Ok(r) => break r,
+                    Err(_) => loom::thread::yield_now(),
+                }
+            };
+            put(&mut w, Some(2));
+            let g = r.read(Duration::from_secs(3600)).expect("a frame");
+            check(&g);
+            drop(g);
+            t.join().unwrap();
+        });
+    }
+}
+
+/// A sweeper killed at each step of freeing a dead reader's entry: the next
+/// sweeper finishes the job and the queue writer gets its slots back.
+#[test]
+fn sweeper_killed_mid_reclaim() {
+    for point in [HookPoint::SweepLocked, HookPoint::SweepCleared] {
+        builder().check(move || {
+            let sh = Shared::new(2, 1, Policy::Queue, None);
+            let mut r1 = Reader::attach_to(sh.segment(None)).unwrap();
+            let mut w = Writer::attach_to(sh.segment(None)).unwrap();
+            put(&mut w, Some(1));
+            put(&mut w, Some(2));
+            r1.seg_mem_for_model().die();
+            std::mem::forget(r1);
+            let sh2 = sh.clone();
+            let t = loom::thread::spawn(move || {
+                let seg = sh2.segment(Some(point));
+                let id = seg.mem.id;
+                let killed = process(&sh2, id, move || {
+                    sweep_dead(&seg, None);
+                });
+                assert!(killed);
+                sweep_dead(&sh2.segment(None), None);
+            });
+            put(&mut w, Some(3));
+            t.join().unwrap();
+        });
+    }
+}
+
+/// Runs a scenario that a mutant must break; returns the checker's report.
+fn must_fail(scenario: fn(Option<Mutant>), m: Mutant) -> String {
+    let r = std::panic::catch_unwind(|| scenario(Some(m)));
+    let err = r.expect_err(&format!("the model check missed the race opened by {m:?}"));
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn finds_the_race_without_the_writers_pin_recheck() {
+    let why = must_fail(latest_ring_overtakes_reader, Mutant::NoPinRecheck);
+    eprintln!("NoPinRecheck: {why}");
+}
+
+#[test]
+fn finds_the_race_without_the_readers_fence() {
+    let why = must_fail(latest_ring_overtakes_reader, Mutant::NoReaderFence);
+    eprintln!("NoReaderFence: {why}");
+}
+
+#[test]
+fn finds_the_race_without_the_writers_fence() {
+    let why = must_fail(latest_ring_overtakes_reader, Mutant::NoWriterFence);
+    eprintln!("NoWriterFence: {why}");
+}
+
+#[test]
+fn finds_the_race_with_a_relaxed_unpin() {
+    let why = must_fail(latest_ring_overtakes_reader, Mutant::RelaxedUnpin);
+    eprintln!("RelaxedUnpin: {why}");
+}
+
+#[test]
+fn finds_the_lost_wake_up_without_the_waiting_fence() {
+    let why = must_fail(queue_every_frame_in_order, Mutant::NoWaitFence);
+    eprintln!("NoWaitFence: {why}");
 }

@@ -58,6 +58,9 @@ use super::mem::{Atomic, Memory, Mutant, Shm};
 use super::{Expect, FrameMeta, Policy, Reclaimed, Segment, WireError};
 use crate::image::{FourCC, ImageFormat};
 
+mod wake;
+pub use wake::WakeHandle;
+
 /// How often a sleeping queue-policy writer looks for dead readers.
 const SWEEP_EVERY_NS: u64 = 50_000_000;
 
@@ -164,6 +167,12 @@ impl<M: Memory> Writer<M> {
         Ok(Writer { seg, loaned, next_sweep_ns: 0 })
     }
 
+    /// The memory handle, for the model check to kill this process.
+    #[cfg(all(test, loom))]
+    pub(crate) fn seg_mem_for_model(&self) -> &M {
+        &self.seg.mem
+    }
+
     /// The wire's name.
     pub fn name(&self) -> &str {
         &self.seg.name
@@ -232,13 +241,16 @@ impl<M: Memory> Writer<M> {
             }
             // SYNC: SeqCst fence between the swap to LOANED and the pin loads;
             // pairs with the reader's fence between its pin and its SEQ load.
-            M::fence();
+            if !seg.mem.mutant(Mutant::NoWriterFence) {
+                M::fence();
+            }
             // Re-check after the swap (see the module comment): a reader that
             // pinned the slot meanwhile keeps it.
-            if !M::mutant(Mutant::NoPinRecheck) && self.pinned(i) {
-                // SYNC: release; a reader whose acquire load of SEQ reads this
-                // restored value must see the payload of frame `s`.
-                seqf.store(s, if M::mutant(Mutant::RelaxedRestore) { Relaxed } else { Release });
+            if !seg.mem.mutant(Mutant::NoPinRecheck) && self.pinned(i) {
+                // Relaxed: a reader that validates this restored value has
+                // already synchronised with the commit of frame `s` through its
+                // acquire load of COMMITTED (which was at least `s`).
+                seqf.store(s, Relaxed);
                 continue;
             }
             self.loaned.push(i);
@@ -484,6 +496,12 @@ impl<M: Memory> Reader<M> {
         Ok(Reader { seg, entry: e, last_seen: first - 1, spin: Duration::ZERO })
     }
 
+    /// The memory handle, for the model check to kill this process.
+    #[cfg(all(test, loom))]
+    pub(crate) fn seg_mem_for_model(&self) -> &M {
+        &self.seg.mem
+    }
+
     /// The wire's name.
     pub fn name(&self) -> &str {
         &self.seg.name
@@ -525,7 +543,7 @@ impl<M: Memory> Reader<M> {
             seg.r32(e, rdr::HELD).store(slot, Relaxed);
             // SYNC: SeqCst fence between the pin and the SEQ load (Dekker with
             // the writer's swap to LOANED, fence and pin re-check).
-            if !M::mutant(Mutant::NoReaderFence) {
+            if !seg.mem.mutant(Mutant::NoReaderFence) {
                 M::fence();
             }
             // SYNC: acquire; pairs with the writer's release stores of SEQ
@@ -609,7 +627,9 @@ impl<M: Memory> Reader<M> {
             // SYNC: SeqCst fence between the WAITING store and poll's COMMITTED
             // load (Dekker with the writer's COMMITTED store, fence and WAITING
             // swap in commit).
-            M::fence();
+            if !self.seg.mem.mutant(Mutant::NoWaitFence) {
+                M::fence();
+            }
             if let Some(f) = self.poll() {
                 waiting.store(0, Relaxed);
                 break f;
@@ -629,8 +649,9 @@ impl<M: Memory> Reader<M> {
         let seg = &self.seg;
         // SYNC: release; pairs with the writer's acquire loads of CURSOR and
         // HELD: our reads of the payload happen before it reuses the slot.
-        seg.r64(e, rdr::CURSOR).store(self.last_seen + 1, Release);
-        seg.r32(e, rdr::HELD).store(NO_SLOT, Release);
+        let order = if seg.mem.mutant(Mutant::RelaxedUnpin) { Relaxed } else { Release };
+        seg.r64(e, rdr::CURSOR).store(self.last_seen + 1, order);
+        seg.r32(e, rdr::HELD).store(NO_SLOT, order);
         if seg.policy == Policy::Queue {
             wake_writer(seg);
         }

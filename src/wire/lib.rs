@@ -11,14 +11,25 @@
 //!
 //! The byte layout is in [`layout`]; the slot protocol and its memory
 //! orderings are in `ring.rs`, written over the [`mem::Memory`] trait so
-//! that the model check (`model.rs`) runs the very same code. The full
-//! specification is `src/wire/README.md`.
+//! that the model check (`model.rs`, run with `--cfg loom`) runs the very
+//! same code. Image geometry ([`image`]) belongs here too: a slot's metadata
+//! records width, height, stride and FourCC.
+//!
+//! This crate is the wire ABI: what a reader or writer in C, Python or any
+//! other language must match (`src/wire/README.md` restates it byte by byte,
+//! with the protocol and its crash-safety guarantee).
+//!
+//! May depend on: `framewire-sys` (every OS call), `nix`, `serde`,
+//! `thiserror`. Never on blocks, the SDK or the runtime.
+#![warn(missing_docs)]
 
 pub mod hook;
+pub mod image;
 pub mod layout;
 pub mod mem;
 #[cfg(all(test, loom))]
 mod model;
+pub mod payload;
 mod ring;
 
 use std::fmt;
@@ -27,11 +38,11 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use crate::image::{FourCC, ImageFormat};
-use crate::msg::MsgKind;
-use crate::sys::proc::pid_namespace;
-use crate::sys::shm::{self, Mapping, ReadOnlyMapping};
+use framewire_sys::proc::pid_namespace;
+use framewire_sys::shm::{self, Mapping, ReadOnlyMapping};
 use mem::{Identity, Memory, Shm};
-pub use ring::{Guard, Loan, Reader, SlotId, Writer};
+pub use payload::PayloadType;
+pub use ring::{Guard, Loan, Reader, SlotId, WakeHandle, Writer};
 
 use layout::*;
 
@@ -85,7 +96,7 @@ pub struct WireConfig {
     /// Delivery policy.
     pub policy: Policy,
     /// What the slots carry.
-    pub kind: MsgKind,
+    pub kind: PayloadType,
     /// Permission bits: `0o600` by default, `0o660` for group access.
     pub mode: u32,
 }
@@ -94,7 +105,7 @@ impl WireConfig {
     /// A wire of `slot_count` slots of `slot_size` bytes for up to
     /// `max_readers` readers, private to the user (`0600`).
     pub fn new(slot_size: u64, slot_count: u32, max_readers: u32, policy: Policy) -> Self {
-        WireConfig { slot_size, slot_count, max_readers, policy, kind: MsgKind::Bytes, mode: 0o600 }
+        WireConfig { slot_size, slot_count, max_readers, policy, kind: PayloadType::BYTES, mode: 0o600 }
     }
 
     /// The fewest slots that let this policy keep its promises: `latest`
@@ -391,7 +402,9 @@ pub fn create(name: &str, cfg: &WireConfig) -> Result<(), WireError> {
         put32(&mut m, hdr::SLOT_COUNT, geo.slot_count);
         put32(&mut m, hdr::MAX_READERS, geo.max_readers);
         put32(&mut m, hdr::POLICY, cfg.policy.to_u32());
-        put32(&mut m, hdr::KIND, cfg.kind as u32);
+        put32(&mut m, hdr::KIND, cfg.kind.kind_code());
+        m.write_init(hdr::TYPE_NAME, cfg.kind.name_bytes());
+        put32(&mut m, hdr::MSG_SIZE, cfg.kind.size());
         put64(&mut m, hdr::SLOT_STRIDE, geo.slot_stride);
         put64(&mut m, hdr::META_OFFSET, geo.meta_offset);
         put64(&mut m, hdr::ORDER_OFFSET, geo.order_offset);
@@ -401,7 +414,7 @@ pub fn create(name: &str, cfg: &WireConfig) -> Result<(), WireError> {
         put32(&mut m, hdr::CREATOR_PID, me.pid);
         put32(&mut m, hdr::PAGE_SIZE, geo.page_size as u32);
         put64(&mut m, hdr::CREATOR_START, me.start);
-        put64(&mut m, hdr::CREATED_NS, crate::sys::proc::realtime_ns());
+        put64(&mut m, hdr::CREATED_NS, framewire_sys::proc::realtime_ns());
         let nb = name.as_bytes();
         m.write_init(hdr::NAME, &nb[..nb.len().min(hdr::NAME_LEN - 1)]);
         m.sem_init(hdr::SPACE_SEM).map_err(|e| WireError::os(name, "sem_init", e))?;
@@ -426,8 +439,8 @@ fn io_errno(e: &std::io::Error) -> Errno {
 /// What a block expects of a wire it attaches to; `None` accepts anything.
 #[derive(Clone, Debug, Default)]
 pub struct Expect {
-    /// The message kind the slots must carry.
-    pub kind: Option<MsgKind>,
+    /// What the slots must carry.
+    pub kind: Option<PayloadType>,
     /// The smallest slot the block can work with.
     pub min_slot_size: Option<u64>,
     /// The delivery policy.
@@ -443,7 +456,8 @@ fn validate_header(
     state: impl Fn() -> u32,
     u32_at: impl Fn(usize) -> u32,
     u64_at: impl Fn(usize) -> u64,
-) -> Result<(Geometry, Policy, MsgKind), WireError> {
+    bytes_at: impl Fn(usize, usize) -> Vec<u8>,
+) -> Result<(Geometry, Policy, PayloadType), WireError> {
     let not_a_wire = |reason: String| WireError::NotAWire { name: name.to_string(), reason };
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     while state() != STATE_READY {
@@ -462,12 +476,18 @@ fn validate_header(
         }
     })?;
     let policy = Policy::from_u32(h.policy).expect("Header::parse accepts only 0 and 1");
-    let kind = MsgKind::from_u32(h.kind).ok_or_else(|| WireError::Corrupt {
+    let corrupt = |field: &'static str, value: u32, expected: String| WireError::Corrupt {
         name: name.to_string(),
-        field: "payload kind",
-        value: h.kind.into(),
-        expected: "0 to 4".into(),
-    })?;
+        field,
+        value: value.into(),
+        expected,
+    };
+    if h.kind > payload::KIND_MESSAGE {
+        return Err(corrupt("payload kind", h.kind, "0 (bytes or images) or 1 (messages)".into()));
+    }
+    let msg_size = u32_at(hdr::MSG_SIZE);
+    let kind = PayloadType::from_header(h.kind, &bytes_at(hdr::TYPE_NAME, hdr::TYPE_NAME_LEN), msg_size)
+        .map_err(|why| corrupt("message size", msg_size, format!("a valid message type ({why})")))?;
     Ok((h.geo, policy, kind))
 }
 
@@ -507,7 +527,8 @@ impl Segment<Shm> {
         let u32_at = |o: usize| u32::from_le_bytes(map.read_const(o, 4).try_into().unwrap());
         // SYNC: acquire; pairs with the release store of STATE_READY in `create`.
         let state = || map.atomic_u32(hdr::STATE).load(std::sync::atomic::Ordering::Acquire);
-        let (geo, policy, kind) = validate_header(name, size, state, u32_at, u64_at)?;
+        let bytes_at = |o: usize, n: usize| map.read_const(o, n);
+        let (geo, policy, kind) = validate_header(name, size, state, u32_at, u64_at, bytes_at)?;
         drop(map);
         let map = Mapping::with_populate(&fd, geo.total_size, populate)
             .map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
@@ -516,7 +537,7 @@ impl Segment<Shm> {
         if let Some(k) = expect.kind
             && k != kind
         {
-            differences.push(format!("carries {}, expected {}", kind.name(), k.name()));
+            differences.push(format!("carries {kind}, expected {k}"));
         }
         if let Some(min) = expect.min_slot_size
             && geo.slot_size < min
@@ -589,7 +610,7 @@ pub struct WireStatus {
     /// Delivery policy.
     pub policy: Policy,
     /// What the slots carry.
-    pub kind: MsgKind,
+    pub kind: PayloadType,
     /// Slot capacity in bytes.
     pub slot_size: u64,
     /// Number of slots.
@@ -638,7 +659,8 @@ pub fn inspect(name: &str) -> Result<WireStatus, WireError> {
         fence(Acquire);
         s
     };
-    let (geo, policy, kind) = validate_header(name, size, state, |o| map.load_u32(o), |o| map.load_u64(o))?;
+    let (geo, policy, kind) =
+        validate_header(name, size, state, |o| map.load_u32(o), |o| map.load_u64(o), |o, n| map.read_const(o, n))?;
     // Every load below is relaxed; this fence after them would order them
     // against nothing, so the figures are a snapshot, each word exact.
     let held = |off: usize| shm::byte_locked(&fd, off as u64).unwrap_or(true);
