@@ -74,7 +74,8 @@ pub mod hdr {
     /// u64 atomic: sequence number of the newest committed frame (0 = none).
     /// SYNC: stored with release after the slot is complete; loaded with acquire.
     pub const COMMITTED: usize = 128;
-    /// u32 atomic: 1 while the writer sleeps on the space semaphore.
+    /// u32 atomic: 1 while the writer sleeps on the space semaphore; written
+    /// only by the writer (readers and sweepers only read it, then post).
     pub const WRITER_WAITING: usize = 136;
     /// u32 atomic: pid of the attached writer (0 = none), in its own pid
     /// namespace; stored with release after `WRITER_START` and
@@ -164,7 +165,8 @@ pub mod rdr {
     pub const CURSOR: usize = 16;
     /// u32 atomic: slot the reader holds a guard on (`NO_SLOT` = none).
     pub const HELD: usize = 24;
-    /// u32 atomic: 1 while the reader sleeps on its semaphore.
+    /// u32 atomic: 1 while the reader sleeps on its semaphore; written only by
+    /// the entry's owner (the writer only reads it, then posts).
     pub const WAITING: usize = 28;
     /// u64 atomic: frames this reader has read.
     pub const FRAMES_READ: usize = 32;

@@ -33,7 +33,7 @@ pub trait Atomic<T> {
 
 macro_rules! impl_atomic {
     ($a:ty, $t:ty) => {
-        impl Atomic<$t> for $a {
+        impl $crate::mem::Atomic<$t> for $a {
             #[inline(always)]
             fn load(&self, order: Ordering) -> $t {
                 <$a>::load(self, order)
@@ -152,6 +152,13 @@ pub trait Memory {
     fn identity(&self) -> Identity;
     /// A test hook point (see `hook`).
     fn hook(&self, point: HookPoint);
+    /// Whether this handle's process was killed (model check only: a killed
+    /// process runs no destructors, so `Drop` impls then leave the segment
+    /// alone; always false for real memory).
+    #[inline(always)]
+    fn killed(&self) -> bool {
+        false
+    }
     /// Whether the protocol should break itself in way `m` (model check
     /// only; always false for real memory, so the checks compile away).
     #[inline(always)]

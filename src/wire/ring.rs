@@ -29,10 +29,12 @@
 //!
 //! **Sleeping.** A reader with nothing to read sets its `WAITING` flag,
 //! fences, looks once more, and sleeps on its semaphore; the writer, after
-//! publishing and fencing, swaps every `WAITING` flag to 0 and posts the
-//! semaphore of each that was set. Again store, fence, load on both sides, so
-//! no wake-up is lost. The queue-policy writer sleeps the same way on
-//! `SPACE_SEM` with `WRITER_WAITING`, posted by readers that release a slot.
+//! publishing and fencing, posts the semaphore of every reader whose flag is
+//! set. Again store, fence, load on both sides, so no wake-up is lost. Only
+//! the sleeper writes its flag (it clears it when it wakes), so a second post
+//! before then costs one early wake-up, never a lost one. The queue-policy
+//! writer sleeps the same way on `SPACE_SEM` with `WRITER_WAITING`, posted by
+//! readers that release a slot and by sweepers that free an entry.
 //!
 //! **Who is alive.** The writer, and each reader for its entry, holds an
 //! open-file-description lock on one byte of the segment for as long as it
@@ -109,10 +111,13 @@ pub(crate) fn sweep_dead<M: Memory>(seg: &Segment<M>, own: Option<usize>) -> Rec
 
 fn wake_writer<M: Memory>(seg: &Segment<M>) {
     // SYNC: SeqCst fence after the caller's stores (cursor, pin or entry
-    // state), then the swap; pairs with the writer's WRITER_WAITING store,
-    // fence, and loads of cursors and pins in `reserve` (Dekker).
+    // state), then the load of WRITER_WAITING; pairs with the writer's
+    // WRITER_WAITING store, fence, and loads of cursors and pins in `reserve`
+    // (Dekker). Only the writer writes its flag (it clears it when it wakes),
+    // so several wakers may post once each: the writer then wakes early and
+    // looks again, which costs a poll, never a lost wake-up.
     M::fence();
-    if seg.h32(hdr::WRITER_WAITING).swap(0, Relaxed) == 1 {
+    if seg.h32(hdr::WRITER_WAITING).load(Relaxed) == 1 {
         seg.mem.sem_post(hdr::SPACE_SEM);
     }
 }
@@ -363,8 +368,10 @@ impl<M: Memory> Writer<M> {
         // of reader states (a reader attaching: STATE store, fence, COMMITTED).
         M::fence();
         for r in 0..seg.geo.max_readers {
-            let waiting = seg.r32(r, rdr::WAITING);
-            if waiting.load(Relaxed) == 1 && waiting.swap(0, Relaxed) == 1 {
+            // Only the reader writes its flag (it clears it when it wakes); a
+            // second post before it does is one early wake-up and one more
+            // look, not a lost frame.
+            if seg.r32(r, rdr::WAITING).load(Relaxed) == 1 {
                 seg.mem.sem_post(seg.geo.reader(r) + rdr::SEM);
             }
         }
@@ -384,6 +391,9 @@ impl<M: Memory> Writer<M> {
 
 impl<M: Memory> Drop for Writer<M> {
     fn drop(&mut self) {
+        if self.seg.mem.killed() {
+            return;
+        }
         for i in std::mem::take(&mut self.loaned) {
             // SYNC: release, as in `abandon`.
             self.seg.m64(i, meta::SEQ).store(0, Release);
@@ -418,7 +428,7 @@ impl<M: Memory> Loan<'_, M> {
 
 impl<M: Memory> Drop for Loan<'_, M> {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.done && !self.writer.seg.mem.killed() {
             self.writer.abandon(self.id);
         }
     }
@@ -598,7 +608,7 @@ impl<M: Memory> Reader<M> {
         // protected by its CURSOR) and its SEQ was validated after the pin, so
         // the writer will not loan it until the guard drops (module comment).
         let data = unsafe { seg.mem.bytes(off, meta.len) };
-        Guard { reader: self, data, meta, skipped: f.skipped }
+        Guard { reader: self, data: Some(data), meta, skipped: f.skipped }
     }
 
     /// Returns the next frame if one is ready, without waiting.
@@ -626,7 +636,7 @@ impl<M: Memory> Reader<M> {
             waiting.store(1, Relaxed);
             // SYNC: SeqCst fence between the WAITING store and poll's COMMITTED
             // load (Dekker with the writer's COMMITTED store, fence and WAITING
-            // swap in commit).
+            // load in commit).
             if !self.seg.mem.mutant(Mutant::NoWaitFence) {
                 M::fence();
             }
@@ -661,6 +671,9 @@ impl<M: Memory> Reader<M> {
 impl<M: Memory> Drop for Reader<M> {
     fn drop(&mut self) {
         let seg = &self.seg;
+        if seg.mem.killed() {
+            return;
+        }
         // SYNC: release, as in `release`.
         seg.r32(self.entry, rdr::HELD).store(NO_SLOT, Release);
         // SYNC: release; pairs with the writer's acquire load in min_cursor.
@@ -674,7 +687,9 @@ impl<M: Memory> Drop for Reader<M> {
 /// The slot is not overwritten until the guard is dropped.
 pub struct Guard<'r, M: Memory = Shm> {
     reader: &'r Reader<M>,
-    data: M::Bytes<'r>,
+    /// The payload; `None` only inside `drop`, which ends the borrow before
+    /// it unpins the slot (the model check tracks the borrow to its end).
+    data: Option<M::Bytes<'r>>,
     meta: FrameMeta,
     skipped: u64,
 }
@@ -693,19 +708,27 @@ impl<M: Memory> Guard<'_, M> {
 
     /// The frame as an image view (for image wires).
     pub fn image(&self) -> crate::image::ImageRef<'_> {
-        crate::image::ImageRef { format: self.meta.image, data: &self.data }
+        crate::image::ImageRef { format: self.meta.image, data: self }
     }
 }
 
 impl<M: Memory> std::ops::Deref for Guard<'_, M> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.data
+        match &self.data {
+            Some(d) => d,
+            None => &[],
+        }
     }
 }
 
 impl<M: Memory> Drop for Guard<'_, M> {
     fn drop(&mut self) {
+        // The borrow of the slot ends before the slot is unpinned.
+        self.data = None;
+        if self.reader.seg.mem.killed() {
+            return;
+        }
         self.reader.release();
     }
 }

@@ -36,7 +36,7 @@ impl WakeHandle {
     pub fn ready(&self) -> bool {
         // SYNC: acquire; pairs with the writer's release store of COMMITTED
         // (and, after `wait_until`'s WAITING store and fence, forms the
-        // Dekker pair with the writer's fence and WAITING swap).
+        // Dekker pair with the writer's fence and WAITING load).
         let committed = self.seg.h64(hdr::COMMITTED).load(Acquire);
         // SYNC: acquire; pairs with the reader's release store of CURSOR.
         committed >= self.seg.r64(self.entry, rdr::CURSOR).load(Acquire)
@@ -48,7 +48,7 @@ impl WakeHandle {
         let waiting = self.seg.r32(self.entry, rdr::WAITING);
         waiting.store(1, Relaxed);
         // SYNC: SeqCst fence between the WAITING store and `ready`'s load of
-        // COMMITTED: the writer stores COMMITTED, fences, then swaps WAITING;
+        // COMMITTED: the writer stores COMMITTED, fences, then loads WAITING;
         // one of us sees the other.
         Shm::fence();
         if self.ready() {
