@@ -332,15 +332,22 @@ fn p50_p99(mut v: Vec<u64>) -> (u64, u64) {
     (quantile(&v, 0.5), quantile(&v, 0.99))
 }
 
-/// The CPU's model name, from `/proc/cpuinfo`.
+/// The CPU's model name (and, on x86, family and model numbers, which tell
+/// generations apart when a VM shows only a brand), from `/proc/cpuinfo`.
 pub fn cpu_model() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    info.lines()
-        .find_map(|l| {
+    let field = |name: &str| {
+        info.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            matches!(k.trim(), "model name" | "Hardware" | "Model").then(|| v.trim().to_string())
+            (k.trim() == name).then(|| v.trim().to_string())
         })
-        .unwrap_or_else(|| "unknown CPU".into())
+    };
+    let name = field("model name").or_else(|| field("Hardware")).or_else(|| field("Model"));
+    let name = name.unwrap_or_else(|| "unknown CPU".into());
+    match (field("cpu family"), field("model")) {
+        (Some(f), Some(m)) => format!("{name} (family {f}, model {m})"),
+        _ => name,
+    }
 }
 
 /// The SIMD level the checksum loop was compiled for, and what the CPU has

@@ -524,7 +524,7 @@ fn writer_dies_mid_write_and_is_replaced() {
 /// and reads. Held frames stay whole, the writer is woken, nothing sticks.
 #[test]
 fn dead_reader_concurrent_sweepers_and_a_new_reader() {
-    check("dead reader, two sweepers, a new reader", 1, || {
+    check("dead reader, two sweepers, a new reader", 2, || {
         let sh = Shared::new(2, 2, Policy::Queue, None);
         let mut r1 = Reader::attach_to(sh.segment(None)).unwrap();
         let mut w = Writer::attach_to(sh.segment(None)).unwrap();
@@ -631,7 +631,8 @@ fn sweeper_killed_mid_reclaim() {
 }
 
 /// The mutants, each with the scenario that exposes it.
-const MUTANTS: [(Mutant, fn(Option<Mutant>)); 5] = [
+type Scenario = fn(Option<Mutant>);
+const MUTANTS: [(Mutant, Scenario); 5] = [
     (Mutant::NoPinRecheck, latest_ring_overtakes_reader),
     (Mutant::NoReaderFence, latest_ring_overtakes_reader),
     (Mutant::NoWriterFence, latest_ring_overtakes_reader),
