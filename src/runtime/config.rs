@@ -80,8 +80,13 @@ pub struct BlockConf {
     pub params: toml::Table,
     /// Restart policy.
     pub restart: Restart,
-    /// Restarts allowed before the pipeline gives up.
+    /// Restarts allowed within `restart_window` before the pipeline gives up.
     pub max_restarts: u32,
+    /// The window `max_restarts` counts restarts in.
+    pub restart_window: std::time::Duration,
+    /// How long the block may go without a heartbeat before the supervisor
+    /// kills and restarts it (`None`: no watchdog).
+    pub watchdog: Option<std::time::Duration>,
     /// Role of the block type.
     pub role: Role,
     /// Connected inputs: port name to wire name (`block.port` of the writer).
@@ -168,7 +173,16 @@ impl Source {
 }
 
 /// Keys of a `[[block]]` table that belong to the runtime, not the block.
-const RUNTIME_KEYS: &[&str] = &["name", "type", "restart", "max_restarts", "uses"];
+const RUNTIME_KEYS: &[&str] = &["name", "type", "restart", "max_restarts", "restart_window_s", "watchdog_ms", "uses"];
+
+/// Default `watchdog_ms` for framewire's own blocks. A step returns within
+/// about a tick (100 ms), so 5 s of silence means a stopped or stuck block.
+/// `exec` blocks have none unless set: a foreign program heartbeats only if
+/// it writes its state segment (see `framewire_sdk::state`).
+pub const DEFAULT_WATCHDOG_MS: u64 = 5000;
+
+/// Default `restart_window_s`.
+pub const DEFAULT_RESTART_WINDOW_S: u64 = 60;
 
 /// Default readers per wire beyond the connected ones, so that tools
 /// (`framewire status` taps, recorders) and restarting readers find room.
@@ -310,6 +324,36 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
                 }
             },
         };
+        let whole = |key: &str, default: u64, max: u64, what: &str, problems: &mut Vec<Problem>| match get(key) {
+            None => default,
+            Some((_, v)) => match v.get_ref().as_integer() {
+                Some(n) if (0..=max as i64).contains(&n) => n as u64,
+                _ => {
+                    problems.push(main.at(
+                        v.span().start,
+                        format!("{key} of block {bname:?} must be a whole number from 0 to {max}, not {}", v.get_ref()),
+                        Some(what.to_string()),
+                    ));
+                    default
+                }
+            },
+        };
+        let restart_window = std::time::Duration::from_secs(whole(
+            "restart_window_s",
+            DEFAULT_RESTART_WINDOW_S,
+            7 * 24 * 3600,
+            "seconds within which max_restarts restarts are allowed (default 60)",
+            &mut problems,
+        ));
+        let default_watchdog = if tname == "exec" { 0 } else { DEFAULT_WATCHDOG_MS };
+        let watchdog_ms = whole(
+            "watchdog_ms",
+            default_watchdog,
+            3_600_000,
+            "milliseconds without a heartbeat before the block is restarted (0 = no watchdog)",
+            &mut problems,
+        );
+        let watchdog = (watchdog_ms > 0).then(|| std::time::Duration::from_millis(watchdog_ms.max(200)));
         let mut params = toml::Table::new();
         if let Some((_, u)) = get("uses") {
             let dev = u.get_ref().as_str().unwrap_or("");
@@ -388,6 +432,8 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
                 params,
                 restart,
                 max_restarts,
+                restart_window,
+                watchdog,
                 role,
                 inputs: BTreeMap::new(),
                 outputs: BTreeMap::new(),

@@ -721,17 +721,28 @@ impl AsImage for Guard<'_> {
     }
 }
 
-/// What the runtime offers a running block: its name, the stop flag, clocks.
+/// What the runtime offers a running block: its name, the stop flag, clocks,
+/// and a way to tell the supervisor and `framewire status` how it is doing.
 pub struct Context {
     name: String,
     stop: &'static AtomicBool,
     tick: Duration,
+    state: Option<std::sync::Arc<crate::state::BlockState>>,
 }
 
 impl Context {
     /// A context for block `name` that stops when `stop` is set.
     pub fn new(name: &str, stop: &'static AtomicBool) -> Context {
-        Context { name: name.to_string(), stop, tick: Duration::from_millis(100) }
+        Context { name: name.to_string(), stop, tick: Duration::from_millis(100), state: None }
+    }
+    /// A context that also reports to the block's state segment (the
+    /// runtime's block process uses this).
+    pub fn with_state(
+        name: &str,
+        stop: &'static AtomicBool,
+        state: std::sync::Arc<crate::state::BlockState>,
+    ) -> Context {
+        Context { state: Some(state), ..Context::new(name, stop) }
     }
     /// The block's name.
     pub fn name(&self) -> &str {
@@ -748,5 +759,29 @@ impl Context {
     /// `CLOCK_MONOTONIC` in ns (the clock frames are stamped with).
     pub fn now_ns(&self) -> u64 {
         framewire_sys::proc::monotonic_ns()
+    }
+    /// Publishes a named number (`offset_px`, `latency_p50_ms`) for the live
+    /// status line and `framewire status`. Cheap enough to call every frame:
+    /// two atomic stores once the name is known.
+    pub fn gauge(&self, name: &str, value: f64) {
+        if let Some(s) = &self.state {
+            s.gauge(name, value);
+        }
+    }
+    /// Reports the state of the block's link to its device (a motor
+    /// controller, a camera), with a line of detail (the port, the error).
+    /// Call it when the state changes, not every step.
+    pub fn set_link(&self, link: crate::state::Link, detail: &str) {
+        if let Some(s) = &self.state {
+            s.set_link(link, detail, self.now_ns());
+        }
+    }
+    /// A heartbeat for the supervisor's watchdog. The runtime beats once per
+    /// step; a block that legitimately spends longer inside one step (a slow
+    /// device open, a long computation) calls this to say it is alive.
+    pub fn beat(&self) {
+        if let Some(s) = &self.state {
+            s.beat(self.now_ns());
+        }
     }
 }
