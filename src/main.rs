@@ -248,7 +248,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit::CONFIG);
             }
             errln!("framewire: error: {e:#}");
-            ExitCode::from(exit::RUNTIME)
+            let config = e.downcast_ref::<supervisor::SupervisorError>().is_some_and(|s| s.is_config());
+            ExitCode::from(if config { exit::CONFIG } else { exit::RUNTIME })
         }
     }
 }
@@ -342,9 +343,9 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Status { pipeline, window } => {
             let prefix = framewire::wire::prefix();
-            let runs = status::pipelines(&prefix, pipeline.as_deref());
+            let alive = status::pipelines(&prefix, pipeline.as_deref()).iter().filter(|r| r.alive).count();
             out!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
-            Ok(if runs.is_empty() { exit::NOT_RUNNING } else { exit::OK })
+            Ok(if alive == 0 { exit::NOT_RUNNING } else { exit::OK })
         }
         Cmd::Messages { name } => {
             let mut any = false;

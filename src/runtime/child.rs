@@ -135,7 +135,10 @@ pub fn run(reg: &Registry) -> Result<(), ChildError> {
         s.set_pid(std::process::id());
         s.set_phase(Phase::Opening);
     }
-    let mut setup = Setup::new(&name, inputs, outputs);
+    let mut setup = Setup::new(&name, inputs, outputs).with_stop(&signals::STOP);
+    if let Some(s) = &state {
+        setup = setup.with_state(s.clone());
+    }
     let mut block = (spec.open)(&params, &mut setup).map_err(|e| match e {
         BlockError::Config(_) => ChildError::Config(e),
         e => ChildError::Failed(e),
@@ -153,7 +156,7 @@ pub fn run(reg: &Registry) -> Result<(), ChildError> {
             break Ok(());
         }
         match block.step(&mut cx) {
-            Ok(Step::Done) => break Ok(()),
+            Ok(Step::Done) | Err(BlockError::Stopped) => break Ok(()),
             Ok(_) => {}
             Err(e) => break Err(e),
         }

@@ -23,10 +23,6 @@ use framewire_sdk::state::{self, BlockState, Phase};
 use framewire_sys::proc::{ProcId, monotonic_ns, signals};
 use framewire_wire::{self as wire, WireError};
 
-/// A block that ran this long before it ended is considered to have been
-/// healthy: its restart backoff starts again from the shortest delay.
-const HEALTHY_AFTER: Duration = Duration::from_secs(10);
-
 /// Errors that stop a pipeline.
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -59,7 +55,7 @@ pub enum SupervisorError {
     },
     /// A block failed more often than its restart limit allows.
     #[error(
-        "block {block} ended {restarts} times within {window_s} s (last: {status}), more than max_restarts = {max} allows; the pipeline stopped. Its log lines above, prefixed [{block}], say why"
+        "block {block} ended again after {restarts} restart(s) within {window_s} s (last: {status}), the most max_restarts = {max} allows; the pipeline stopped. Its log lines above, prefixed [{block}], say why"
     )]
     GaveUp {
         /// Block name.
@@ -226,7 +222,12 @@ pub fn live_supervisor(run_file_text: &str) -> Option<ProcId> {
     let start = t.get("supervisor_start").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
     let id = ProcId { pid, start };
     let me = nix::unistd::getuid().as_raw();
-    (id.is_alive() && pid != std::process::id() && framewire_sys::proc::owner(pid) == Some(me)).then_some(id)
+    // The same program as this one: a pid that is alive but runs something
+    // else (pid 1, say) is not a supervisor, whatever the file claims.
+    let same_program = std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.file_name().map(|n| n.to_owned()))
+        == std::env::current_exe().ok().map(|p| p.file_name().map(|n| n.to_owned()));
+    (id.is_alive() && pid != std::process::id() && framewire_sys::proc::owner(pid) == Some(me) && same_program)
+        .then_some(id)
 }
 
 /// Runs pipeline `p` until a signal, the duration, or a failure.
@@ -572,12 +573,12 @@ impl Supervisor<'_> {
                 status: b.last_exit.clone(),
             });
         }
-        b.recent.push_back(now);
-        // Exponential backoff, 100 ms doubling to 5 s, from the start again
-        // after a healthy run.
-        if now.duration_since(b.started) >= HEALTHY_AFTER {
+        // Exponential backoff, 100 ms doubling to 5 s; it starts again from
+        // 100 ms once the block has run a whole window without a restart.
+        if b.recent.is_empty() {
             b.backoff = 0;
         }
+        b.recent.push_back(now);
         let delay = Duration::from_millis(100u64 << b.backoff.min(6)).min(Duration::from_secs(5));
         b.backoff += 1;
         self.console.line(&format!(

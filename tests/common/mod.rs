@@ -38,6 +38,14 @@ impl Prefix {
         d
     }
 
+    /// Removes what a test left on purpose (a supervisor it killed with
+    /// SIGKILL cannot unlink its segments).
+    pub fn purge(&self) {
+        for n in self.leftovers() {
+            let _ = std::fs::remove_file(format!("/dev/shm/{n}"));
+        }
+    }
+
     /// Segments in /dev/shm under this prefix.
     pub fn leftovers(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir("/dev/shm")
