@@ -224,7 +224,7 @@ fn graph_prints_dot() {
 #[test]
 fn an_exec_block_in_python_reads_a_wire_from_the_documented_layout() {
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED an_exec_block_in_python_reads_a_wire: python3 is not installed");
+        skip("an_exec_block_in_python_reads_a_wire_from_the_documented_layout", "python", "python3 is not installed");
         return;
     }
     let p = Prefix::new();
@@ -452,9 +452,7 @@ fn live_status_line_only_on_a_terminal() {
     assert!(plain.status.success());
     assert!(!text(&plain).contains("\x1b["), "no escape codes without a terminal");
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED live_status_line_only_on_a_terminal (terminal half): script(1) from util-linux is not installed"
-        );
+        skip("live_status_line_only_on_a_terminal", "util-linux", "script(1) from util-linux is not installed");
         return;
     }
     // script(1) runs the command on a pseudo-terminal.

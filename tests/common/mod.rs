@@ -156,29 +156,11 @@ pub fn check_frame(buf: &[u8]) -> Result<u64, String> {
 
 // ------------------------------------------------------------ skipping
 
-/// Reports that test `test` cannot run here, visibly: libtest captures a
-/// passing test's `eprintln!`, so the line goes straight to the process's
-/// stderr, and to the file named by `FRAMEWIRE_SKIP_LOG` (one line per
-/// skip) so CI can count skips and list them at the end.
-///
-/// `requirement` names what is missing (`vm`, `opencv`, `root`, ...). If
-/// `FRAMEWIRE_REQUIRE` lists it (comma-separated, or `all`), the skip is a
-/// failure instead: CI sets it for what it installs, so a test that must
-/// run cannot quietly stop running.
+/// Reports that test `test` cannot run here, visibly, and fails instead
+/// when `FRAMEWIRE_REQUIRE` lists `requirement` (see
+/// `framewire::sys::testing::skip`).
 pub fn skip(test: &str, requirement: &str, reason: &str) {
-    use std::io::Write;
-    let required = std::env::var("FRAMEWIRE_REQUIRE").unwrap_or_default();
-    let must = required.split(',').any(|r| r.trim() == requirement || r.trim() == "all");
-    let line = format!("SKIPPED {test} [{requirement}]: {reason}");
-    if must {
-        panic!("{line}; but FRAMEWIRE_REQUIRE={required} says this test must run here");
-    }
-    let _ = writeln!(std::io::stderr(), "{line}");
-    if let Ok(log) = std::env::var("FRAMEWIRE_SKIP_LOG")
-        && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log)
-    {
-        let _ = writeln!(f, "{line}");
-    }
+    framewire::sys::testing::skip(test, requirement, reason)
 }
 
 /// Whether this process runs as root (some tests need a second user's
