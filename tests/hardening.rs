@@ -194,50 +194,13 @@ command = ["sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"]
 /// own timeout, which is set far longer than the test waits).
 #[test]
 fn actuators_stop_their_motors_when_the_supervisor_is_killed() {
-    let cases = [
-        ("roboclaw", "roboclaw", "counts_per_rev = 1920"),
-        ("dynamixel", "dynamixel", ""),
-        ("arduino", "ros_arduino_bridge", "counts_per_rev = 1920"),
-        ("sabertooth", "sabertooth", ""),
-        ("vesc", "vesc", ""),
-        ("odrive", "odrive", ""),
-        ("pololu", "pololu_smc", ""),
-    ];
-    for (protocol, block, extra) in cases {
+    for (protocol, block, extra) in MOTOR_CASES {
         let p = Prefix::new();
         let link = p.dir().join(protocol);
         let sim = SimMotor::start(protocol, &link);
-        let cfg = temp_config(
-            &p,
-            protocol,
-            &format!(
-                r#"
-[pipeline]
-name = "m"
-connect = ["script.drive -> base.drive", "base.wheels -> motors.wheels"]
-[[block]]
-name = "script"
-type = "drive_script"
-steps = [[600.0, 0.2, 0.0]]
-[[block]]
-name = "base"
-type = "diff_drive"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-[[block]]
-name = "motors"
-type = "{block}"
-port = "{}"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-command_timeout_ms = 5000
-{extra}
-"#,
-                link.display()
-            ),
-        );
+        // The controller's own timeout (and the deadman) far beyond the wait.
+        let extra = format!("{extra}\ncommand_timeout_ms = 5000");
+        let cfg = temp_config(&p, protocol, &motor_pipeline(&script_block(600.0), block, &link, &extra));
         let mut c = framewire(&p).arg("run").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let mut err = BufReader::new(c.stderr.take().unwrap());
         let mut log = String::new();
