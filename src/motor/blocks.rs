@@ -147,6 +147,8 @@ pub struct Common {
     pub reply_timeout_ms: u64,
     /// Retries after the first attempt.
     pub retries: u32,
+    /// Longest time to the first connection, ms.
+    pub connect_timeout_ms: u64,
 }
 
 /// What a protocol's parameter struct provides to [`MotorBlock`].
@@ -185,6 +187,9 @@ fn d_reply() -> u64 {
 }
 fn d_retries() -> u32 {
     2
+}
+fn d_connect() -> u64 {
+    super::driver::DEFAULT_CONNECT_TIMEOUT.as_millis() as u64
 }
 fn d_one() -> f64 {
     1.0
@@ -226,6 +231,9 @@ macro_rules! driver_params {
             /// Retries after the first attempt.
             #[serde(default = "d_retries")]
             pub retries: u32,
+            /// Longest time to the first connection, ms.
+            #[serde(default = "d_connect")]
+            pub connect_timeout_ms: u64,
             $($(#[$fa])* pub $f: $t,)*
         }
 
@@ -244,6 +252,7 @@ macro_rules! driver_params {
                     invert_right: self.invert_right,
                     reply_timeout_ms: self.reply_timeout_ms,
                     retries: self.retries,
+                    connect_timeout_ms: self.connect_timeout_ms,
                 }
             }
         }
@@ -269,6 +278,12 @@ fn common_info(info: BlockInfo, baud: &'static str) -> BlockInfo {
         .param("invert_right", "bool", "false", "reverse the right wheel")
         .param("reply_timeout_ms", "int", "100", "longest wait for one reply")
         .param("retries", "int", "2", "extra attempts after a bad or missing reply")
+        .param(
+            "connect_timeout_ms",
+            "int",
+            "5000",
+            "the block fails if it cannot open the port and configure the controller within this long",
+        )
 }
 
 fn d_baud_38400() -> u32 {
@@ -639,6 +654,7 @@ pub fn driver_config<P: DriverParams>(p: &P) -> Result<DriverConfig, String> {
         geometry: geometry(c.wheel_radius, c.track_width, p.counts_per_rev(), c.max_wheel_speed, 0.0),
         rate_hz: c.rate_hz,
         command_timeout: Duration::from_millis(c.command_timeout_ms),
+        connect_timeout: Duration::from_millis(c.connect_timeout_ms),
         swap: c.left_motor == 2,
         invert_left: c.invert_left,
         invert_right: c.invert_right,
@@ -655,29 +671,29 @@ pub struct MotorBlock<P> {
     input: Input<WheelCommand>,
     output: Output<Odometry>,
     driver: Driver,
-    last_error: Option<(String, Instant)>,
-    errors_since: u64,
+    port: String,
     _p: std::marker::PhantomData<P>,
 }
 
 impl<P: DriverParams> MotorBlock<P> {
-    /// Logs link errors without flooding: a new kind of error at once, the
-    /// same one again at most every 5 s with a count.
-    fn report(&mut self, e: &MotorError) {
-        let msg = e.to_string();
-        let now = Instant::now();
-        match &self.last_error {
-            Some((m, t)) if *m == msg && now.duration_since(*t) < Duration::from_secs(5) => self.errors_since += 1,
-            _ => {
-                let n = std::mem::take(&mut self.errors_since);
-                if n > 0 {
-                    tracing::warn!("{msg} (and {n} similar errors)");
-                } else {
-                    tracing::warn!("{msg}");
-                }
-                self.last_error = Some((msg, now));
-            }
+    /// The driver inside (its link state, counters, deadman).
+    pub fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    /// The newest command waiting on the input, if any, stamped with its
+    /// commit time on the wire mapped onto [`Instant`] (both are
+    /// `CLOCK_MONOTONIC`): a command that waited while the driver was busy
+    /// keeps its age, so it cannot hold the deadman off.
+    fn newest_command(&mut self, wait: Duration) -> Option<(Instant, WheelCommand)> {
+        let mut newest = self.input.recv(wait);
+        while let Some(s) = self.input.try_recv() {
+            newest = Some(s);
         }
+        let s = newest?;
+        let age = Duration::from_nanos(crate::sys::proc::monotonic_ns().saturating_sub(s.meta.commit_ns));
+        let now = Instant::now();
+        Some((now.checked_sub(age).unwrap_or(now), s.msg))
     }
 }
 
@@ -694,30 +710,31 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
     }
     fn open(p: P, setup: &mut Setup) -> Result<Self, BlockError> {
         let cfg = driver_config(&p).map_err(BlockError::Config)?;
+        let port = cfg.link.path.clone();
         let driver = Driver::new(cfg, p.backend()).map_err(|e| BlockError::Config(e.to_string()))?;
         Ok(MotorBlock {
             input: setup.input("wheels")?,
             output: setup.output("odometry")?,
             driver,
-            last_error: None,
-            errors_since: 0,
+            port,
             _p: std::marker::PhantomData,
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let wait = self.driver.time_to_next_tick(Instant::now()).min(cx.tick());
-        let cmd = self.input.recv(wait).map(|s| s.msg);
-        match self.driver.tick(Instant::now(), cmd) {
+        let cmd = self.newest_command(wait);
+        match self.driver.tick_at(Instant::now(), cmd) {
             Ok(Some(odom)) => {
                 self.output.send(&odom, None)?;
                 Ok(Step::Continue)
             }
             Ok(None) => Ok(if cmd.is_some() { Step::Continue } else { Step::Idle }),
             Err(MotorError::Config(m)) => Err(BlockError::Config(m)),
+            Err(e) if e.is_fatal() => Err(BlockError::Device { device: self.port.clone(), message: e.to_string() }),
             // Link trouble is the driver's to recover from (retries at the
-            // same path, stop first after reconnecting): keep stepping.
+            // same path, stop first after reconnecting) and to log, rate
+            // limited: keep stepping.
             Err(e) => {
-                self.report(&e);
                 if matches!(e, MotorError::Disconnected(_) | MotorError::Open(_)) {
                     // Nothing to do until the next reconnect attempt.
                     std::thread::sleep(cx.tick().min(Duration::from_millis(20)));
@@ -800,7 +817,8 @@ mod tests {
     /// simulated RoboClaw; then the deadman and the shutdown stop.
     #[test]
     fn drive_wire_to_simulated_roboclaw() {
-        let link = std::env::temp_dir().join(format!("fw-motor-{}-blocks", std::process::id()));
+        let dir = crate::motor::tests::TestDir::new("blocks");
+        let link = dir.link();
         let sim =
             sim::start(Protocol::Roboclaw, SimOptions { link: Some(link.clone()), ..Default::default() }).unwrap();
         let drive = Wire::new("drive", MsgKind::Drive, DriveCommand::SIZE);
@@ -812,7 +830,7 @@ mod tests {
         let dp = DiffDriveParams { wheel_radius: 0.05, track_width: 0.3, max_wheel_speed: 20.0, accel_limit: 0.0 };
         let mut dd = DiffDriveBlock::open(dp, &mut setup("dd", &[("drive", &drive)], &[("wheels", &wheels)])).unwrap();
         let mp: RoboclawParams = toml::from_str(&format!(
-            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\nreply_timeout_ms = 400\n",
+            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\ncommand_timeout_ms = 600\nreply_timeout_ms = 200\n",
             link.to_str().unwrap()
         ))
         .unwrap();
@@ -855,8 +873,8 @@ mod tests {
             }
         }
         assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "deadman stop");
-        // 300 ms + one 50 ms period, plus slack for a loaded machine.
-        assert!(silent_since.elapsed() < Duration::from_millis(350) + Duration::from_secs(2));
+        // 600 ms + one 50 ms period, plus slack for a loaded machine.
+        assert!(silent_since.elapsed() < Duration::from_millis(650) + Duration::from_secs(2));
 
         // Shutdown: stop() commands zero even while commands are flowing.
         src.send(&DriveCommand { linear: 0.2, angular: 0.0 }, None).unwrap();
@@ -867,6 +885,6 @@ mod tests {
         }
         BlockType::stop(&mut mb, &mut cx).unwrap();
         assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "stopped on shutdown");
-        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(600)));
     }
 }

@@ -9,11 +9,12 @@
 //! * [`sim`]: simulated controllers on pseudo-terminals (part of the product:
 //!   `framewire sim-motor`), with fault injection for tests;
 //! * [`diff`]: differential-drive kinematics and odometry integration;
-//! * [`driver`]: the per-protocol driver core with its deadman stop;
+//! * [`driver`]: the driver core with its deadman stop, and one backend per
+//!   protocol;
 //! * [`blocks`]: the `diff_drive` block and one driver block per protocol
 //!   (register them with [`blocks::register`]).
 //!
-//! User documentation (TOML keys, wiring, failsafe): `docs/motor-drivers.md`.
+//! User documentation (TOML keys, wiring, failsafe): `src/motor/README.md`.
 
 pub mod blocks;
 pub mod diff;
@@ -52,6 +53,42 @@ pub enum MotorError {
     /// The configuration cannot work.
     #[error("invalid motor configuration: {0}")]
     Config(String),
+    /// The port exists but is not a serial port (a regular file, a
+    /// directory, /dev/null): retrying cannot help.
+    #[error("{0}")]
+    NotSerial(String),
+    /// The port never opened within `connect_timeout_ms`; the message names
+    /// the port, the last cause and what to do.
+    #[error("{0}")]
+    NeverConnected(String),
+    /// An exchange was cut short because the deadman deadline passed: the
+    /// driver must command zero before waiting any longer for a reply.
+    #[error("gave up waiting for the reply to {what}: no fresh command, the motors must be stopped first")]
+    Deadline {
+        /// The request that was cut short.
+        what: String,
+    },
+}
+
+impl MotorError {
+    /// A short name for the kind of error, for rate-limited logging.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MotorError::Open(_) => "open",
+            MotorError::Disconnected(_) => "disconnected",
+            MotorError::NoReply { .. } => "no reply",
+            MotorError::Device(_) => "device",
+            MotorError::Config(_) => "config",
+            MotorError::NotSerial(_) => "not serial",
+            MotorError::NeverConnected(_) => "never connected",
+            MotorError::Deadline { .. } => "deadline",
+        }
+    }
+
+    /// Whether retrying cannot help: the block should fail.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, MotorError::Config(_) | MotorError::NotSerial(_) | MotorError::NeverConnected(_))
+    }
 }
 
 /// The default deadman timeout (`command_timeout_ms`): long enough for a

@@ -17,16 +17,86 @@ use super::{MotorError, Protocol};
 use crate::msg::{DriveCommand, WheelCommand};
 use std::f64::consts::TAU;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(10);
+
+/// The deadman of the tests, and the controllers' own timeout programmed
+/// from it.
+pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_millis(600);
+/// Generous, since a loaded machine may schedule the simulator late; three
+/// attempts fit in [`COMMAND_TIMEOUT`], as validation requires.
+pub(super) const REPLY_TIMEOUT: Duration = Duration::from_millis(200);
 
 fn geometry() -> Geometry {
     Geometry { wheel_radius: 0.05, track_width: 0.3, counts_per_rev: 1000.0, max_wheel_speed: 20.0, accel_limit: 0.0 }
 }
 
-fn link_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fw-motor-{}-{name}", std::process::id()))
+/// A directory of one test's own under the temporary directory, removed on
+/// drop: simulator links never collide with another test's, another run's
+/// or a user's (`/tmp/framewire-roboclaw` is the README's example path).
+pub(super) struct TestDir(PathBuf);
+
+impl TestDir {
+    pub(super) fn new(name: &str) -> TestDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("fw-motor-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TestDir(d)
+    }
+
+    /// The path of the simulator's link in this directory.
+    pub(super) fn link(&self) -> PathBuf {
+        self.0.join("port")
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A simulator with a link in a directory of its own (dropped first, then
+/// the directory).
+pub(super) struct Sim {
+    handle: SimHandle,
+    _dir: TestDir,
+}
+
+impl std::ops::Deref for Sim {
+    type Target = SimHandle;
+    fn deref(&self) -> &SimHandle {
+        &self.handle
+    }
+}
+
+impl Sim {
+    pub(super) fn start(p: Protocol, name: &str, faults: Faults) -> Sim {
+        Sim::with(name, faults, |opts| sim::start(p, opts))
+    }
+
+    pub(super) fn with(
+        name: &str,
+        faults: Faults,
+        start: impl FnOnce(SimOptions) -> std::io::Result<SimHandle>,
+    ) -> Sim {
+        let dir = TestDir::new(name);
+        let handle = start(SimOptions { link: Some(dir.link()), faults }).unwrap();
+        Sim { handle, _dir: dir }
+    }
+}
+
+/// The tests' driver settings for the port at `path`.
+pub(super) fn driver_config(path: &std::path::Path) -> DriverConfig {
+    let mut lc = LinkConfig::new(path.to_str().unwrap(), 115200);
+    lc.reply_timeout = REPLY_TIMEOUT;
+    lc.quiet_gap = Duration::from_millis(40);
+    lc.reconnect_interval = Duration::from_millis(50);
+    DriverConfig { command_timeout: COMMAND_TIMEOUT, ..DriverConfig::new(lc, geometry()) }
 }
 
 fn backend(p: Protocol) -> Box<dyn Backend> {
@@ -43,24 +113,9 @@ fn backend(p: Protocol) -> Box<dyn Backend> {
     }
 }
 
-fn setup(p: Protocol, name: &str, faults: Faults) -> (SimHandle, Driver) {
-    let link = link_path(name);
-    let sim = sim::start(p, SimOptions { link: Some(link.clone()), faults }).unwrap();
-    let mut lc = LinkConfig::new(link.to_str().unwrap(), 115200);
-    // Generous: a loaded machine may schedule the simulator late.
-    lc.reply_timeout = Duration::from_millis(400);
-    lc.quiet_gap = Duration::from_millis(40);
-    lc.reconnect_interval = Duration::from_millis(50);
-    let cfg = DriverConfig {
-        link: lc,
-        geometry: geometry(),
-        rate_hz: 20.0,
-        command_timeout: Duration::from_millis(300),
-        swap: false,
-        invert_left: false,
-        invert_right: false,
-    };
-    let d = Driver::new(cfg, backend(p)).unwrap();
+fn setup(p: Protocol, name: &str, faults: Faults) -> (Sim, Driver) {
+    let sim = Sim::start(p, name, faults);
+    let d = Driver::new(driver_config(&sim.path()), backend(p)).unwrap();
     (sim, d)
 }
 
@@ -165,7 +220,7 @@ fn end_to_end(p: Protocol) {
 fn deadman(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("deadman-{p:?}"), Faults::default());
     let period = d.period();
-    let timeout = Duration::from_millis(300);
+    let timeout = COMMAND_TIMEOUT;
     let cmd = WheelCommand { left: 2.0, right: 2.0 };
     let t0 = Instant::now();
     let last_cmd_at = t0 + period * 10;
@@ -204,7 +259,7 @@ fn roboclaw_hardware_timeout() {
     hardware_timeout(Protocol::Roboclaw);
     let (sim, mut d) = setup(Protocol::Roboclaw, "hwto-value", Faults::default());
     run_ticks(&mut d, 1, None);
-    assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+    assert_eq!(sim.state().hw_timeout, Some(COMMAND_TIMEOUT));
 }
 
 #[test]
@@ -216,7 +271,7 @@ fn other_hardware_timeouts() {
     for p in [Protocol::Sabertooth, Protocol::Odrive] {
         let (sim, mut d) = setup(p, &format!("hwto-value-{p:?}"), Faults::default());
         run_ticks(&mut d, 2, None);
-        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)), "{p:?}");
+        assert_eq!(sim.state().hw_timeout, Some(COMMAND_TIMEOUT), "{p:?}");
     }
 }
 
@@ -225,8 +280,8 @@ fn dynamixel_bus_watchdog() {
     hardware_timeout(Protocol::Dynamixel);
     let (sim, mut d) = setup(Protocol::Dynamixel, "wd-value", Faults::default());
     run_ticks(&mut d, 1, None);
-    // 300 ms = 15 units of 20 ms.
-    assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+    // 600 ms = 30 units of 20 ms.
+    assert_eq!(sim.state().hw_timeout, Some(COMMAND_TIMEOUT));
 }
 
 fn fault(p: Protocol, f: Faults, check: impl Fn(&super::serial::LinkStats) -> bool) {
@@ -343,23 +398,9 @@ fn every_protocol_has_a_simulator() {
 
 #[test]
 fn inversion_and_swap_reach_the_right_motor() {
-    let (sim, d) = setup(Protocol::Roboclaw, "swap", Faults::default());
-    drop(d);
-    let mut cfg_d = {
-        let mut lc = LinkConfig::new(sim.path().to_str().unwrap(), 38400);
-        lc.reply_timeout = Duration::from_millis(400);
-        DriverConfig {
-            link: lc,
-            geometry: geometry(),
-            rate_hz: 20.0,
-            command_timeout: Duration::from_millis(300),
-            swap: true,
-            invert_left: false,
-            invert_right: true,
-        }
-    };
-    cfg_d.link.quiet_gap = Duration::from_millis(40);
-    let mut d = Driver::new(cfg_d, backend(Protocol::Roboclaw)).unwrap();
+    let sim = Sim::start(Protocol::Roboclaw, "swap", Faults::default());
+    let cfg = DriverConfig { swap: true, invert_right: true, ..driver_config(&sim.path()) };
+    let mut d = Driver::new(cfg, backend(Protocol::Roboclaw)).unwrap();
     run_ticks(&mut d, 3, Some(WheelCommand { left: 1.0, right: 2.0 }));
     let last = *sim.received().last().unwrap();
     // Left on M2, right on M1 reversed.
@@ -368,39 +409,16 @@ fn inversion_and_swap_reach_the_right_motor() {
 
 #[test]
 fn config_validation() {
-    let lc = LinkConfig::new("/dev/null", 38400);
-    let cfg = DriverConfig {
-        link: lc,
-        geometry: geometry(),
-        rate_hz: 2.0,
-        command_timeout: Duration::from_millis(300),
-        swap: false,
-        invert_left: false,
-        invert_right: false,
-    };
+    let cfg = DriverConfig { rate_hz: 2.0, ..DriverConfig::new(LinkConfig::new("/dev/null", 38400), geometry()) };
     let e = Driver::new(cfg, backend(Protocol::Roboclaw)).err().unwrap();
     assert!(e.to_string().contains("at least two periods"), "{e}");
 }
 
 #[test]
 fn sabertooth_simplified_serial() {
-    let link = link_path("saber-simple");
-    let sim = SimHandle::start(
-        sim::SabertoothSim::simplified(),
-        SimOptions { link: Some(link.clone()), ..Default::default() },
-    )
-    .unwrap();
-    let cfg = DriverConfig {
-        link: LinkConfig::new(link.to_str().unwrap(), 9600),
-        geometry: geometry(),
-        rate_hz: 20.0,
-        command_timeout: Duration::from_millis(300),
-        swap: false,
-        invert_left: false,
-        invert_right: false,
-    };
+    let sim = Sim::with("saber-simple", Faults::default(), |o| SimHandle::start(sim::SabertoothSim::simplified(), o));
     let backend = SabertoothBackend { mode: SabertoothMode::Simplified, max_wheel_speed: 20.0 };
-    let mut d = Driver::new(cfg, Box::new(backend)).unwrap();
+    let mut d = Driver::new(driver_config(&sim.path()), Box::new(backend)).unwrap();
     // Half of max_wheel_speed is half of ±63 around the stop bytes 64 / 192.
     run_ticks(&mut d, 3, Some(WheelCommand { left: 10.0, right: -10.0 }));
     sync(&sim, &d);
@@ -409,7 +427,7 @@ fn sabertooth_simplified_serial() {
     assert_eq!(r.last().map(|l| (l.m1, l.m2)), Some((32.0, -32.0)));
     // Simplified serial has no timeout of its own: the deadman is the only
     // failsafe, and it works.
-    run_ticks(&mut d, 10, None);
+    run_ticks(&mut d, 20, None);
     sync(&sim, &d);
     assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)));
     assert_eq!(sim.state().hw_timeout, None);

@@ -96,6 +96,10 @@ pub struct DriverConfig {
     /// Deadman: zero is commanded when no command arrived for this long;
     /// the controller's own timeout is programmed from it too.
     pub command_timeout: Duration,
+    /// A driver that has not once connected and configured its controller
+    /// within this long fails (instead of retrying forever while looking
+    /// healthy).
+    pub connect_timeout: Duration,
     /// Whether the left wheel is on channel 1 (motor 2 / second ID).
     pub swap: bool,
     /// Reverse the left wheel's direction.
@@ -104,26 +108,170 @@ pub struct DriverConfig {
     pub invert_right: bool,
 }
 
+/// The default `connect_timeout`: long enough for a USB adapter to
+/// enumerate and a controller to boot, short enough to notice a wrong port.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(5000);
+
 impl DriverConfig {
-    /// Rejects settings under which the failsafe cannot work.
+    /// A configuration with the documented defaults: 20 Hz, the default
+    /// deadman and connect timeouts, left wheel on channel 1, no inversion.
+    pub fn new(link: LinkConfig, geometry: Geometry) -> Self {
+        DriverConfig {
+            link,
+            geometry,
+            rate_hz: 20.0,
+            command_timeout: super::DEFAULT_COMMAND_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            swap: false,
+            invert_left: false,
+            invert_right: false,
+        }
+    }
+
+    /// Rejects settings under which the failsafe cannot work. Messages name
+    /// the block keys (`rate_hz`, `command_timeout_ms`, ...) and the fix.
     pub fn validate(&self) -> Result<(), MotorError> {
         self.geometry.validate().map_err(MotorError::Config)?;
         if !(self.rate_hz.is_finite() && self.rate_hz > 0.0 && self.rate_hz <= 1000.0) {
             return Err(MotorError::Config(format!("rate_hz must be in (0, 1000], got {}", self.rate_hz)));
         }
         let period = Duration::from_secs_f64(1.0 / self.rate_hz);
+        let ms = |d: Duration| d.as_millis();
         // The controller's timeout equals command_timeout: if commands were
         // sent less often than that, healthy driving would trip it.
         if self.command_timeout < period * 2 {
             return Err(MotorError::Config(format!(
                 "command_timeout ({} ms) must be at least two periods of rate_hz ({} ms)",
-                self.command_timeout.as_millis(),
-                (period * 2).as_millis()
+                ms(self.command_timeout),
+                ms(period * 2)
             )));
+        }
+        // One request may wait (retries + 1) reply timeouts for a silent
+        // controller. Exchanges are cut at the deadman deadline anyway, but a
+        // request that cannot finish its retries within the deadman would
+        // turn a slow controller into stops.
+        let worst = self.link.reply_timeout * (self.link.retries + 1);
+        if worst > self.command_timeout {
+            return Err(MotorError::Config(format!(
+                "reply_timeout_ms ({}) × (retries + 1) ({}) = {} ms exceeds command_timeout_ms ({} ms): \
+                 one request to a silent controller could outlast the deadman; \
+                 lower reply_timeout_ms to at most {} or retries to at most {}, or raise command_timeout_ms to at least {}",
+                ms(self.link.reply_timeout),
+                self.link.retries + 1,
+                ms(worst),
+                ms(self.command_timeout),
+                ms(self.command_timeout / (self.link.retries + 1)),
+                (self.command_timeout.as_nanos() / self.link.reply_timeout.as_nanos().max(1)).saturating_sub(1),
+                ms(worst)
+            )));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(MotorError::Config("connect_timeout_ms must be positive".into()));
         }
         Ok(())
     }
 }
+
+/// Where the driver's link to its controller stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Not connected yet since the driver started (first tick at `since`).
+    Connecting {
+        /// When the driver first tried.
+        since: Instant,
+    },
+    /// The port is open and the controller configured.
+    Connected {
+        /// Since when.
+        since: Instant,
+    },
+    /// It was connected, then the port was lost; it is being reopened.
+    Lost {
+        /// When it was lost.
+        since: Instant,
+    },
+}
+
+/// The link state with the last error, for status displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Connecting, connected or lost, and since when.
+    pub state: LinkState,
+    /// The last error on the link (opening, reading, the controller), if
+    /// any since the last successful exchange.
+    pub last_error: Option<String>,
+}
+
+/// Logs repeated errors without flooding: per kind of error, the first one
+/// in full, then nothing for `window`, then one line "... (N more in the
+/// last T s)" and a new window.
+#[derive(Debug)]
+pub struct RateLimitedLog {
+    window: Duration,
+    kinds: Vec<(&'static str, Instant, u64, String)>,
+    emitted: u64,
+}
+
+impl RateLimitedLog {
+    /// A log that repeats each kind of error at most once per `window`.
+    pub fn new(window: Duration) -> Self {
+        RateLimitedLog { window, kinds: Vec::new(), emitted: 0 }
+    }
+
+    /// Notes an error of `kind` at `now`: returns the line to log, if any.
+    /// Multi-line messages (a port list) are logged whole only the first
+    /// time; summaries carry their first line.
+    pub fn note(&mut self, now: Instant, kind: &'static str, msg: &str) -> Option<String> {
+        let first_line = msg.lines().next().unwrap_or("").to_string();
+        let Some(k) = self.kinds.iter_mut().find(|k| k.0 == kind) else {
+            self.kinds.push((kind, now, 0, first_line));
+            self.emitted += 1;
+            return Some(msg.to_string());
+        };
+        if now.duration_since(k.1) < self.window {
+            k.2 += 1;
+            k.3 = first_line;
+            return None;
+        }
+        let n = std::mem::take(&mut k.2);
+        k.1 = now;
+        k.3 = first_line.clone();
+        self.emitted += 1;
+        Some(if n > 0 {
+            format!("{first_line} ({n} more in the last {:.0} s)", self.window.as_secs_f64())
+        } else {
+            first_line
+        })
+    }
+
+    /// Summaries of the kinds whose window has ended with errors left
+    /// unreported (or of every kind when `all`, e.g. when the link comes
+    /// back); each is then forgotten, so its next error is logged in full.
+    pub fn flush(&mut self, now: Instant, all: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        let window = self.window;
+        self.kinds.retain(|k| {
+            let age = now.duration_since(k.1);
+            if !all && age < window {
+                return true;
+            }
+            if k.2 > 0 {
+                out.push(format!("{} ({} more in the last {:.1} s)", k.3, k.2, age.as_secs_f64()));
+            }
+            false
+        });
+        self.emitted += out.len() as u64;
+        out
+    }
+
+    /// How many lines this log has emitted (notes and summaries).
+    pub fn emitted(&self) -> u64 {
+        self.emitted
+    }
+}
+
+/// How long the same kind of link error stays quiet after being logged.
+pub const LOG_WINDOW: Duration = Duration::from_secs(10);
 
 /// A motor driver for one controller (or one bus of servos).
 pub struct Driver {
@@ -139,6 +287,9 @@ pub struct Driver {
     last_feedback_at: Option<Instant>,
     last_angles: Option<(f64, f64)>,
     sent: [f64; 2],
+    state: Option<LinkState>,
+    last_error: Option<String>,
+    log: RateLimitedLog,
 }
 
 impl Driver {
@@ -160,6 +311,9 @@ impl Driver {
             last_feedback_at: None,
             last_angles: None,
             sent: [0.0; 2],
+            state: None,
+            last_error: None,
+            log: RateLimitedLog::new(LOG_WINDOW),
         })
     }
 
@@ -173,15 +327,44 @@ impl Driver {
         self.link.stats()
     }
 
+    /// Connecting, connected or lost (and since when), with the last error;
+    /// `None` before the first tick.
+    pub fn link_status(&self) -> Option<LinkStatus> {
+        Some(LinkStatus { state: self.state?, last_error: self.last_error.clone() })
+    }
+
+    /// How many warning lines the driver has logged about its link (state
+    /// changes and rate-limited errors).
+    pub fn warnings_logged(&self) -> u64 {
+        self.log.emitted()
+    }
+
     /// Whether the deadman is currently holding the motors at zero.
     pub fn deadman_active(&self) -> bool {
         self.deadman
     }
 
+    /// When zero must be commanded if no newer command arrives: the last
+    /// command's time plus `command_timeout`, while driving.
+    pub fn deadman_due(&self) -> Option<Instant> {
+        if self.deadman {
+            return None;
+        }
+        self.last_cmd.map(|(t, _)| t + self.cfg.command_timeout)
+    }
+
     /// How long until the next tick talks to the controller (zero if due):
-    /// a block waits for input at most this long.
+    /// a block waits for input at most this long. The deadman's moment
+    /// counts as a tick, so a stop is never late by up to a period.
     pub fn time_to_next_tick(&self, now: Instant) -> Duration {
-        self.next_tick.map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+        let next = match (self.next_tick, self.deadman_due()) {
+            (Some(t), Some(d)) => t.min(d),
+            (t, d) => match t.or(d) {
+                Some(x) => x,
+                None => return Duration::ZERO,
+            },
+        };
+        next.saturating_duration_since(now)
     }
 
     /// The wheel speeds (rad/s, left and right) last sent.
@@ -190,30 +373,120 @@ impl Driver {
     }
 
     /// Advances the driver to `now`. `cmd` is a newly received wheel command
-    /// (`None` if none arrived since the last call). Call it often (at least
-    /// at `rate_hz`); it talks to the controller only once per period and
-    /// returns the odometry read back in that case.
+    /// (`None` if none arrived since the last call), taken as sent at `now`.
+    /// Call it often (at least at `rate_hz`); it talks to the controller
+    /// only once per period, and when the deadman is due, and returns the
+    /// odometry read back in that case.
     pub fn tick(&mut self, now: Instant, cmd: Option<WheelCommand>) -> Result<Option<Odometry>, MotorError> {
-        if let Some(c) = cmd {
-            self.last_cmd = Some((now, c));
+        self.tick_at(now, cmd.map(|c| (now, c)))
+    }
+
+    /// Like [`Driver::tick`], with the command stamped by when it was sent
+    /// (its commit time on the wire), so a command picked up late (the
+    /// driver was busy with a slow controller) is not taken for a fresh one.
+    pub fn tick_at(
+        &mut self,
+        now: Instant,
+        cmd: Option<(Instant, WheelCommand)>,
+    ) -> Result<Option<Odometry>, MotorError> {
+        let started = match self.state {
+            Some(LinkState::Connecting { since }) => Some(since),
+            None => {
+                self.state = Some(LinkState::Connecting { since: now });
+                Some(now)
+            }
+            _ => None,
+        };
+        if let Some((at, c)) = cmd
+            && self.last_cmd.is_none_or(|(t, _)| at >= t)
+        {
+            self.last_cmd = Some((at, c));
         }
+        let due = self.deadman_due().is_some_and(|d| now >= d);
         if let Some(t) = self.next_tick
             && now < t
+            && !due
         {
             return Ok(None);
         }
+        let r = self.exchange(now);
+        match &r {
+            Ok(_) => {
+                self.last_error = None;
+                for line in self.log.flush(now, false) {
+                    tracing::warn!("{} on {}: {line}", self.backend.name(), self.cfg.link.path);
+                }
+            }
+            Err(e) => {
+                self.on_error(now, e);
+                // Never connected (wrong port, no permission, wrong baud):
+                // after connect_timeout this is a failure, not a retry.
+                if let Some(since) = started
+                    && !e.is_fatal()
+                    && now.duration_since(since) >= self.cfg.connect_timeout
+                {
+                    return Err(MotorError::NeverConnected(format!(
+                        "{} on {}: not connected within connect_timeout_ms = {} ms; last error: {e}. \
+                         Check that the controller is powered and plugged in, that `port` names it \
+                         (a /dev/serial/by-id/... path) and that `baud` matches its setting; \
+                         raise connect_timeout_ms if it needs longer to boot",
+                        self.backend.name(),
+                        self.cfg.link.path,
+                        self.cfg.connect_timeout.as_millis()
+                    )));
+                }
+            }
+        }
+        r
+    }
+
+    /// Records an error: link state changes are logged once, repeated errors
+    /// rate-limited per kind.
+    fn on_error(&mut self, now: Instant, e: &MotorError) {
+        let msg = e.to_string();
+        if let (MotorError::Disconnected(_), Some(LinkState::Connected { .. })) = (e, self.state) {
+            self.state = Some(LinkState::Lost { since: now });
+            let why = self.link.last_error().unwrap_or("port closed").to_string();
+            self.log.emitted += 1;
+            tracing::warn!(
+                "{} on {}: link lost ({why}); reopening it every {} ms at the same path (the deadman and the \
+                 controller's own timeout stop the motors meanwhile)",
+                self.backend.name(),
+                self.cfg.link.path,
+                self.cfg.link.reconnect_interval.as_millis()
+            );
+        }
+        // While the port is closed, the cause is the open error, not the
+        // "not connected" placeholder.
+        self.last_error = match e {
+            MotorError::Disconnected(_) => self.link.last_error().map(str::to_string).or(Some(msg.clone())),
+            _ => Some(msg.clone()),
+        };
+        if let Some(line) = self.log.note(now, e.kind(), &msg) {
+            tracing::warn!("{} on {}: {line}", self.backend.name(), self.cfg.link.path);
+        }
+    }
+
+    /// One tick's talk with the controller.
+    fn exchange(&mut self, now: Instant) -> Result<Option<Odometry>, MotorError> {
         // Schedule from the ideal time, but never try to catch up a backlog.
         let next = self.next_tick.map(|t| t + self.period).unwrap_or(now + self.period);
         self.next_tick = Some(if next <= now { now + self.period } else { next });
+
+        let was_stopped = self.deadman;
+        let target = self.target(now);
+        // Every exchange of this tick ends by the time zero is due, so a
+        // silent controller cannot hold a stop back: mapped from `now` onto
+        // the real clock, which the link's reads use.
+        let deadline = self.deadman_due().map(|d| Instant::now() + d.saturating_duration_since(now));
+        self.link.set_deadline(deadline);
 
         if self.link.connect(now)? {
             self.needs_setup = true;
         }
         if self.needs_setup {
-            self.setup()?;
+            self.setup(now)?;
         }
-        let was_stopped = self.deadman;
-        let target = self.target(now);
         if was_stopped && !self.deadman {
             self.backend.resume(&mut self.link).inspect_err(|e| self.note_loss(e))?;
         }
@@ -247,7 +520,7 @@ impl Driver {
         self.backend.command(&mut self.link, ch).inspect_err(|e| self.note_loss(e))
     }
 
-    fn setup(&mut self) -> Result<(), MotorError> {
+    fn setup(&mut self, now: Instant) -> Result<(), MotorError> {
         self.backend.on_connect(&mut self.link).inspect_err(|e| self.note_loss(e))?;
         // Stop first: the controller may still be running the last command
         // it got before the link broke.
@@ -258,8 +531,16 @@ impl Driver {
         self.odom.rebase();
         self.last_feedback_at = None;
         self.last_angles = None;
+        let back = match self.state {
+            Some(LinkState::Lost { since }) => format!(" again after {:.1} s", now.duration_since(since).as_secs_f64()),
+            _ => String::new(),
+        };
+        self.state = Some(LinkState::Connected { since: now });
+        for line in self.log.flush(now, true) {
+            tracing::warn!("{} on {}: {line}", self.backend.name(), self.cfg.link.path);
+        }
         tracing::info!(
-            "{} on {}: connected, motors stopped, controller timeout set from command_timeout = {} ms",
+            "{} on {}: connected{back}, motors stopped, controller timeout set from command_timeout = {} ms",
             self.backend.name(),
             self.cfg.link.path,
             self.cfg.command_timeout.as_millis()
@@ -268,7 +549,9 @@ impl Driver {
     }
 
     fn target(&mut self, now: Instant) -> WheelCommand {
-        let fresh = self.last_cmd.filter(|(t, _)| now.duration_since(*t) <= self.cfg.command_timeout);
+        // Fresh while younger than command_timeout: stale at exactly the
+        // moment deadman_due() names.
+        let fresh = self.last_cmd.filter(|(t, _)| now.saturating_duration_since(*t) < self.cfg.command_timeout);
         match fresh {
             Some((_, c)) => {
                 if self.deadman && self.last_cmd.is_some() {
@@ -344,6 +627,8 @@ impl Driver {
     pub fn stop(&mut self) -> Result<(), MotorError> {
         self.last_cmd = None;
         self.deadman = true;
+        // A stop is never cut short by the deadman deadline it enforces.
+        self.link.set_deadline(None);
         if !self.link.is_connected() {
             self.link.connect(Instant::now())?;
         }
