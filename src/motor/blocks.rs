@@ -753,7 +753,7 @@ mod tests {
     use super::*;
     use crate::block::BlockSpec;
     use crate::motor::Protocol;
-    use crate::motor::sim::{self, SimOptions};
+    use crate::motor::sim::{self, Faults, SimOptions};
     use crate::msg::{Message, MsgKind};
     use crate::wire::{self, Policy, WireConfig};
     use std::collections::BTreeMap;
@@ -795,6 +795,20 @@ mod tests {
         assert!(driver_config(&p).unwrap_err().contains("128 to 135"));
         let p: RoboclawParams = toml::from_str(&format!("{ok}command_timeout_ms = 60\n")).unwrap();
         assert!(driver_config(&p).unwrap_err().contains("two periods"));
+        // Issue 11, item 10: a request's worst case must fit the deadman;
+        // the error names both keys and the fix.
+        let p: RoboclawParams = toml::from_str(&format!("{ok}reply_timeout_ms = 400\n")).unwrap();
+        let e = driver_config(&p).unwrap_err();
+        assert!(
+            e.contains("reply_timeout_ms (400) × (retries + 1) (3) = 1200 ms exceeds command_timeout_ms (300 ms)"),
+            "{e}"
+        );
+        assert!(e.contains("lower reply_timeout_ms to at most 100"), "{e}");
+        assert!(e.contains("raise command_timeout_ms to at least 1200"), "{e}");
+        let p: RoboclawParams = toml::from_str(&format!("{ok}connect_timeout_ms = 0\n")).unwrap();
+        assert!(driver_config(&p).unwrap_err().contains("connect_timeout_ms must be positive"));
+        let p: RoboclawParams = toml::from_str(ok).unwrap();
+        assert_eq!(p.connect_timeout_ms, 5000);
         // Dynamixel keys are not RoboClaw keys.
         let e = toml::from_str::<DynamixelParams>(ok).unwrap_err().to_string();
         assert!(e.contains("counts_per_rev"), "{e}");
@@ -886,5 +900,131 @@ mod tests {
         BlockType::stop(&mut mb, &mut cx).unwrap();
         assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "stopped on shutdown");
         assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(600)));
+    }
+
+    /// Issue 11, item 10: the controller stops answering, then upstream
+    /// stalls. The driver must command zero within command_timeout of the
+    /// last command's commit on the wire (plus a period, plus slack for a
+    /// loaded machine), although every request to the silent controller
+    /// waits (retries + 1) × reply_timeout: exchanges are cut at the deadman
+    /// deadline, and a command picked up late keeps its commit time.
+    ///
+    /// Timings are chosen so the two behaviours cannot be confused: with
+    /// 1000 ms of deadman and 3 × 333 ms per request, stamping on pickup and
+    /// uncut exchanges put the stop 2 s or more after the stall; the bound
+    /// asserted is 1000 + 50 + 400 ms.
+    fn silent_controller_stops_within_deadline<P: DriverParams>(extra: &str) {
+        let tag = P::NAME;
+        let sim_protocol = match tag {
+            "roboclaw" => Protocol::Roboclaw,
+            "dynamixel" => Protocol::Dynamixel,
+            "ros_arduino_bridge" => Protocol::Arduino,
+            "vesc" => Protocol::Vesc,
+            "odrive" => Protocol::Odrive,
+            _ => Protocol::Pololu,
+        };
+        let dir = crate::motor::tests::TestDir::new(&format!("silent-{tag}"));
+        let sim = std::sync::Arc::new(
+            sim::start(sim_protocol, SimOptions { link: Some(dir.link()), ..Default::default() }).unwrap(),
+        );
+        let wheels = Wire::new(&format!("silent-{tag}-wheels"), MsgKind::Wheels, WheelCommand::SIZE);
+        let odom = Wire::new(&format!("silent-{tag}-odom"), MsgKind::Odometry, Odometry::SIZE);
+        let params: P = toml::from_str(&format!(
+            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\n\
+             command_timeout_ms = 1000\nreply_timeout_ms = 333\nretries = 2\n{extra}",
+            dir.link().to_str().unwrap()
+        ))
+        .unwrap();
+        let mut mb =
+            MotorBlock::<P>::open(params, &mut setup("motors", &[("wheels", &wheels)], &[("odometry", &odom)]))
+                .unwrap();
+        let mut cx = Context::new("test", &STOP);
+
+        // Upstream: a thread committing commands at 20 Hz until told to
+        // stall. It then waits for the driver to start a request (the silent
+        // controller receives bytes), commits one last command at that moment
+        // (the driver cannot see it before its exchange ends) and returns when.
+        let stall = std::sync::Arc::new(AtomicBool::new(false));
+        let stall2 = stall.clone();
+        let wire_name = wheels.0.clone();
+        let sim2 = sim.clone();
+        let producer = std::thread::spawn(move || {
+            let mut out: Output<WheelCommand> =
+                Setup::new("pilot", BTreeMap::new(), BTreeMap::from([("out".to_string(), wire_name)]))
+                    .output("out")
+                    .unwrap();
+            let cmd = WheelCommand { left: 2.0, right: 2.0 };
+            while !stall2.load(std::sync::atomic::Ordering::SeqCst) {
+                out.send(&cmd, None).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let seen = sim2.state().bytes_received;
+            sim2.wait_for(Duration::from_secs(5), |s| s.bytes_received > seen);
+            out.send(&cmd, None).unwrap();
+            Instant::now()
+        });
+        let driving = |sim: &sim::SimHandle| sim.received().last().is_some_and(|r| r.m1 != 0.0 && r.m2 != 0.0);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) && !driving(&sim) {
+            mb.step(&mut cx).unwrap();
+        }
+        assert!(driving(&sim), "{tag}: driving before the fault");
+        // The controller goes silent; commands keep coming for a while, so
+        // the driver is busy waiting for replies when upstream stalls.
+        sim.set_faults(Faults { silence: u32::MAX, ..Default::default() });
+        let silent_from = sim.received().len();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(1500) {
+            mb.step(&mut cx).unwrap();
+        }
+        stall.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut producer = Some(producer);
+        let mut last_cmd = None;
+        let t = Instant::now();
+        let zero = |sim: &sim::SimHandle, after: Instant| {
+            sim.received().iter().find(|r| r.at > after && r.m1 == 0.0 && r.m2 == 0.0).map(|r| r.at)
+        };
+        while t.elapsed() < Duration::from_secs(20) {
+            mb.step(&mut cx).unwrap();
+            if producer.as_ref().is_some_and(|p| p.is_finished()) {
+                last_cmd = producer.take().map(|p| p.join().unwrap());
+            }
+            if last_cmd.is_some_and(|l| zero(&sim, l).is_some()) {
+                break;
+            }
+        }
+        let last = last_cmd.unwrap_or_else(|| producer.take().unwrap().join().unwrap());
+        let received = sim.received();
+        // Causality: no stop while fresh commands were flowing, although
+        // the controller was silent (a cut exchange is not a stale command).
+        let spurious = received[silent_from..].iter().filter(|r| r.at <= last).find(|r| r.m1 == 0.0 && r.m2 == 0.0);
+        assert!(spurious.is_none(), "{tag}: stopped while commands were fresh: {spurious:?}");
+        let z = zero(&sim, last).unwrap_or_else(|| panic!("{tag}: no stop after upstream stalled: {received:?}"));
+        let late = z.duration_since(last);
+        assert!(late <= Duration::from_millis(1000 + 50 + 400), "{tag}: zero {late:?} after the last command");
+        assert!(mb.driver().deadman_active());
+    }
+
+    macro_rules! silent {
+        ($($name:ident => $p:ty, $extra:expr;)+) => {
+            mod silent_controller_stops_within_deadline {
+                use super::*;
+                $(
+                    #[test]
+                    fn $name() {
+                        super::silent_controller_stops_within_deadline::<$p>($extra);
+                    }
+                )+
+            }
+        };
+    }
+
+    silent! {
+        roboclaw => RoboclawParams, "counts_per_rev = 1000.0";
+        dynamixel => DynamixelParams, "";
+        arduino => ArduinoParams, "counts_per_rev = 1000.0";
+        vesc => VescParams, "";
+        odrive => OdriveParams, "";
+        pololu => PololuParams, "";
     }
 }

@@ -433,6 +433,137 @@ fn sabertooth_simplified_serial() {
     assert_eq!(sim.state().hw_timeout, None);
 }
 
+/// Issue 11, item 9: a port that is not a serial port fails at once with
+/// an error that says so; one that never opens fails after
+/// connect_timeout, naming the port, the cause and what to do. Neither
+/// retries forever while looking healthy.
+#[test]
+fn a_port_that_never_connects_is_a_failure() {
+    let dir = TestDir::new("never");
+    let file = dir.0.join("not-a-port");
+    std::fs::write(&file, b"").unwrap();
+    for (path, want) in [
+        ("/dev/null".to_string(), "is a character device but not a serial port (not a terminal"),
+        (file.to_str().unwrap().to_string(), "is a regular file, not a serial port"),
+        (dir.0.to_str().unwrap().to_string(), "is a directory, not a serial port"),
+    ] {
+        let mut d = Driver::new(driver_config(std::path::Path::new(&path)), backend(Protocol::Roboclaw)).unwrap();
+        let e = d.tick(Instant::now(), None).unwrap_err();
+        assert!(e.is_fatal() && matches!(e, MotorError::NotSerial(_)), "{path}: {e:?}");
+        let m = e.to_string();
+        assert!(m.contains(&path) && m.contains(want) && m.contains("/dev/serial/by-id/"), "{m}");
+    }
+    // Missing: retried (it may be plugged in late) until connect_timeout.
+    let missing = dir.0.join("unplugged");
+    let cfg = DriverConfig { connect_timeout: Duration::from_millis(300), ..driver_config(&missing) };
+    let mut d = Driver::new(cfg, backend(Protocol::Roboclaw)).unwrap();
+    let t0 = Instant::now();
+    let first = d.tick(t0, None).unwrap_err();
+    assert!(!first.is_fatal(), "{first}");
+    assert!(matches!(d.link_status().unwrap().state, super::driver::LinkState::Connecting { .. }));
+    let mut e = first;
+    let mut now = t0;
+    while !e.is_fatal() && now < t0 + Duration::from_secs(5) {
+        now += Duration::from_millis(50);
+        e = d.tick(now, None).unwrap_err();
+    }
+    assert!(matches!(e, MotorError::NeverConnected(_)), "{e:?}");
+    assert!(now >= t0 + Duration::from_millis(300), "not before connect_timeout");
+    let m = e.to_string();
+    for want in [missing.to_str().unwrap(), "connect_timeout_ms = 300 ms", "does not exist", "plugged in"] {
+        assert!(m.contains(want), "{want:?} in {m}");
+    }
+    // A controller that never answers (wrong baud, wrong address) is no
+    // better than a missing port.
+    let sim = Sim::start(Protocol::Roboclaw, "never-answers", Faults { silence: u32::MAX, ..Default::default() });
+    let cfg = DriverConfig { connect_timeout: Duration::from_millis(300), ..driver_config(&sim.path()) };
+    let mut d = Driver::new(cfg, backend(Protocol::Roboclaw)).unwrap();
+    let t0 = Instant::now();
+    let r = loop {
+        match d.tick(Instant::now(), None) {
+            Err(e) if e.is_fatal() || t0.elapsed() > LONG => break e,
+            _ => {}
+        }
+    };
+    assert!(matches!(r, MotorError::NeverConnected(_)) && r.to_string().contains("no valid reply"), "{r}");
+}
+
+/// Issue 11, item 9: the driver's link state goes connecting → connected →
+/// lost → connected, with the last error while it is not connected.
+#[test]
+fn link_state_follows_the_port() {
+    use super::driver::LinkState;
+    let (sim, mut d) = setup(Protocol::Roboclaw, "state", Faults::default());
+    assert_eq!(d.link_status(), None);
+    run_ticks(&mut d, 2, None);
+    let s = d.link_status().unwrap();
+    assert!(matches!(s.state, LinkState::Connected { .. }) && s.last_error.is_none(), "{s:?}");
+    sim.vanish();
+    let t = Instant::now();
+    while t.elapsed() < LONG && !matches!(d.link_status().unwrap().state, LinkState::Lost { .. }) {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = d.link_status().unwrap();
+    assert!(matches!(s.state, LinkState::Lost { .. }), "{s:?}");
+    // A few reopen attempts: the last error is the open error.
+    for _ in 0..5 {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let e = d.link_status().unwrap().last_error.unwrap();
+    assert!(e.contains("does not exist") || e.contains("lost"), "{e}");
+    sim.reappear();
+    let t = Instant::now();
+    while t.elapsed() < LONG && !matches!(d.link_status().unwrap().state, LinkState::Connected { .. }) {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(d.link_status().unwrap().state, LinkState::Connected { .. }));
+}
+
+/// Issue 11, item 15: repeated errors of one kind are logged once, then
+/// summarised once per window with their count.
+#[test]
+fn link_errors_are_rate_limited_per_kind() {
+    use super::driver::RateLimitedLog;
+    let mut log = RateLimitedLog::new(Duration::from_secs(10));
+    let t0 = Instant::now();
+    let s = |ms: u64| t0 + Duration::from_millis(ms);
+    let list = "serial port /dev/x does not exist. Serial ports present:\n  /dev/ttyUSB0";
+    assert_eq!(log.note(s(0), "open", list).as_deref(), Some(list), "the first in full");
+    assert_eq!(log.note(s(0), "disconnected", "not connected").as_deref(), Some("not connected"));
+    // Four a second for 9.5 s: nothing.
+    for k in 1..38 {
+        assert_eq!(log.note(s(k * 250), "open", list), None);
+        assert_eq!(log.note(s(k * 250 + 10), "disconnected", "not connected"), None);
+    }
+    // Then one summary line (the port list is not repeated).
+    assert_eq!(
+        log.note(s(10_000), "open", list).as_deref(),
+        Some("serial port /dev/x does not exist. Serial ports present: (37 more in the last 10 s)")
+    );
+    // Back: what is left is flushed as a summary, and forgotten.
+    assert_eq!(log.flush(s(10_500), true), vec!["not connected (37 more in the last 10.5 s)".to_string()]);
+    assert_eq!(log.note(s(10_600), "open", list).as_deref(), Some(list));
+    assert_eq!(log.emitted(), 5);
+
+    // A real unplug of about 1.5 s: a handful of lines, not 4 a second.
+    let (sim, mut d) = setup(Protocol::Roboclaw, "ratelimit", Faults::default());
+    run_ticks(&mut d, 2, None);
+    let before = d.warnings_logged();
+    sim.vanish();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(1500) {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let n = d.warnings_logged() - before;
+    // "link lost", then the first open error and the first "not connected"
+    // (and at most one failed request before the loss was seen).
+    assert!((1..=4).contains(&n), "{n} warnings during a 1.5 s unplug");
+}
+
 /// One test per protocol for a scenario, named `scenario::protocol`, so a
 /// failure names its protocol and the scenarios run in parallel.
 macro_rules! per_protocol {
