@@ -61,6 +61,10 @@ pub enum MotorError {
     /// the port, the last cause and what to do.
     #[error("{0}")]
     NeverConnected(String),
+    /// The controller runs something framewire cannot drive safely (VESC
+    /// firmware before 3.x); the message says what to update.
+    #[error("{0}")]
+    Unsupported(String),
     /// An exchange was cut short because the deadman deadline passed: the
     /// driver must command zero before waiting any longer for a reply.
     #[error("gave up waiting for the reply to {what}: no fresh command, the motors must be stopped first")]
@@ -82,12 +86,19 @@ impl MotorError {
             MotorError::NotSerial(_) => "not serial",
             MotorError::NeverConnected(_) => "never connected",
             MotorError::Deadline { .. } => "deadline",
+            MotorError::Unsupported(_) => "unsupported",
         }
     }
 
     /// Whether retrying cannot help: the block should fail.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, MotorError::Config(_) | MotorError::NotSerial(_) | MotorError::NeverConnected(_))
+        matches!(
+            self,
+            MotorError::Config(_)
+                | MotorError::NotSerial(_)
+                | MotorError::NeverConnected(_)
+                | MotorError::Unsupported(_)
+        )
     }
 }
 

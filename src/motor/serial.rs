@@ -242,6 +242,9 @@ pub struct LinkStats {
     pub timeouts: u64,
     /// Replies rejected for their checksum.
     pub checksum_errors: u64,
+    /// Replies rejected for a value the controller cannot report (protocols
+    /// without a checksum are range-checked instead).
+    pub implausible: u64,
     /// Replies that stopped short.
     pub truncated: u64,
     /// Times garbage was skipped to find a frame.
@@ -425,6 +428,11 @@ impl Link {
                                 BadKind::Checksum => {
                                     self.stats.checksum_errors += 1;
                                     last = "bad checksum";
+                                    break 'read;
+                                }
+                                BadKind::Implausible => {
+                                    self.stats.implausible += 1;
+                                    last = "implausible value";
                                     break 'read;
                                 }
                                 BadKind::Malformed => {

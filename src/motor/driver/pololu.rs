@@ -26,12 +26,11 @@ impl PololuBackend {
 
     fn var(&self, link: &mut Link, ch: usize, id: u8) -> Result<u16, MotorError> {
         use crate::motor::proto::pololu as pl;
-        link.transact(
-            "get variable",
-            &pl::get_variable(pl::Framing::Device(self.devices[ch]), id),
-            2,
-            pl::parse_variable,
-        )
+        // No checksum on replies: a value out of range is counted as bad and
+        // asked again (LinkStats::implausible).
+        link.transact("get variable", &pl::get_variable(pl::Framing::Device(self.devices[ch]), id), 2, |b| {
+            pl::parse_checked(id, b)
+        })
     }
 
     fn exit_safe_start(&self, link: &mut Link) -> Result<(), MotorError> {

@@ -55,8 +55,7 @@ impl Backend for SabertoothBackend {
                 link.send(&p)
             }
             SabertoothMode::Simplified => {
-                let m = |v: f64| (frac(v) * 63.0).round() as i32;
-                link.send(&[st::simplified(1, m(s[0])), st::simplified(2, m(s[1]))])
+                link.send(&[st::simplified_frac(1, frac(s[0])), st::simplified_frac(2, frac(s[1]))])
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use super::{Backend, Feedback, Unwrap32};
 use crate::motor::MotorError;
+use crate::motor::proto::{BadKind, Parse};
 use crate::motor::serial::Link;
 use std::f64::consts::TAU;
 use std::time::Duration;
@@ -38,7 +39,29 @@ impl Backend for VescBackend {
     fn name(&self) -> &'static str {
         "vesc"
     }
-    fn configure(&mut self, _link: &mut Link, t: Duration) -> Result<(), MotorError> {
+    fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
+        use crate::motor::proto::vesc as vs;
+        // Firmware before 3.x answers COMM_GET_VALUES in another layout:
+        // refuse it rather than read nonsense speeds and voltages.
+        for ch in 0..2 {
+            let req = self.payload(ch, vs::fw_version());
+            let fw = link.transact("COMM_FW_VERSION", &req, 5 + 3, |b| match vs::parse(b) {
+                Parse::Done { value, used, skipped } => match vs::FwVersion::decode(&value) {
+                    Some(v) => Parse::Done { value: v, used, skipped },
+                    None => Parse::Bad { used, kind: BadKind::Malformed },
+                },
+                other => other.map(|_| vs::FwVersion::default()),
+            })?;
+            if fw.major < 3 {
+                return Err(MotorError::Unsupported(format!(
+                    "the VESC {} runs firmware {}.{}; framewire needs 3.0 or later (older firmware answers \
+                     COMM_GET_VALUES in a layout it cannot read): update it with VESC Tool",
+                    if ch == 0 { "on the UART".to_string() } else { format!("with CAN ID {}", self.can_id) },
+                    fw.major,
+                    fw.minor
+                )));
+            }
+        }
         // The timeout lives in the app configuration (`timeout_msec`), whose
         // binary layout changes with every firmware: it is not written from
         // here. COMM_ALIVE every period keeps it from firing while we run.
@@ -59,7 +82,6 @@ impl Backend for VescBackend {
         link.send(&out)
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
-        use crate::motor::proto::Parse;
         use crate::motor::proto::vesc as vs;
         let mut fb = Feedback::default();
         let mut angle = [0.0; 2];
@@ -67,13 +89,15 @@ impl Backend for VescBackend {
         let per_rev = 6.0 * self.pole_pairs * self.gear_ratio;
         for ch in 0..2 {
             let req = self.payload(ch, vs::get_values());
-            let v = link.transact("COMM_GET_VALUES", &req, vs::VALUES_LEN + 5, |b| match vs::parse(b) {
-                Parse::Done { value, used, skipped } => match vs::Values::decode(&value) {
-                    Some(v) => Parse::Done { value: v, used, skipped },
-                    None => Parse::Bad { used, kind: crate::motor::proto::BadKind::Malformed },
-                },
-                other => other.map(|_| vs::Values::default()),
-            })?;
+            let v = link
+                .transact("COMM_GET_VALUES", &req, vs::VALUES_LENS[0] + 5, |b| match vs::parse(b) {
+                    Parse::Done { value, used, skipped } if value.first() == Some(&vs::comm::GET_VALUES) => {
+                        Parse::Done { value: vs::Values::decode_checked(&value), used, skipped }
+                    }
+                    Parse::Done { used, .. } => Parse::Bad { used, kind: BadKind::Malformed },
+                    other => other.map(|_| Ok(vs::Values::default())),
+                })?
+                .map_err(|e| MotorError::Unsupported(format!("the VESC on channel {}: {e}", ch + 1)))?;
             let c = self.tacho[ch].update(v.tachometer as u32);
             fb.counts[ch] = c;
             angle[ch] = c as f64 / per_rev * TAU;

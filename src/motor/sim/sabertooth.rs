@@ -26,10 +26,12 @@ impl SabertoothSim {
         SabertoothSim { address: None, cmd: [0; 2], mixed: (None, None) }
     }
 
-    /// Sets the model from the commands; logs the pair when `whole` (after
-    /// motor 2's half: drivers send motor 1 then motor 2).
-    fn apply(&mut self, ctx: &mut Ctx, scale: f64, whole: bool) {
-        ctx.state.model.target = [self.cmd[0] as f64 * FULL_SPEED / scale, self.cmd[1] as f64 * FULL_SPEED / scale];
+    /// Sets the model from the commands, `scale` steps being full speed
+    /// (`scale_m2_reverse` for motor 2 in reverse); logs the pair when
+    /// `whole` (after motor 2's half: drivers send motor 1 then motor 2).
+    fn apply(&mut self, ctx: &mut Ctx, scale: f64, scale_m2_reverse: f64, whole: bool) {
+        let m2 = if self.cmd[1] < 0 { scale_m2_reverse } else { scale };
+        ctx.state.model.target = [self.cmd[0] as f64 * FULL_SPEED / scale, self.cmd[1] as f64 * FULL_SPEED / m2];
         if whole {
             ctx.record(self.cmd[0] as f64, self.cmd[1] as f64);
         }
@@ -46,8 +48,9 @@ impl SimDevice for SabertoothSim {
                     1..=127 => self.cmd[0] = b as i32 - 64,
                     _ => self.cmd[1] = b as i32 - 192,
                 }
-                // Simplified serial has no serial timeout of its own.
-                self.apply(ctx, 63.0, b == 0 || b >= 128);
+                // Simplified serial has no serial timeout of its own. Motor
+                // 2 reaches full reverse at 128, 64 steps below its stop.
+                self.apply(ctx, 63.0, 64.0, b == 0 || b >= 128);
             }
             return;
         };
@@ -88,7 +91,7 @@ impl SimDevice for SabertoothSim {
                         };
                         self.cmd = [(dr + t).clamp(-127, 127), (dr - t).clamp(-127, 127)];
                     }
-                    self.apply(ctx, 127.0, p.command >= cmd::M2_FORWARD);
+                    self.apply(ctx, 127.0, 127.0, p.command >= cmd::M2_FORWARD);
                 }
             }
         }
