@@ -65,32 +65,31 @@ impl<T> Parse<T> {
     }
 }
 
-/// CRC-16/XMODEM: polynomial 0x1021, initial value 0, no reflection, no final
-/// XOR. RoboClaw (Basicmicro user manual, "CRC16 Checksum Calculation") and
-/// VESC (`crc.c` in the bldc firmware) both use it.
-pub fn crc16_xmodem(data: &[u8]) -> u16 {
+/// CRC-16, most significant bit first, initial value 0, no reflection, no
+/// final XOR, with polynomial `poly`: the shape both CRCs below share.
+fn crc16_msb_first(poly: u16, data: &[u8]) -> u16 {
     let mut crc: u16 = 0;
     for &b in data {
         crc ^= (b as u16) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ poly } else { crc << 1 };
         }
     }
     crc
+}
+
+/// CRC-16/XMODEM: polynomial 0x1021, initial value 0, no reflection, no final
+/// XOR. RoboClaw (Basicmicro user manual, "CRC16 Checksum Calculation") and
+/// VESC (`crc.c` in the bldc firmware) both use it.
+pub fn crc16_xmodem(data: &[u8]) -> u16 {
+    crc16_msb_first(0x1021, data)
 }
 
 /// CRC-16 with polynomial 0x8005, initial value 0, no reflection, no final
 /// XOR (CRC-16/BUYPASS), as the ROBOTIS e-Manual's Protocol 2.0 "CRC"
 /// section specifies (its `update_crc` table is this polynomial).
 pub fn crc16_8005(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x8005 } else { crc << 1 };
-        }
-    }
-    crc
+    crc16_msb_first(0x8005, data)
 }
 
 /// Splits off one line ending in `\n` or `\r` (either, or both in any order)

@@ -158,6 +158,31 @@ impl Ctx<'_> {
     }
 }
 
+/// Runs `parse` over `rx` until it needs more bytes: each complete frame is
+/// removed and handed to `on_frame`; bytes the device rejects are removed
+/// and counted (devices answer nothing to them, so the host times out).
+pub fn each_frame<T>(
+    rx: &mut Vec<u8>,
+    ctx: &mut Ctx,
+    parse: impl Fn(&[u8]) -> crate::motor::proto::Parse<T>,
+    mut on_frame: impl FnMut(T, &mut Ctx),
+) {
+    use crate::motor::proto::Parse;
+    loop {
+        match parse(rx) {
+            Parse::Need => return,
+            Parse::Bad { used, kind } => {
+                ctx.state.reject(kind);
+                rx.drain(..used);
+            }
+            Parse::Done { value, used, .. } => {
+                rx.drain(..used);
+                on_frame(value, ctx);
+            }
+        }
+    }
+}
+
 /// A simulated controller: parses requests, answers, drives the model.
 pub trait SimDevice: Send + 'static {
     /// Consumes complete requests from the front of `rx` (leaving a partial

@@ -1,7 +1,6 @@
 //! Simulated Pololu Simple Motor Controllers sharing one serial line.
 
-use super::{Ctx, SimDevice, SimState};
-use crate::motor::proto::Parse;
+use super::{Ctx, SimDevice, SimState, each_frame};
 use crate::motor::proto::pololu::{self as pl, cmd, var};
 use std::time::Duration;
 
@@ -94,25 +93,13 @@ impl PololuSim {
 impl SimDevice for PololuSim {
     fn handle(&mut self, rx: &mut Vec<u8>, ctx: &mut Ctx) {
         ctx.state.hw_timeout.get_or_insert(Duration::from_millis(1000));
-        loop {
-            let c = match pl::parse(rx) {
-                Parse::Need => return,
-                Parse::Bad { used, kind } => {
-                    ctx.state.reject(kind);
-                    rx.drain(..used);
-                    continue;
-                }
-                Parse::Done { value, used, .. } => {
-                    rx.drain(..used);
-                    value
-                }
-            };
+        each_frame(rx, ctx, pl::parse, |c, ctx| {
             let which: Vec<usize> = match c.device {
                 None => vec![0, 1],
                 Some(d) => self.devices.iter().position(|x| *x == d).into_iter().collect(),
             };
             if which.is_empty() {
-                continue;
+                return;
             }
             // Every valid command restarts the timeout timer; only a command
             // that moves (or stops) the motor ends an active timeout error.
@@ -136,7 +123,7 @@ impl SimDevice for PololuSim {
                 ctx.record(self.target[0] as f64, self.target[1] as f64);
             }
             self.apply(ctx.state);
-        }
+        });
     }
 
     fn on_timeout(&mut self, st: &mut SimState) {

@@ -1,7 +1,6 @@
 //! A simulated Sabertooth 2x25 / 2x32 in packetized or simplified serial.
 
-use super::{Ctx, SimDevice};
-use crate::motor::proto::Parse;
+use super::{Ctx, SimDevice, each_frame};
 use crate::motor::proto::sabertooth::{self as st, cmd};
 use std::time::Duration;
 
@@ -54,46 +53,36 @@ impl SimDevice for SabertoothSim {
             }
             return;
         };
-        loop {
-            match st::parse(rx) {
-                Parse::Need => return,
-                Parse::Bad { used, kind } => {
-                    ctx.state.reject(kind);
-                    rx.drain(..used);
-                }
-                Parse::Done { value: p, used, .. } => {
-                    rx.drain(..used);
-                    if p.address != addr {
-                        continue;
-                    }
-                    // The serial timeout restarts on every valid packet.
-                    ctx.fed = true;
-                    let d = p.data as i32;
-                    match p.command {
-                        cmd::M1_FORWARD => self.cmd[0] = d,
-                        cmd::M1_BACKWARD => self.cmd[0] = -d,
-                        cmd::M2_FORWARD => self.cmd[1] = d,
-                        cmd::M2_BACKWARD => self.cmd[1] = -d,
-                        cmd::DRIVE_FORWARD => self.mixed.0 = Some(d),
-                        cmd::DRIVE_BACKWARD => self.mixed.0 = Some(-d),
-                        cmd::TURN_RIGHT => self.mixed.1 = Some(d),
-                        cmd::TURN_LEFT => self.mixed.1 = Some(-d),
-                        cmd::SERIAL_TIMEOUT => {
-                            ctx.state.hw_timeout = (d > 0).then(|| Duration::from_millis(100 * d as u64));
-                            continue;
-                        }
-                        _ => continue,
-                    }
-                    if p.command >= cmd::DRIVE_FORWARD {
-                        // Mixed mode moves only once both halves arrived.
-                        let (Some(dr), Some(t)) = self.mixed else {
-                            continue;
-                        };
-                        self.cmd = [(dr + t).clamp(-127, 127), (dr - t).clamp(-127, 127)];
-                    }
-                    self.apply(ctx, 127.0, 127.0, p.command >= cmd::M2_FORWARD);
-                }
+        each_frame(rx, ctx, st::parse, |p, ctx| {
+            if p.address != addr {
+                return;
             }
-        }
+            // The serial timeout restarts on every valid packet.
+            ctx.fed = true;
+            let d = p.data as i32;
+            match p.command {
+                cmd::M1_FORWARD => self.cmd[0] = d,
+                cmd::M1_BACKWARD => self.cmd[0] = -d,
+                cmd::M2_FORWARD => self.cmd[1] = d,
+                cmd::M2_BACKWARD => self.cmd[1] = -d,
+                cmd::DRIVE_FORWARD => self.mixed.0 = Some(d),
+                cmd::DRIVE_BACKWARD => self.mixed.0 = Some(-d),
+                cmd::TURN_RIGHT => self.mixed.1 = Some(d),
+                cmd::TURN_LEFT => self.mixed.1 = Some(-d),
+                cmd::SERIAL_TIMEOUT => {
+                    ctx.state.hw_timeout = (d > 0).then(|| Duration::from_millis(100 * d as u64));
+                    return;
+                }
+                _ => return,
+            }
+            if p.command >= cmd::DRIVE_FORWARD {
+                // Mixed mode moves only once both halves arrived.
+                let (Some(dr), Some(t)) = self.mixed else {
+                    return;
+                };
+                self.cmd = [(dr + t).clamp(-127, 127), (dr - t).clamp(-127, 127)];
+            }
+            self.apply(ctx, 127.0, 127.0, p.command >= cmd::M2_FORWARD);
+        });
     }
 }

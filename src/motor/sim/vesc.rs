@@ -1,7 +1,6 @@
 //! Simulated VESCs: one on the UART, one behind it on CAN.
 
-use super::{Ctx, SimDevice, SimState};
-use crate::motor::proto::Parse;
+use super::{Ctx, SimDevice, SimState, each_frame};
 use crate::motor::proto::vesc::{self as vs, FwVersion, Values, comm};
 use std::time::Duration;
 
@@ -121,25 +120,15 @@ impl VescSim {
 impl SimDevice for VescSim {
     fn handle(&mut self, rx: &mut Vec<u8>, ctx: &mut Ctx) {
         ctx.state.hw_timeout.get_or_insert(Duration::from_millis(1000));
-        loop {
-            match vs::parse(rx) {
-                Parse::Need => return,
-                Parse::Bad { used, kind } => {
-                    ctx.state.reject(kind);
-                    rx.drain(..used);
+        each_frame(rx, ctx, vs::parse, |p, ctx| {
+            if p[0] == comm::FORWARD_CAN {
+                if p.len() >= 3 && p[1] == self.ids[1] {
+                    self.execute(1, &p[2..], ctx);
                 }
-                Parse::Done { value: p, used, .. } => {
-                    rx.drain(..used);
-                    if p[0] == comm::FORWARD_CAN {
-                        if p.len() >= 3 && p[1] == self.ids[1] {
-                            self.execute(1, &p[2..], ctx);
-                        }
-                    } else {
-                        self.execute(0, &p, ctx);
-                    }
-                }
+            } else {
+                self.execute(0, &p, ctx);
             }
-        }
+        });
     }
 
     fn on_timeout(&mut self, st: &mut SimState) {
