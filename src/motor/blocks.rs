@@ -14,11 +14,14 @@
 //! | `max_wheel_speed` | required | rad/s: clamp, and full scale for open-loop controllers |
 //! | `left_motor` | 1 | which channel (1 or 2) drives the left wheel |
 //! | `invert_left`, `invert_right` | false | reverse a wheel |
-//! | `reply_timeout_ms`, `retries` | 100, 2 | bounded request/response |
+//! | `reply_timeout_ms`, `retries` | 100, 2 | bounded request/response; `reply_timeout_ms × (retries + 1)` ≤ `command_timeout_ms` |
+//! | `connect_timeout_ms` | 5000 | the block fails if it never connects within this long |
 //!
 //! Failsafe: the block stops the motors when its input goes silent for
-//! `command_timeout_ms` (upstream crash or stall), on shutdown (`stop`), and
-//! first thing after every (re)connection, including a restart of the block.
+//! `command_timeout_ms` (upstream crash or stall; a command's age counts
+//! from its commit on the wire), on shutdown (`stop`), and first thing after
+//! every (re)connection, including a restart of the block. See
+//! `src/motor/README.md`.
 
 use super::diff::{DiffDrive, Geometry};
 use super::driver::{
@@ -805,6 +808,10 @@ mod tests {
         );
         assert!(e.contains("lower reply_timeout_ms to at most 100"), "{e}");
         assert!(e.contains("raise command_timeout_ms to at least 1200"), "{e}");
+        assert!(!e.contains("retries to at most"), "no number of retries fits: {e}");
+        let p: RoboclawParams = toml::from_str(&format!("{ok}reply_timeout_ms = 200\n")).unwrap();
+        let e = driver_config(&p).unwrap_err();
+        assert!(e.contains("lower reply_timeout_ms to at most 100 or retries to at most 0, or raise command_timeout_ms to at least 600"), "{e}");
         let p: RoboclawParams = toml::from_str(&format!("{ok}connect_timeout_ms = 0\n")).unwrap();
         assert!(driver_config(&p).unwrap_err().contains("connect_timeout_ms must be positive"));
         let p: RoboclawParams = toml::from_str(ok).unwrap();

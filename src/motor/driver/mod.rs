@@ -152,16 +152,18 @@ impl DriverConfig {
         // turn a slow controller into stops.
         let worst = self.link.reply_timeout * (self.link.retries + 1);
         if worst > self.command_timeout {
+            // Attempts that fit: retries can only help if at least one does.
+            let fit = self.command_timeout.as_nanos() / self.link.reply_timeout.as_nanos().max(1);
+            let fewer_retries = if fit >= 1 { format!(" or retries to at most {}", fit - 1) } else { String::new() };
             return Err(MotorError::Config(format!(
                 "reply_timeout_ms ({}) × (retries + 1) ({}) = {} ms exceeds command_timeout_ms ({} ms): \
                  one request to a silent controller could outlast the deadman; \
-                 lower reply_timeout_ms to at most {} or retries to at most {}, or raise command_timeout_ms to at least {}",
+                 lower reply_timeout_ms to at most {}{fewer_retries}, or raise command_timeout_ms to at least {}",
                 ms(self.link.reply_timeout),
                 self.link.retries + 1,
                 ms(worst),
                 ms(self.command_timeout),
                 ms(self.command_timeout / (self.link.retries + 1)),
-                (self.command_timeout.as_nanos() / self.link.reply_timeout.as_nanos().max(1)).saturating_sub(1),
                 ms(worst)
             )));
         }
