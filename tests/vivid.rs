@@ -10,9 +10,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use framewire::bench::camera::bench_camera;
 use framewire::camera::{
-    CameraError, Capture, CapturePath, Device, FormatRequest, IoMode, PageRegion, Recovery, UserBuf, bench_camera,
-    list_devices,
+    CameraError, Capture, CapturePath, Device, FormatRequest, IoMode, PageRegion, Recovery, UserBuf, list_devices,
 };
 use framewire::image::FourCC;
 

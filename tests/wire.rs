@@ -387,7 +387,10 @@ fn mismatched_version_and_sizes_give_typed_errors() {
     let f = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
     f.write_all_at(&99u32.to_le_bytes(), 8).unwrap();
     let e = Writer::attach(&name, &Expect::default()).err().unwrap();
-    assert!(matches!(e, WireError::Version { found: 99, expected: 1, .. }), "{e}");
+    assert!(
+        matches!(e, WireError::Version { found: 99, expected: framewire::wire::layout::LAYOUT_VERSION, .. }),
+        "{e}"
+    );
     f.write_all_at(b"NOTAWIRE", 0).unwrap();
     assert!(matches!(Reader::attach(&name, &Expect::default()), Err(WireError::NotAWire { .. })));
     wire::unlink(&name).unwrap();

@@ -10,18 +10,8 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::block::*;
-use crate::msg::DriveCommand;
-
-fn d_rate() -> f64 {
-    20.0
-}
-
-fn d_on_restart() -> String {
-    "stop".into()
-}
+use framewire_sdk::block::*;
+use framewire_sdk::msg::DriveCommand;
 
 /// The environment variable in which the supervisor tells a block how many
 /// times it has been restarted (absent or "0" on the first start).
@@ -34,25 +24,25 @@ pub fn restarts(value: Option<&str>) -> u64 {
     match value.map(str::trim) {
         None | Some("") => 0,
         Some(v) => v.parse().unwrap_or_else(|_| {
-            tracing::warn!("{ENV_RESTARTS}={v:?} is not a number; taking this start as a restart");
+            framewire_sdk::tracing::warn!("{ENV_RESTARTS}={v:?} is not a number; taking this start as a restart");
             1
         }),
     }
 }
 
-/// Parameters of `drive_script`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// `[seconds, linear m/s, angular rad/s]` steps, in order.
-    steps: Vec<[f64; 3]>,
-    #[serde(default = "d_rate")]
-    rate_hz: f64,
-    #[serde(default)]
-    repeat: bool,
-    /// What a restarted script does: "stop" (zero, then finish) or "replay".
-    #[serde(default = "d_on_restart")]
-    on_restart: String,
+framewire_sdk::params! {
+    /// Parameters of `drive_script`.
+    pub struct Params {
+        /// Each step: `[seconds, linear m/s, angular rad/s]`, in order.
+        steps: Vec<[f64; 3]> = required([[2.0, 0.2, 0.0], [1.0, 0.0, 0.5]]),
+        /// How often the current command is sent, Hz.
+        rate_hz: f64 = 20.0,
+        /// Start over after the last step (else finish and go silent).
+        repeat: bool = false,
+        /// After a restart (a crash under restart = "on-failure"): "stop"
+        /// sends zero and finishes, "replay" starts the script over.
+        on_restart: String = "stop",
+    }
 }
 
 /// The `drive_script` block.
@@ -69,7 +59,7 @@ pub struct DriveScript {
 impl DriveScript {
     /// Opens the block as the `restarts`-th restart (0: the first start).
     pub fn open_after(p: Params, setup: &mut Setup, restarts: u64) -> Result<Self, BlockError> {
-        let now = crate::sys::proc::monotonic_ns();
+        let now = framewire_sdk::monotonic_ns();
         let stop_after_restart = (restarts > 0 && p.on_restart == "stop").then_some(restarts);
         Ok(DriveScript { out: setup.output("drive")?, p, start_ns: now, next_ns: now, step: 0, stop_after_restart })
     }
@@ -81,15 +71,6 @@ impl BlockType for DriveScript {
     fn info() -> BlockInfo {
         BlockInfo::new("drive_script", "Sends scripted drive commands (bench-testing a base without a controller)")
             .role(Role::Source)
-            .param("steps", "[[s, m/s, rad/s]]", "required", "each step: how long, forward speed, turn rate")
-            .param("rate_hz", "float", "20.0", "how often the current command is sent")
-            .param("repeat", "bool", "false", "start over after the last step (else finish and go silent)")
-            .param(
-                "on_restart",
-                "string",
-                "\"stop\"",
-                "after a restart (a crash under restart = \"on-failure\"): \"stop\" sends zero and finishes, \"replay\" starts the script over",
-            )
     }
 
     fn ports(p: &Params) -> Result<Ports, String> {
@@ -119,7 +100,7 @@ impl BlockType for DriveScript {
             // Zero now rather than at the driver's deadman: whatever the
             // crashed instance was commanding stops at once.
             self.out.send(&DriveCommand { linear: 0.0, angular: 0.0 }, None)?;
-            tracing::warn!(
+            framewire_sdk::tracing::warn!(
                 "restarted ({n} restart(s)): not replaying the script from its first step (on_restart = \"stop\"); \
                  sent a zero drive command and finishing. Set on_restart = \"replay\" to start over instead"
             );
@@ -141,12 +122,14 @@ impl BlockType for DriveScript {
             self.step += 1;
             if self.step == self.p.steps.len() {
                 if !self.p.repeat {
-                    tracing::info!("script finished; sending nothing more (drivers downstream stop by their deadman)");
+                    framewire_sdk::tracing::info!(
+                        "script finished; sending nothing more (drivers downstream stop by their deadman)"
+                    );
                     return Ok(Step::Done);
                 }
                 self.step = 0;
             }
-            tracing::info!(
+            framewire_sdk::tracing::info!(
                 "step {}: linear {} m/s, angular {} rad/s",
                 self.step,
                 self.p.steps[self.step][1],
@@ -162,8 +145,8 @@ impl BlockType for DriveScript {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::msg::{Message, MsgKind};
-    use crate::wire::{self, Policy, WireConfig};
+    use framewire_sdk::msg::Message;
+    use framewire_wire::{self as wire, Policy, WireConfig};
     use std::collections::BTreeMap;
     use std::sync::atomic::AtomicBool;
 
@@ -177,7 +160,7 @@ mod tests {
             let _ = wire::unlink(&name);
             let mut cfg =
                 WireConfig::new(DriveCommand::SIZE as u64, WireConfig::min_slots(Policy::Latest, 1), 1, Policy::Latest);
-            cfg.kind = MsgKind::Drive;
+            cfg.kind = DriveCommand::TYPE;
             wire::create(&name, &cfg).unwrap();
             Wire(name)
         }
@@ -189,7 +172,9 @@ mod tests {
     }
 
     fn params(extra: &str) -> Params {
-        toml::from_str(&format!("steps = [[5.0, 0.3, 0.0]]\n{extra}")).unwrap()
+        let t: framewire_sdk::toml::Table =
+            framewire_sdk::toml::from_str(&format!("steps = [[5.0, 0.3, 0.0]]\n{extra}")).unwrap();
+        <Params as framewire_sdk::params::Params>::from_table(&t).unwrap()
     }
 
     /// Runs the script as the `restarts`-th start: what it sent first, and

@@ -35,8 +35,8 @@ use serde::Deserialize;
 use super::device::Device;
 use super::error::CameraError;
 use super::negotiate::{FormatRequest, Negotiated};
-use crate::image::ImageFormat;
-use crate::sys::v4l2::{self as sys, MmapBuf, UserBuf};
+use framewire_sdk::image::ImageFormat;
+use framewire_sys::v4l2::{self as sys, MmapBuf, UserBuf};
 
 /// Which buffer path the user wants.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

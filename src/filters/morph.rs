@@ -14,7 +14,7 @@
 //! path, so results are the same either way.
 
 use super::{FilterError, Result, check, same_size, simd_dispatch};
-use crate::image::{FourCC, ImageMut, ImageRef};
+use framewire_sdk::image::{FourCC, ImageMut, ImageRef};
 
 /// Which morphological operation to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,7 +59,7 @@ fn pack8(v: u64) -> Option<u64> {
 fn pack_row(row: &[u8], out: &mut [u64], pad: bool, avx2: bool, tmp: &mut [u32]) -> bool {
     let w = row.len();
     let whole = w / 64;
-    let (done, mut ok) = crate::filters::simd::pack_mask(&row[..whole * 64], &mut tmp[..2 * whole], avx2);
+    let (done, mut ok) = crate::simd::pack_mask(&row[..whole * 64], &mut tmp[..2 * whole], avx2);
     debug_assert_eq!(done, whole * 64);
     for (i, o) in out[..whole].iter_mut().enumerate() {
         *o = tmp[2 * i] as u64 | (tmp[2 * i + 1] as u64) << 32;
@@ -292,7 +292,7 @@ impl Morphology {
         // Padding bits past the row end must never win the first stage.
         let first_min = matches!(op, MorphOp::Erode | MorphOp::Open);
         let [a, b] = &mut self.bits;
-        let avx2 = crate::filters::simd::have_avx2();
+        let avx2 = crate::simd::have_avx2();
         let mut tmp = std::mem::take(&mut self.tmp32);
         tmp.resize(2 * wn, 0);
         for y in 0..h {
@@ -339,7 +339,7 @@ impl Morphology {
                 tmp[2 * i] = word as u32;
                 tmp[2 * i + 1] = (word >> 32) as u32;
             }
-            crate::filters::simd::unpack_mask(&tmp[..2 * whole], &mut d[..whole * 64], avx2);
+            crate::simd::unpack_mask(&tmp[..2 * whole], &mut d[..whole * 64], avx2);
             let word = r[wn - 1];
             for (j, c) in d[whole * 64..].chunks_mut(8).enumerate() {
                 let v = UNPACK[(word >> (8 * j)) as u8 as usize].to_le_bytes();
@@ -355,7 +355,7 @@ impl Morphology {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ImageFormat;
+    use framewire_sdk::image::ImageFormat;
 
     #[test]
     fn bit_packing_round_trips() {

@@ -30,23 +30,24 @@ use super::driver::{
 };
 use super::serial::LinkConfig;
 use super::{MotorError, proto};
-use crate::block::{
+use framewire_sdk::block::{
     BlockError, BlockInfo, BlockType, Context, Input, Output, PortType, Ports, Registry, Role, Setup, Step,
 };
-use crate::msg::{DriveCommand, Odometry, WheelCommand};
+use framewire_sdk::msg::{DriveCommand, Odometry, WheelCommand};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
 /// Registers `diff_drive` and every motor driver block.
-pub fn register(reg: &mut Registry) {
-    reg.add::<DiffDriveBlock>();
-    reg.add::<MotorBlock<RoboclawParams>>();
-    reg.add::<MotorBlock<DynamixelParams>>();
-    reg.add::<MotorBlock<ArduinoParams>>();
-    reg.add::<MotorBlock<SabertoothParams>>();
-    reg.add::<MotorBlock<VescParams>>();
-    reg.add::<MotorBlock<OdriveParams>>();
-    reg.add::<MotorBlock<PololuParams>>();
+pub fn register(reg: &mut Registry) -> Result<(), framewire_sdk::block::RegistryError> {
+    reg.add::<DiffDriveBlock>()?;
+    reg.add::<MotorBlock<RoboclawParams>>()?;
+    reg.add::<MotorBlock<DynamixelParams>>()?;
+    reg.add::<MotorBlock<ArduinoParams>>()?;
+    reg.add::<MotorBlock<SabertoothParams>>()?;
+    reg.add::<MotorBlock<VescParams>>()?;
+    reg.add::<MotorBlock<OdriveParams>>()?;
+    reg.add::<MotorBlock<PololuParams>>()?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- diff_drive
@@ -155,7 +156,7 @@ pub struct Common {
 }
 
 /// What a protocol's parameter struct provides to [`MotorBlock`].
-pub trait DriverParams: serde::de::DeserializeOwned + Send + 'static {
+pub trait DriverParams: framewire_sdk::params::Params + Clone {
     /// Block type name.
     const NAME: &'static str;
     /// One line for `framewire blocks`.
@@ -239,6 +240,8 @@ macro_rules! driver_params {
             pub connect_timeout_ms: u64,
             $($(#[$fa])* pub $f: $t,)*
         }
+
+        framewire_sdk::serde_params!($name);
 
         impl $name {
             fn common_keys(&self, baud: u32) -> Common {
@@ -694,7 +697,7 @@ impl<P: DriverParams> MotorBlock<P> {
             newest = Some(s);
         }
         let s = newest?;
-        let age = Duration::from_nanos(crate::sys::proc::monotonic_ns().saturating_sub(s.meta.commit_ns));
+        let age = Duration::from_nanos(framewire_sdk::monotonic_ns().saturating_sub(s.meta.commit_ns));
         let now = Instant::now();
         Some((now.checked_sub(age).unwrap_or(now), s.msg))
     }
@@ -754,11 +757,12 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::BlockSpec;
-    use crate::motor::Protocol;
-    use crate::motor::sim::{self, Faults, SimOptions};
-    use crate::msg::{Message, MsgKind};
-    use crate::wire::{self, Policy, WireConfig};
+    use crate::Protocol;
+    use crate::sim::{self, Faults, SimOptions};
+    use framewire_sdk::block::BlockSpec;
+    use framewire_sdk::msg::Message;
+    use framewire_wire::PayloadType;
+    use framewire_wire::{self as wire, Policy, WireConfig};
     use std::collections::BTreeMap;
     use std::sync::atomic::AtomicBool;
 
@@ -766,7 +770,7 @@ mod tests {
 
     struct Wire(String);
     impl Wire {
-        fn new(tag: &str, kind: MsgKind, size: usize) -> Wire {
+        fn new(tag: &str, kind: PayloadType, size: usize) -> Wire {
             let name = format!("fwmotor-{}-{tag}", std::process::id());
             let _ = wire::unlink(&name);
             let mut cfg = WireConfig::new(size as u64, WireConfig::min_slots(Policy::Latest, 1), 1, Policy::Latest);
@@ -821,7 +825,7 @@ mod tests {
         assert!(e.contains("counts_per_rev"), "{e}");
         // Every block type registers with its own name and ports.
         let mut reg = Registry::new();
-        register(&mut reg);
+        register(&mut reg).unwrap();
         let names = reg.names();
         for n in
             ["diff_drive", "roboclaw", "dynamixel", "ros_arduino_bridge", "sabertooth", "vesc", "odrive", "pololu_smc"]
@@ -838,13 +842,13 @@ mod tests {
     /// simulated RoboClaw; then the deadman and the shutdown stop.
     #[test]
     fn drive_wire_to_simulated_roboclaw() {
-        let dir = crate::motor::tests::TestDir::new("blocks");
+        let dir = crate::tests::TestDir::new("blocks");
         let link = dir.link();
         let sim =
             sim::start(Protocol::Roboclaw, SimOptions { link: Some(link.clone()), ..Default::default() }).unwrap();
-        let drive = Wire::new("drive", MsgKind::Drive, DriveCommand::SIZE);
-        let wheels = Wire::new("wheels", MsgKind::Wheels, WheelCommand::SIZE);
-        let odom = Wire::new("odom", MsgKind::Odometry, Odometry::SIZE);
+        let drive = Wire::new("drive", DriveCommand::TYPE, DriveCommand::SIZE);
+        let wheels = Wire::new("wheels", WheelCommand::TYPE, WheelCommand::SIZE);
+        let odom = Wire::new("odom", Odometry::TYPE, Odometry::SIZE);
 
         let mut src: Output<DriveCommand> = setup("src", &[], &[("out", &drive)]).output("out").unwrap();
         let mut odom_in: Input<Odometry> = setup("sink", &[("in", &odom)], &[]).input("in").unwrap();
@@ -930,18 +934,19 @@ mod tests {
             "odrive" => Protocol::Odrive,
             _ => Protocol::Pololu,
         };
-        let dir = crate::motor::tests::TestDir::new(&format!("silent-{tag}"));
+        let dir = crate::tests::TestDir::new(&format!("silent-{tag}"));
         let sim = std::sync::Arc::new(
             sim::start(sim_protocol, SimOptions { link: Some(dir.link()), ..Default::default() }).unwrap(),
         );
-        let wheels = Wire::new(&format!("silent-{tag}-wheels"), MsgKind::Wheels, WheelCommand::SIZE);
-        let odom = Wire::new(&format!("silent-{tag}-odom"), MsgKind::Odometry, Odometry::SIZE);
-        let params: P = toml::from_str(&format!(
+        let wheels = Wire::new(&format!("silent-{tag}-wheels"), WheelCommand::TYPE, WheelCommand::SIZE);
+        let odom = Wire::new(&format!("silent-{tag}-odom"), Odometry::TYPE, Odometry::SIZE);
+        let table: toml::Table = toml::from_str(&format!(
             "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\n\
              command_timeout_ms = 1000\nreply_timeout_ms = 333\nretries = 2\n{extra}",
             dir.link().to_str().unwrap()
         ))
         .unwrap();
+        let params = P::from_table(&table).unwrap();
         let mut mb =
             MotorBlock::<P>::open(params, &mut setup("motors", &[("wheels", &wheels)], &[("odometry", &odom)]))
                 .unwrap();
@@ -1035,3 +1040,6 @@ mod tests {
         pololu => PololuParams, "";
     }
 }
+
+// Parameter structs parsed with serde (documented by hand in `info()`).
+framewire_sdk::serde_params!(DiffDriveParams);

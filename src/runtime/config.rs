@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::block::{PortType, Ports, Registry, Role};
-use crate::wire::{self, Policy, WireConfig};
+use framewire_sdk::block::{PortType, Ports, Registry, Role};
+use framewire_wire::{self as wire, Policy, WireConfig};
 
 /// One validation problem, located in a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,8 +80,13 @@ pub struct BlockConf {
     pub params: toml::Table,
     /// Restart policy.
     pub restart: Restart,
-    /// Restarts allowed before the pipeline gives up.
+    /// Restarts allowed within `restart_window` before the pipeline gives up.
     pub max_restarts: u32,
+    /// The window `max_restarts` counts restarts in.
+    pub restart_window: std::time::Duration,
+    /// How long the block may go without a heartbeat before the supervisor
+    /// kills and restarts it (`None`: no watchdog).
+    pub watchdog: Option<std::time::Duration>,
     /// Role of the block type.
     pub role: Role,
     /// Connected inputs: port name to wire name (`block.port` of the writer).
@@ -168,7 +173,16 @@ impl Source {
 }
 
 /// Keys of a `[[block]]` table that belong to the runtime, not the block.
-const RUNTIME_KEYS: &[&str] = &["name", "type", "restart", "max_restarts", "uses"];
+const RUNTIME_KEYS: &[&str] = &["name", "type", "restart", "max_restarts", "restart_window_s", "watchdog_ms", "uses"];
+
+/// Default `watchdog_ms` for framewire's own blocks. A step returns within
+/// about a tick (100 ms), so 5 s of silence means a stopped or stuck block.
+/// `exec` blocks have none unless set: a foreign program heartbeats only if
+/// it writes its state segment (see `framewire_sdk::state`).
+pub const DEFAULT_WATCHDOG_MS: u64 = 5000;
+
+/// Default `restart_window_s`.
+pub const DEFAULT_RESTART_WINDOW_S: u64 = 60;
 
 /// Default readers per wire beyond the connected ones, so that tools
 /// (`framewire status` taps, recorders) and restarting readers find room.
@@ -310,6 +324,36 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
                 }
             },
         };
+        let whole = |key: &str, default: u64, max: u64, what: &str, problems: &mut Vec<Problem>| match get(key) {
+            None => default,
+            Some((_, v)) => match v.get_ref().as_integer() {
+                Some(n) if (0..=max as i64).contains(&n) => n as u64,
+                _ => {
+                    problems.push(main.at(
+                        v.span().start,
+                        format!("{key} of block {bname:?} must be a whole number from 0 to {max}, not {}", v.get_ref()),
+                        Some(what.to_string()),
+                    ));
+                    default
+                }
+            },
+        };
+        let restart_window = std::time::Duration::from_secs(whole(
+            "restart_window_s",
+            DEFAULT_RESTART_WINDOW_S,
+            7 * 24 * 3600,
+            "seconds within which max_restarts restarts are allowed (default 60)",
+            &mut problems,
+        ));
+        let default_watchdog = if tname == "exec" { 0 } else { DEFAULT_WATCHDOG_MS };
+        let watchdog_ms = whole(
+            "watchdog_ms",
+            default_watchdog,
+            3_600_000,
+            "milliseconds without a heartbeat before the block is restarted (0 = no watchdog)",
+            &mut problems,
+        );
+        let watchdog = (watchdog_ms > 0).then(|| std::time::Duration::from_millis(watchdog_ms.max(200)));
         let mut params = toml::Table::new();
         if let Some((_, u)) = get("uses") {
             let dev = u.get_ref().as_str().unwrap_or("");
@@ -340,11 +384,22 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
             Ok(p) => Some(p),
             Err(e) => {
                 let key = e.key.as_deref().and_then(|k| k.split(['.', '[']).next()).map(str::to_string);
-                let unknown =
-                    e.message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string);
+                // `params!` reports an unknown key as the error's key; serde
+                // structs say "unknown field `x`".
+                let unknown = if e.message.starts_with("unknown parameter") {
+                    e.key.clone()
+                } else {
+                    e.message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string)
+                };
                 let at_key = unknown.as_ref().or(key.as_ref()).and_then(|k| keys.get(k)).copied().unwrap_or(start);
                 let msg = match (&unknown, &key) {
-                    (Some(u), _) => format!("unknown parameter {u:?} for block {bname:?} (type {tname})"),
+                    (Some(u), _) => {
+                        let names: Vec<&'static str> = info.params.iter().map(|p| p.name).collect();
+                        let near = framewire_sdk::params::nearest(u, &names)
+                            .map(|n| format!("; did you mean {n:?}?"))
+                            .unwrap_or_default();
+                        format!("unknown parameter {u:?} for block {bname:?} (type {tname}){near}")
+                    }
                     (None, Some(k)) => format!("parameter {k:?} of block {bname:?}: {}", e.message),
                     (None, None) => format!("block {bname:?}: {}", e.message),
                 };
@@ -377,6 +432,8 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
                 params,
                 restart,
                 max_restarts,
+                restart_window,
+                watchdog,
                 role,
                 inputs: BTreeMap::new(),
                 outputs: BTreeMap::new(),
@@ -494,9 +551,9 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
     // The size comes from the first producer upstream that states one; the
     // format from the nearest block on the way that states one (a `convert`
     // between the camera and this block changes it).
-    let dims_of = |start: &str| -> Option<(u32, u32, Vec<crate::image::FourCC>)> {
+    let dims_of = |start: &str| -> Option<(u32, u32, Vec<framewire_sdk::image::FourCC>)> {
         let mut w = start.to_string();
-        let mut nearest: Option<Vec<crate::image::FourCC>> = None;
+        let mut nearest: Option<Vec<framewire_sdk::image::FourCC>> = None;
         for _ in 0..=blocks.len() {
             match &wires.get(&w)?.0 {
                 PortType::Image { formats, max_width, max_height } => {
@@ -526,7 +583,7 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
         let needed = match ty.slot_size() {
             Some(n) => n,
             None => match (ty, dims_of(wname)) {
-                (PortType::ImageFrom { .. }, Some((w, h, formats))) => crate::block::image_slot(&formats, w, h),
+                (PortType::ImageFrom { .. }, Some((w, h, formats))) => framewire_sdk::block::image_slot(&formats, w, h),
                 _ => {
                     problems.push(main.at(
                         0,
@@ -610,7 +667,7 @@ fn incompatible(w: &PortType, r: &PortType) -> Option<String> {
         (PortType::ImageFrom { formats: wf, .. }, PortType::Image { formats: rf, .. })
             if !wf.is_empty() && !rf.is_empty() && !wf.iter().any(|f| rf.contains(f)) =>
         {
-            let j = |v: &[crate::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
+            let j = |v: &[framewire_sdk::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
             Some(format!("produces {} images but the input accepts {}", j(wf), j(rf)))
         }
         (PortType::Msg(a), PortType::ImageFrom { .. }) => {
@@ -624,7 +681,8 @@ fn incompatible(w: &PortType, r: &PortType) -> Option<String> {
             PortType::Image { formats: rf, max_width: rw, max_height: rh },
         ) => {
             if !wf.is_empty() && !rf.is_empty() && !wf.iter().any(|f| rf.contains(f)) {
-                let j = |v: &[crate::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
+                let j =
+                    |v: &[framewire_sdk::image::FourCC]| v.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/");
                 return Some(format!("produces {} images but the input accepts {}", j(wf), j(rf)));
             }
             if ww > rw || wh > rh {
@@ -698,7 +756,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");
         std::fs::write(&path, text).unwrap();
-        let r = load(&path, &crate::runtime::registry());
+        let mut reg = framewire_sdk::block::Registry::new();
+        framewire_builtin::register(&mut reg).unwrap();
+        framewire_filters::blocks::register(&mut reg).unwrap();
+        let r = load(&path, &reg);
         let _ = std::fs::remove_dir_all(&dir);
         r
     }
@@ -723,7 +784,7 @@ type = "convert"
 format = "RGB24"
 [[block]]
 name = "inv"
-type = "invert"
+type = "flip"
 [[block]]
 name = "sink"
 type = "frame_sink"

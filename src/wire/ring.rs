@@ -43,7 +43,10 @@ use std::time::Duration;
 use super::layout::*;
 use super::{Expect, FrameMeta, Policy, Segment, WireError};
 use crate::image::{FourCC, ImageFormat};
-use crate::sys::proc::{ProcId, monotonic_ns};
+use framewire_sys::proc::{ProcId, monotonic_ns};
+
+mod wake;
+pub use wake::WakeHandle;
 
 /// How often a sleeping queue-policy writer looks for dead readers.
 const SWEEP_EVERY_NS: u64 = 50_000_000;

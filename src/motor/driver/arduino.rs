@@ -1,9 +1,9 @@
 //! ROSArduinoBridge backend (the sketch's line protocol).
 
 use super::{Backend, Feedback};
-use crate::motor::MotorError;
-use crate::motor::proto::arduino as ard;
-use crate::motor::serial::{LINE, Link};
+use crate::MotorError;
+use crate::proto::arduino as ard;
+use crate::serial::{LINE, Link};
 use std::f64::consts::TAU;
 use std::time::Duration;
 
@@ -26,8 +26,8 @@ impl ArduinoBackend {
     }
 }
 
-fn ok_line(b: &[u8]) -> crate::motor::proto::Parse<()> {
-    use crate::motor::proto::{BadKind, Parse, parse_line};
+fn ok_line(b: &[u8]) -> crate::proto::Parse<()> {
+    use crate::proto::{BadKind, Parse, parse_line};
     match parse_line(b) {
         Parse::Done { value, used, skipped } if value == ard::OK => Parse::Done { value: (), used, skipped },
         Parse::Done { used, .. } => Parse::Bad { used, kind: BadKind::Malformed },
@@ -58,7 +58,7 @@ impl Backend for ArduinoBackend {
         link.transact("motor speeds (m)", &ard::motor_speeds(f(s[0]), f(s[1])), LINE, ok_line)
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
-        use crate::motor::proto::{BadKind, Parse, parse_line};
+        use crate::proto::{BadKind, Parse, parse_line};
         let (l, r) = link.transact("read encoders (e)", &ard::read_encoders(), LINE, |b| match parse_line(b) {
             Parse::Done { value, used, skipped } => match ard::parse_encoders(&value) {
                 Some(v) => Parse::Done { value: v, used, skipped },

@@ -1,9 +1,9 @@
 //! ROBOTIS Dynamixel Protocol 2.0 backend (two X-series servos).
 
 use super::{Backend, Feedback, Unwrap32};
-use crate::motor::MotorError;
-use crate::motor::proto::dynamixel as dx;
-use crate::motor::serial::Link;
+use crate::MotorError;
+use crate::proto::dynamixel as dx;
+use crate::serial::Link;
 use std::f64::consts::TAU;
 use std::time::Duration;
 
@@ -31,8 +31,8 @@ impl DynamixelBackend {
     }
 }
 
-fn status_from(id: u8, b: &[u8]) -> crate::motor::proto::Parse<dx::Packet> {
-    use crate::motor::proto::{BadKind, Parse};
+fn status_from(id: u8, b: &[u8]) -> crate::proto::Parse<dx::Packet> {
+    use crate::proto::{BadKind, Parse};
     match dx::parse(b) {
         // Our own instruction echoed by a half-duplex adapter, or another
         // servo's packet: skip it and keep reading.
@@ -78,7 +78,7 @@ impl Backend for DynamixelBackend {
         link.send(&dx::sync_write(dx::addr::GOAL_VELOCITY, 4, &[(self.ids[0], &v[0]), (self.ids[1], &v[1])]))
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
-        use crate::motor::proto::Parse;
+        use crate::proto::Parse;
         let ids = self.ids;
         // Present Velocity (128, 4 bytes) and Present Position (132, 4
         // bytes) are adjacent: one sync read of 8 bytes gets both.

@@ -37,7 +37,7 @@ pub use vesc::VescBackend;
 use super::MotorError;
 use super::diff::{Geometry, OdometryIntegrator, forward};
 use super::serial::{Link, LinkConfig, LinkStats};
-use crate::msg::{Odometry, WheelCommand};
+use framewire_sdk::msg::{Odometry, WheelCommand};
 use std::time::{Duration, Instant};
 
 /// What a controller reported in one tick. Channel 0 is motor 1 / the first

@@ -1,8 +1,8 @@
 //! ODrive 0.5.x ASCII protocol backend.
 
 use super::{Backend, Feedback};
-use crate::motor::MotorError;
-use crate::motor::serial::{LINE, Link};
+use crate::MotorError;
+use crate::serial::{LINE, Link};
 use std::f64::consts::TAU;
 use std::time::Duration;
 
@@ -27,11 +27,11 @@ impl OdriveBackend {
 
     fn read(&self, link: &mut Link, what: &str, req: &[u8]) -> Result<String, MotorError> {
         let ck = self.checksum;
-        link.transact(what, req, LINE, |b| crate::motor::proto::odrive::parse_reply(b, ck))
+        link.transact(what, req, LINE, |b| crate::proto::odrive::parse_reply(b, ck))
     }
 
     fn read_num(&self, link: &mut Link, prop: &str) -> Result<f64, MotorError> {
-        let l = self.read(link, prop, &crate::motor::proto::odrive::read(prop, self.checksum))?;
+        let l = self.read(link, prop, &crate::proto::odrive::read(prop, self.checksum))?;
         l.trim().parse().map_err(|_| MotorError::Device(format!("odrive: {prop}: unexpected reply {l:?}")))
     }
 }
@@ -41,7 +41,7 @@ impl Backend for OdriveBackend {
         "odrive"
     }
     fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
-        use crate::motor::proto::odrive as od;
+        use crate::proto::odrive as od;
         let ck = self.checksum;
         link.send(&od::line("sc", ck))?; // clear latched errors (0.5.x)
         for ax in 0..2u8 {
@@ -64,7 +64,7 @@ impl Backend for OdriveBackend {
         Ok(())
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
-        use crate::motor::proto::odrive as od;
+        use crate::proto::odrive as od;
         let mut out = Vec::new();
         for (ax, v) in s.iter().enumerate() {
             out.extend_from_slice(&od::velocity(ax as u8, v / TAU * self.gear_ratio, 0.0, self.checksum));
@@ -73,7 +73,7 @@ impl Backend for OdriveBackend {
         link.send(&out)
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
-        use crate::motor::proto::odrive as od;
+        use crate::proto::odrive as od;
         let mut fb = Feedback::default();
         let mut angle = [0.0; 2];
         let mut speed = [0.0; 2];

@@ -1,8 +1,8 @@
 //! Pololu Simple Motor Controller backend (two controllers on one line).
 
 use super::{Backend, Feedback};
-use crate::motor::MotorError;
-use crate::motor::serial::Link;
+use crate::MotorError;
+use crate::serial::Link;
 use std::time::Duration;
 
 /// Pololu Simple Motor Controllers, one per wheel, sharing a line with the
@@ -25,7 +25,7 @@ impl PololuBackend {
     }
 
     fn var(&self, link: &mut Link, ch: usize, id: u8) -> Result<u16, MotorError> {
-        use crate::motor::proto::pololu as pl;
+        use crate::proto::pololu as pl;
         // No checksum on replies: a value out of range is counted as bad and
         // asked again (LinkStats::implausible).
         link.transact("get variable", &pl::get_variable(pl::Framing::Device(self.devices[ch]), id), 2, |b| {
@@ -34,7 +34,7 @@ impl PololuBackend {
     }
 
     fn exit_safe_start(&self, link: &mut Link) -> Result<(), MotorError> {
-        use crate::motor::proto::pololu as pl;
+        use crate::proto::pololu as pl;
         for d in self.devices {
             link.send(&pl::exit_safe_start(pl::Framing::Device(d)))?;
         }
@@ -59,7 +59,7 @@ impl Backend for PololuBackend {
         self.exit_safe_start(link)
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
-        use crate::motor::proto::pololu as pl;
+        use crate::proto::pololu as pl;
         let mut out = Vec::new();
         for (ch, v) in s.iter().enumerate() {
             let sp = ((v / self.max_wheel_speed).clamp(-1.0, 1.0) * pl::MAX_SPEED as f64).round() as i32;
@@ -68,7 +68,7 @@ impl Backend for PololuBackend {
         link.send(&out)
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
-        use crate::motor::proto::pololu as pl;
+        use crate::proto::pololu as pl;
         let k = self.max_wheel_speed / pl::MAX_SPEED as f64;
         let speed = [
             self.var(link, 0, pl::var::SPEED)? as i16 as f64 * k,

@@ -1,9 +1,9 @@
 //! RoboClaw / Basicmicro packet serial backend.
 
 use super::{Backend, Feedback, Unwrap32};
-use crate::motor::MotorError;
-use crate::motor::proto::roboclaw as rc;
-use crate::motor::serial::Link;
+use crate::MotorError;
+use crate::proto::roboclaw as rc;
+use crate::serial::Link;
 use std::f64::consts::TAU;
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! Dimension Engineering Sabertooth backend (packetized or simplified serial).
 
 use super::{Backend, Feedback};
-use crate::motor::MotorError;
-use crate::motor::serial::Link;
+use crate::MotorError;
+use crate::serial::Link;
 use std::time::Duration;
 
 /// How a Sabertooth is addressed.
@@ -29,12 +29,12 @@ impl Backend for SabertoothBackend {
     }
     fn on_connect(&mut self, link: &mut Link) -> Result<(), MotorError> {
         if let SabertoothMode::Packetized(_) = self.mode {
-            link.send(&[crate::motor::proto::sabertooth::BAUDING_BYTE])?;
+            link.send(&[crate::proto::sabertooth::BAUDING_BYTE])?;
         }
         Ok(())
     }
     fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
-        use crate::motor::proto::sabertooth as st;
+        use crate::proto::sabertooth as st;
         match self.mode {
             SabertoothMode::Packetized(a) => link.send(&st::serial_timeout(a, t)),
             SabertoothMode::Simplified => {
@@ -46,7 +46,7 @@ impl Backend for SabertoothBackend {
         }
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
-        use crate::motor::proto::sabertooth as st;
+        use crate::proto::sabertooth as st;
         let frac = |v: f64| (v / self.max_wheel_speed).clamp(-1.0, 1.0);
         match self.mode {
             SabertoothMode::Packetized(a) => {

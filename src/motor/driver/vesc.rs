@@ -1,9 +1,9 @@
 //! VESC backend (one VESC on the UART, one behind it on CAN).
 
 use super::{Backend, Feedback, Unwrap32};
-use crate::motor::MotorError;
-use crate::motor::proto::{BadKind, Parse};
-use crate::motor::serial::Link;
+use crate::MotorError;
+use crate::proto::{BadKind, Parse};
+use crate::serial::Link;
 use std::f64::consts::TAU;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ impl VescBackend {
     }
 
     fn payload(&self, ch: usize, p: Vec<u8>) -> Vec<u8> {
-        use crate::motor::proto::vesc as vs;
+        use crate::proto::vesc as vs;
         vs::frame(&if ch == 0 { p } else { vs::forward_can(self.can_id, &p) })
     }
 }
@@ -40,7 +40,7 @@ impl Backend for VescBackend {
         "vesc"
     }
     fn configure(&mut self, link: &mut Link, t: Duration) -> Result<(), MotorError> {
-        use crate::motor::proto::vesc as vs;
+        use crate::proto::vesc as vs;
         // Firmware before 3.x answers COMM_GET_VALUES in another layout:
         // refuse it rather than read nonsense speeds and voltages.
         for ch in 0..2 {
@@ -72,7 +72,7 @@ impl Backend for VescBackend {
         Ok(())
     }
     fn command(&mut self, link: &mut Link, s: [f64; 2]) -> Result<(), MotorError> {
-        use crate::motor::proto::vesc as vs;
+        use crate::proto::vesc as vs;
         let k = self.erpm_per_rad_s();
         let mut out = Vec::new();
         for (ch, v) in s.iter().enumerate() {
@@ -82,7 +82,7 @@ impl Backend for VescBackend {
         link.send(&out)
     }
     fn feedback(&mut self, link: &mut Link) -> Result<Feedback, MotorError> {
-        use crate::motor::proto::vesc as vs;
+        use crate::proto::vesc as vs;
         let mut fb = Feedback::default();
         let mut angle = [0.0; 2];
         let mut speed = [0.0; 2];

@@ -1,7 +1,7 @@
 //! Simulated Pololu Simple Motor Controllers sharing one serial line.
 
 use super::{Ctx, SimDevice, SimState, each_frame};
-use crate::motor::proto::pololu::{self as pl, cmd, var};
+use crate::proto::pololu::{self as pl, cmd, var};
 use std::time::Duration;
 
 /// Full speed of the simulated motors, counts/s.

@@ -1,7 +1,7 @@
 //! A simulated RoboClaw in packet serial mode.
 
 use super::{Ctx, SimDevice, SimState, each_frame};
-use crate::motor::proto::roboclaw::{self as rc, Request, cmd};
+use crate::proto::roboclaw::{self as rc, Request, cmd};
 use std::time::Duration;
 
 /// A RoboClaw at one address with two encoder motors. Speeds are in encoder

@@ -1,7 +1,7 @@
 //! Simulated VESCs: one on the UART, one behind it on CAN.
 
 use super::{Ctx, SimDevice, SimState, each_frame};
-use crate::motor::proto::vesc::{self as vs, FwVersion, Values, comm};
+use crate::proto::vesc::{self as vs, FwVersion, Values, comm};
 use std::time::Duration;
 
 /// Tachometer steps per electrical revolution (6 commutation steps).

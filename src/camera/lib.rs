@@ -3,7 +3,7 @@
 //! when the driver allows it, MMAP plus one copy otherwise.
 //!
 //! The kernel requests and every `unsafe` block live in
-//! [`crate::sys::v4l2`]; this module is safe code on top of it.
+//! [`framewire_sys::v4l2`]; this module is safe code on top of it.
 //!
 //! * [`Device`] opens a node by any path that resolves to it
 //!   (`/dev/video0`, `/dev/v4l/by-id/...`, a udev symlink).
@@ -17,8 +17,14 @@
 //! * [`Capture`] streams, recovering from stalls (stream restart) and
 //!   disconnects (reopen the same path with backoff).
 //! * [`CameraBlock`] is the `camera` block: capture straight into a wire.
+//!
+//! May depend on: `framewire-sdk` (the block API), `framewire-wire` (slot
+//! reservation for USERPTR capture), `framewire-sys` (the V4L2 ioctls).
+//! `unsafe` is denied except for the one place in `block.rs` where a
+//! reserved wire slot is handed to the driver to capture into.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
-mod bench;
 mod block;
 mod capture;
 mod controls;
@@ -26,7 +32,6 @@ mod device;
 mod error;
 mod negotiate;
 
-pub use bench::{BenchResult, bench_camera, bench_capture};
 pub use block::CameraBlock;
 pub use capture::{Capture, CapturePath, CaptureStats, FrameInfo, IoMode, Recovery};
 pub use controls::{ControlInfo, ControlKind};
@@ -34,69 +39,55 @@ pub use device::{Capabilities, Device, DeviceInfo, FormatInfo, FrameSize, Interv
 pub use error::CameraError;
 pub use negotiate::{FormatRequest, Negotiated};
 
-pub use crate::sys::v4l2::{PageRegion, UserBuf};
+pub use framewire_sys::v4l2::{PageRegion, UserBuf};
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-use serde::Deserialize;
+use framewire_sdk::params::DevicePath;
 
-/// A camera's settings as written in a pipeline's TOML.
-///
-/// ```toml
-/// device = "/dev/v4l/by-id/usb-046d_C920-video-index0"
-/// format = "YUYV"        # YUYV, MJPEG, GREY, RGB24, BGR24, NV12 or any FourCC
-/// width = 640
-/// height = 480
-/// fps = 30               # optional; the driver's default otherwise
-/// io = "auto"            # auto (USERPTR if supported), userptr, mmap
-/// buffers = 4            # driver queue depth
-/// frame_timeout_ms = 2000
-/// [controls]
-/// brightness = 128
-/// exposure = 250
-/// ```
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CameraConfig {
-    /// Path of the device node or any link to it.
-    pub device: PathBuf,
-    /// Pixel format name (see [`crate::image::FourCC::parse`]).
-    pub format: String,
-    /// Requested width in pixels.
-    pub width: u32,
-    /// Requested height in pixels.
-    pub height: u32,
-    /// Requested frame rate; `None` keeps the driver's.
-    #[serde(default)]
-    pub fps: Option<f64>,
-    /// Buffer path.
-    #[serde(default)]
-    pub io: IoMode,
-    /// Number of driver buffers.
-    #[serde(default = "default_buffers")]
-    pub buffers: u32,
-    /// Restart the stream when no frame arrives within this time.
-    #[serde(default = "default_timeout_ms")]
-    pub frame_timeout_ms: u64,
-    /// Controls to set at start, by name (see [`Device::set_control`]).
-    #[serde(default)]
-    pub controls: BTreeMap<String, i64>,
-}
-
-fn default_buffers() -> u32 {
-    4
-}
-
-fn default_timeout_ms() -> u64 {
-    2000
+framewire_sdk::params! {
+    /// A camera's settings as written in a pipeline's TOML.
+    ///
+    /// ```toml
+    /// device = "/dev/v4l/by-id/usb-046d_C920-video-index0"
+    /// format = "YUYV"        # YUYV, MJPEG, GREY, RGB24, BGR24, NV12 or any FourCC
+    /// width = 640
+    /// height = 480
+    /// fps = 30               # optional; the driver's default otherwise
+    /// io = "auto"            # auto (USERPTR if supported), userptr, mmap
+    /// buffers = 4            # driver queue depth
+    /// frame_timeout_ms = 2000
+    /// [controls]
+    /// brightness = 128
+    /// exposure = 250
+    /// ```
+    pub struct CameraConfig {
+        /// V4L2 node or any link to it (`/dev/v4l/by-id/...`, `/dev/framewire/camera0`).
+        pub device: DevicePath = required("/dev/video0"),
+        /// Pixel format: YUYV, MJPEG, GREY, RGB24, BGR24, NV12 or any FourCC.
+        pub format: String = required("YUYV"),
+        /// Frame width in pixels.
+        pub width: u32 = required(640),
+        /// Frame height in pixels.
+        pub height: u32 = required(480),
+        /// Frames per second (the driver's default if absent).
+        pub fps: Option<f64> = None,
+        /// Buffer path: auto (USERPTR if the driver supports it), userptr or mmap.
+        pub io: IoMode = IoMode::Auto,
+        /// Driver buffers, i.e. wire slots kept queued with the driver.
+        pub buffers: u32 = 4,
+        /// Restart the stream after this long without a frame, ms.
+        pub frame_timeout_ms: u64 = 2000,
+        /// Controls by name: brightness, exposure, gain, white_balance, ... (see `framewire devices`).
+        pub controls: BTreeMap<String, i64> = BTreeMap::new(),
+    }
 }
 
 impl CameraConfig {
     /// The format request this configuration describes.
     pub fn request(&self) -> Result<FormatRequest, CameraError> {
-        let fourcc = crate::image::FourCC::parse(&self.format).ok_or_else(|| CameraError::BadConfig {
-            device: self.device.clone(),
+        let fourcc = framewire_sdk::image::FourCC::parse(&self.format).ok_or_else(|| CameraError::BadConfig {
+            device: self.device.0.clone(),
             reason: format!("unknown pixel format {:?}", self.format),
         })?;
         Ok(FormatRequest { fourcc, width: self.width, height: self.height, fps: self.fps })
@@ -122,7 +113,7 @@ mod tests {
         assert_eq!(c.io, IoMode::Auto);
         assert_eq!(c.controls["brightness"], 100);
         let r = c.request().unwrap();
-        assert_eq!(r.fourcc, crate::image::FourCC::YUYV);
+        assert_eq!(r.fourcc, framewire_sdk::image::FourCC::YUYV);
         assert!(toml::from_str::<CameraConfig>("device=\"x\"\nformat=\"YUYV\"\nwidth=1\nheight=1\nfoo=1").is_err());
     }
 }

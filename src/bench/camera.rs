@@ -11,10 +11,8 @@ use std::time::{Duration, Instant};
 
 use nix::time::{ClockId, clock_gettime};
 
-use super::capture::{Capture, CapturePath, IoMode, Recovery};
-use super::error::CameraError;
-use super::negotiate::FormatRequest;
-use crate::sys::v4l2::PageRegion;
+use framewire_camera::{CameraError, Capture, CapturePath, FormatRequest, IoMode, Recovery};
+use framewire_sys::v4l2::PageRegion;
 
 /// One path's measurement.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,11 +70,10 @@ pub fn bench_capture(
     let len = cap.frame_len();
     let n = cap.buffer_count() as usize;
     let granted = cap.negotiated().format;
-    let region =
-        region_slot.insert(
-            PageRegion::new(n * len.next_multiple_of(crate::sys::v4l2::page_size()))
-                .map_err(|e| CameraError::Ioctl { device: device.to_path_buf(), request: "mmap", errno: e })?,
-        );
+    let region = region_slot.insert(
+        PageRegion::new(n * len.next_multiple_of(framewire_sys::v4l2::page_size()))
+            .map_err(|e| CameraError::Ioctl { device: device.to_path_buf(), request: "mmap", errno: e })?,
+    );
     let warmup = 3;
     let (mut cpu0, mut t0) = (thread_cpu(), Instant::now());
     match cap.path() {
@@ -129,7 +126,7 @@ pub fn bench_capture(
 pub fn bench_camera(device: &Path, frames: u32) -> Result<Vec<BenchResult>, CameraError> {
     let mut out = vec![];
     for (width, height) in [(640, 480), (1920, 1080)] {
-        let req = FormatRequest { fourcc: crate::image::FourCC::YUYV, width, height, fps: Some(60.0) };
+        let req = FormatRequest { fourcc: framewire_wire::image::FourCC::YUYV, width, height, fps: Some(60.0) };
         for path in [CapturePath::UserPtr, CapturePath::MmapCopy] {
             out.push(bench_capture(device, &req, path, frames)?);
         }

@@ -15,6 +15,11 @@
 //!   (register them with [`blocks::register`]).
 //!
 //! User documentation (TOML keys, wiring, failsafe): `src/motor/README.md`.
+//!
+//! May depend on: `framewire-sdk` (the block API), `serialport` and `nix`
+//! (ports and pseudo-terminals). Safe Rust only.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod blocks;
 pub mod diff;
@@ -108,7 +113,7 @@ impl MotorError {
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// The serial protocols framewire speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// RoboClaw / Basicmicro packet serial.
@@ -125,4 +130,53 @@ pub enum Protocol {
     Odrive,
     /// Pololu Simple Motor Controller.
     Pololu,
+}
+
+impl Protocol {
+    /// Every protocol, in the order `framewire sim-motor --help` lists them.
+    pub const ALL: [Protocol; 7] = [
+        Protocol::Roboclaw,
+        Protocol::Dynamixel,
+        Protocol::Arduino,
+        Protocol::Sabertooth,
+        Protocol::Vesc,
+        Protocol::Odrive,
+        Protocol::Pololu,
+    ];
+
+    /// The name users write (`--protocol roboclaw`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Roboclaw => "roboclaw",
+            Protocol::Dynamixel => "dynamixel",
+            Protocol::Arduino => "arduino",
+            Protocol::Sabertooth => "sabertooth",
+            Protocol::Vesc => "vesc",
+            Protocol::Odrive => "odrive",
+            Protocol::Pololu => "pololu",
+        }
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Protocol, String> {
+        Protocol::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Protocol::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown protocol {s:?}; use one of {}", names.join(", "))
+        })
+    }
+}
+
+#[cfg(test)]
+mod protocol_tests {
+    use super::Protocol;
+
+    #[test]
+    fn protocol_names_round_trip() {
+        for p in Protocol::ALL {
+            assert_eq!(p.name().parse::<Protocol>(), Ok(p));
+        }
+        assert!("kangaroo".parse::<Protocol>().unwrap_err().contains("use one of roboclaw, dynamixel"));
+    }
 }

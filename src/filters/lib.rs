@@ -15,6 +15,12 @@
 //! compiled twice (baseline and AVX2) with run-time dispatch through
 //! [`simd_dispatch!`]; on aarch64 NEON is part of the baseline, so the
 //! portable build is already vectorised there.
+//!
+//! May depend on: `framewire-sdk` (for the blocks in [`blocks`]) and
+//! `zune-jpeg`. The functions themselves use only image views. `unsafe` is
+//! allowed here for the SIMD kernels and their run-time dispatch only; each
+//! block carries a `// SAFETY:` comment.
+#![warn(missing_docs)]
 
 pub mod bench;
 pub mod blob;
@@ -29,7 +35,7 @@ pub mod resize;
 mod simd;
 pub mod tracker;
 
-use crate::image::{FourCC, ImageFormat};
+use framewire_sdk::image::{FourCC, ImageFormat};
 
 /// Why a filter refused to run. Filters check their inputs up front and never
 /// panic on bad geometry or corrupt data.
@@ -117,7 +123,10 @@ pub(crate) fn same_size(a: &ImageFormat, b: &ImageFormat) -> Result<()> {
 /// format, and that both slices hold their geometry; returns the channels
 /// (1 or 3). The filters that keep the pixel format (blur, flip, resize)
 /// share it.
-pub(crate) fn same_format_grey_or_rgb(src: &crate::image::ImageRef, dst: &crate::image::ImageMut) -> Result<usize> {
+pub(crate) fn same_format_grey_or_rgb(
+    src: &framewire_sdk::image::ImageRef,
+    dst: &framewire_sdk::image::ImageMut,
+) -> Result<usize> {
     let (sf, df) = (src.format, dst.format);
     let c = match sf.fourcc {
         FourCC::GREY => 1,

@@ -10,11 +10,21 @@
 //!   guard lives.
 //!
 //! The byte layout is in [`layout`]; the slot protocol and its memory
-//! orderings are in `ring.rs`.
+//! orderings are in `ring.rs`. Image geometry ([`image`]) belongs here too:
+//! a slot's metadata records width, height, stride and FourCC.
+//!
+//! This crate is the wire ABI: what a reader or writer in C, Python or any
+//! other language must match (`src/wire/README.md` restates it byte by byte).
+//!
+//! May depend on: `framewire-sys` (every OS call), `nix`, `serde`,
+//! `thiserror`. Never on blocks, the SDK or the runtime.
+#![warn(missing_docs)]
 
+pub mod image;
 pub mod layout;
 #[cfg(test)]
 mod model;
+pub mod payload;
 mod ring;
 
 use std::fmt;
@@ -23,10 +33,10 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use crate::image::{FourCC, ImageFormat};
-use crate::msg::MsgKind;
-use crate::sys::proc::ProcId;
-use crate::sys::shm::{self, Mapping};
-pub use ring::{Guard, Loan, Reader, SlotId, Writer};
+use framewire_sys::proc::ProcId;
+use framewire_sys::shm::{self, Mapping};
+pub use payload::PayloadType;
+pub use ring::{Guard, Loan, Reader, SlotId, WakeHandle, Writer};
 
 use layout::*;
 
@@ -80,7 +90,7 @@ pub struct WireConfig {
     /// Delivery policy.
     pub policy: Policy,
     /// What the slots carry.
-    pub kind: MsgKind,
+    pub kind: PayloadType,
     /// Permission bits: `0o600` by default, `0o660` for group access.
     pub mode: u32,
 }
@@ -89,7 +99,7 @@ impl WireConfig {
     /// A wire of `slot_count` slots of `slot_size` bytes for up to
     /// `max_readers` readers, private to the user (`0600`).
     pub fn new(slot_size: u64, slot_count: u32, max_readers: u32, policy: Policy) -> Self {
-        WireConfig { slot_size, slot_count, max_readers, policy, kind: MsgKind::Bytes, mode: 0o600 }
+        WireConfig { slot_size, slot_count, max_readers, policy, kind: PayloadType::BYTES, mode: 0o600 }
     }
 
     /// The fewest slots that let this policy keep its promises: `latest`
@@ -363,7 +373,9 @@ pub fn create(name: &str, cfg: &WireConfig) -> Result<(), WireError> {
         put32(&mut m, hdr::SLOT_COUNT, geo.slot_count);
         put32(&mut m, hdr::MAX_READERS, geo.max_readers);
         put32(&mut m, hdr::POLICY, cfg.policy.to_u32());
-        put32(&mut m, hdr::KIND, cfg.kind as u32);
+        put32(&mut m, hdr::KIND, cfg.kind.kind_code());
+        m.write_init(hdr::TYPE_NAME, cfg.kind.name_bytes());
+        put32(&mut m, hdr::MSG_SIZE, cfg.kind.size());
         put64(&mut m, hdr::SLOT_STRIDE, geo.slot_stride);
         put64(&mut m, hdr::META_OFFSET, geo.meta_offset);
         put64(&mut m, hdr::ORDER_OFFSET, geo.order_offset);
@@ -373,7 +385,7 @@ pub fn create(name: &str, cfg: &WireConfig) -> Result<(), WireError> {
         put32(&mut m, hdr::CREATOR_PID, me.pid);
         put32(&mut m, hdr::PAGE_SIZE, geo.page_size as u32);
         put64(&mut m, hdr::CREATOR_START, me.start);
-        put64(&mut m, hdr::CREATED_NS, crate::sys::proc::realtime_ns());
+        put64(&mut m, hdr::CREATED_NS, framewire_sys::proc::realtime_ns());
         let nb = name.as_bytes();
         m.write_init(hdr::NAME, &nb[..nb.len().min(hdr::NAME_LEN - 1)]);
         m.sem_init(hdr::SPACE_SEM).map_err(|e| WireError::os(name, "sem_init", e))?;
@@ -398,8 +410,8 @@ fn io_errno(e: &std::io::Error) -> Errno {
 /// What a block expects of a wire it attaches to; `None` accepts anything.
 #[derive(Clone, Debug, Default)]
 pub struct Expect {
-    /// The message kind the slots must carry.
-    pub kind: Option<MsgKind>,
+    /// What the slots must carry.
+    pub kind: Option<PayloadType>,
     /// The smallest slot the block can work with.
     pub min_slot_size: Option<u64>,
     /// The delivery policy.
@@ -412,7 +424,7 @@ pub(crate) struct Segment {
     pub(crate) geo: Geometry,
     pub(crate) name: String,
     pub(crate) policy: Policy,
-    pub(crate) kind: MsgKind,
+    pub(crate) kind: PayloadType,
 }
 
 impl Segment {
@@ -485,12 +497,17 @@ impl Segment {
             )));
         }
         let policy = Policy::from_u32(u32_at(hdr::POLICY)).ok_or_else(|| not_a_wire("unknown policy".into()))?;
-        let kind = MsgKind::from_u32(u32_at(hdr::KIND)).ok_or_else(|| not_a_wire("unknown message kind".into()))?;
+        let kind = PayloadType::from_header(
+            u32_at(hdr::KIND),
+            &map.read_const(hdr::TYPE_NAME, hdr::TYPE_NAME_LEN),
+            u32_at(hdr::MSG_SIZE),
+        )
+        .map_err(not_a_wire)?;
         let mut differences = Vec::new();
         if let Some(k) = expect.kind
             && k != kind
         {
-            differences.push(format!("carries {}, expected {}", kind.name(), k.name()));
+            differences.push(format!("carries {kind}, expected {k}"));
         }
         if let Some(min) = expect.min_slot_size
             && geo.slot_size < min
@@ -556,7 +573,7 @@ pub struct WireStatus {
     /// Delivery policy.
     pub policy: Policy,
     /// What the slots carry.
-    pub kind: MsgKind,
+    pub kind: PayloadType,
     /// Slot capacity in bytes.
     pub slot_size: u64,
     /// Number of slots.

@@ -8,33 +8,45 @@
 //! views ([`Input::recv`]) and write outputs into loaned slots
 //! ([`Output::loan`]), both through the runtime's wires.
 //!
-//! ```ignore
-//! use framewire::block::*;
+//! ```
+//! use framewire_sdk::prelude::*;
 //!
-//! #[derive(serde::Deserialize)]
-//! #[serde(deny_unknown_fields)]
-//! pub struct Params { #[serde(default)] gain: f32 }
+//! framewire_sdk::params! {
+//!     /// Parameters of `gain`.
+//!     pub struct GainParams {
+//!         /// Factor every sample is multiplied by.
+//!         pub gain: f32 = 1.0,
+//!     }
+//! }
 //!
 //! pub struct Gain { input: Input<Image>, output: Output<Image>, gain: f32 }
 //!
 //! impl BlockType for Gain {
-//!     type Params = Params;
-//!     fn info() -> BlockInfo { BlockInfo::new("gain", "Multiplies every pixel") .param("gain", "float", "1.0", "factor") }
-//!     fn ports(_: &Params) -> Result<Ports, String> {
-//!         Ok(Ports::new().input("input", PortType::image_any()).output("output", PortType::image_same_as("input")))
+//!     type Params = GainParams;
+//!     fn info() -> BlockInfo {
+//!         BlockInfo::new("gain", "Multiplies every sample by a factor")
 //!     }
-//!     fn open(p: Params, io: &mut Setup) -> Result<Self, BlockError> {
+//!     fn ports(_: &GainParams) -> Result<Ports, String> {
+//!         Ok(Ports::new().input("input", PortType::image_any()).output("output", PortType::image_from("input", &[])))
+//!     }
+//!     fn open(p: GainParams, io: &mut Setup) -> Result<Self, BlockError> {
 //!         Ok(Gain { input: io.input("input")?, output: io.output("output")?, gain: p.gain })
 //!     }
 //!     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
 //!         let Some(frame) = self.input.recv(cx.tick()) else { return Ok(Step::Idle) };
 //!         let mut out = self.output.loan(cx.tick())?;
 //!         let dst = out.image(frame.image().format)?;
-//!         for (d, s) in dst.data.iter_mut().zip(frame.iter()) { *d = (*s as f32 * self.gain).min(255.0) as u8; }
+//!         for (d, s) in dst.data.iter_mut().zip(frame.iter()) {
+//!             *d = (*s as f32 * self.gain).min(255.0) as u8;
+//!         }
 //!         out.commit_from(frame.meta())?;
 //!         Ok(Step::Continue)
 //!     }
 //! }
+//!
+//! let mut reg = Registry::new();
+//! reg.add::<Gain>().unwrap();
+//! assert_eq!(reg.get("gain").map(|s| (s.info)().params[0].name), Some("gain"));
 //! ```
 
 use std::collections::BTreeMap;
@@ -42,11 +54,12 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
+use framewire_wire::PayloadType;
+use framewire_wire::image::{FourCC, ImageFormat, ImageMut, ImageRef};
 
-use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
-use crate::msg::{Message, MsgKind};
-use crate::wire::{self, Expect, FrameMeta, Guard, Reader, SlotId, WireError, Writer};
+use crate::msg::{Message, MessageInfo};
+pub use crate::params::{ParamError, ParamInfo, Params};
+use framewire_wire::{self as wire, Expect, FrameMeta, Guard, Reader, SlotId, WireError, Writer};
 
 /// An error inside a block. The runtime logs it with the block's name and
 /// the supervisor applies the block's restart policy.
@@ -99,21 +112,6 @@ pub enum Role {
     Actuator,
 }
 
-/// One parameter, for `framewire blocks` and validation messages.
-#[derive(Clone, Debug)]
-pub struct ParamInfo {
-    /// Key in TOML.
-    pub name: &'static str,
-    /// Type as users write it: "int", "float", "string", "bool", "path", ...
-    pub ty: &'static str,
-    /// Default value as TOML text, or "required".
-    pub default: &'static str,
-    /// One line of documentation.
-    pub doc: &'static str,
-    /// Whether the value names a device file that must exist before start.
-    pub device: bool,
-}
-
 /// A block type's description.
 #[derive(Clone, Debug)]
 pub struct BlockInfo {
@@ -123,7 +121,7 @@ pub struct BlockInfo {
     pub description: &'static str,
     /// What the block does in the pipeline.
     pub role: Role,
-    /// Parameters.
+    /// Parameters (filled in from the block's [`Params`] declaration).
     pub params: Vec<ParamInfo>,
 }
 
@@ -137,14 +135,17 @@ impl BlockInfo {
         self.role = role;
         self
     }
-    /// Adds a parameter.
-    pub fn param(mut self, name: &'static str, ty: &'static str, default: &'static str, doc: &'static str) -> Self {
+    /// Documents a parameter by hand, for parameter structs not declared with
+    /// [`params!`](crate::params) (which documents them itself).
+    pub fn param(mut self, name: &'static str, ty: &str, default: &str, doc: &str) -> Self {
+        let (ty, default, doc) = (ty.to_string(), default.to_string(), doc.to_string());
         self.params.push(ParamInfo { name, ty, default, doc, device: false });
         self
     }
-    /// Adds a parameter naming a device file, checked before start.
-    pub fn device_param(mut self, name: &'static str, default: &'static str, doc: &'static str) -> Self {
-        self.params.push(ParamInfo { name, ty: "path", default, doc, device: true });
+    /// Documents a parameter naming a device file, checked before start.
+    pub fn device_param(mut self, name: &'static str, default: &str, doc: &str) -> Self {
+        let (default, doc) = (default.to_string(), doc.to_string());
+        self.params.push(ParamInfo { name, ty: "path".into(), default, doc, device: true });
         self
     }
 }
@@ -169,8 +170,8 @@ pub enum PortType {
         /// Produced formats; empty = the same as the input's.
         formats: Vec<FourCC>,
     },
-    /// Fixed-layout messages of one kind.
-    Msg(MsgKind),
+    /// Fixed-layout messages of one type.
+    Msg(PayloadType),
 }
 
 impl PortType {
@@ -188,7 +189,7 @@ impl PortType {
     }
     /// Messages of type `M`.
     pub fn msg<M: Message>() -> PortType {
-        PortType::Msg(M::KIND)
+        PortType::Msg(M::TYPE)
     }
     /// Slot size a wire needs to carry what an output of this type produces
     /// (`None` for [`PortType::ImageFrom`], which the runtime resolves).
@@ -196,13 +197,13 @@ impl PortType {
         match self {
             PortType::Image { formats, max_width, max_height } => Some(image_slot(formats, *max_width, *max_height)),
             PortType::ImageFrom { .. } => None,
-            PortType::Msg(k) => Some(msg_size(*k) as u64),
+            PortType::Msg(k) => Some(k.size() as u64),
         }
     }
-    /// The message kind recorded in the wire header.
-    pub fn kind(&self) -> MsgKind {
+    /// The payload type recorded in the wire header.
+    pub fn kind(&self) -> PayloadType {
         match self {
-            PortType::Image { .. } | PortType::ImageFrom { .. } => MsgKind::Bytes,
+            PortType::Image { .. } | PortType::ImageFrom { .. } => PayloadType::BYTES,
             PortType::Msg(k) => *k,
         }
     }
@@ -240,18 +241,6 @@ pub fn image_slot(formats: &[FourCC], w: u32, h: u32) -> u64 {
     let all = [FourCC::RGB24];
     let fs: &[FourCC] = if formats.is_empty() { &all } else { formats };
     fs.iter().map(|f| f.frame_size(w, h) as u64).max().unwrap_or(0)
-}
-
-/// Encoded size of a message kind.
-pub fn msg_size(kind: MsgKind) -> usize {
-    use crate::msg::*;
-    match kind {
-        MsgKind::Bytes => 0,
-        MsgKind::Drive => DriveCommand::SIZE,
-        MsgKind::Wheels => WheelCommand::SIZE,
-        MsgKind::Detection => Detection::SIZE,
-        MsgKind::Odometry => Odometry::SIZE,
-    }
 }
 
 /// A declared port.
@@ -301,9 +290,9 @@ impl Ports {
 
 /// A block type: parameters, ports and behaviour.
 pub trait BlockType: Sized + Send + 'static {
-    /// Parameters, deserialised from the block's TOML table. Use
-    /// `#[serde(deny_unknown_fields)]` so typos are errors.
-    type Params: DeserializeOwned;
+    /// Parameters, declared with [`params!`](crate::params) (which also
+    /// documents them) or a serde struct with [`serde_params!`](crate::serde_params).
+    type Params: Params;
     /// Name, description, role and parameter docs.
     fn info() -> BlockInfo;
     /// Ports for these parameters. An `Err` is a configuration error.
@@ -336,15 +325,6 @@ impl<T: BlockType> Block for T {
     }
 }
 
-/// A parameter error with the path of the offending key.
-#[derive(Debug)]
-pub struct ParamError {
-    /// The key (e.g. `width`), if known.
-    pub key: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// A registered block type, with its generic functions made into pointers.
 #[derive(Clone)]
 pub struct BlockSpec {
@@ -352,6 +332,8 @@ pub struct BlockSpec {
     pub info: fn() -> BlockInfo,
     /// Parses the parameters and returns the ports.
     pub ports: fn(&toml::Table) -> Result<Ports, ParamError>,
+    /// A parameter table that parses (required keys at their examples).
+    pub example: fn() -> toml::Table,
     /// Parses the parameters and opens the block.
     pub open: OpenFn,
 }
@@ -359,37 +341,36 @@ pub struct BlockSpec {
 /// Opens a block from its parameter table.
 pub type OpenFn = fn(&toml::Table, &mut Setup) -> Result<Box<dyn Block>, BlockError>;
 
-fn parse_params<P: DeserializeOwned>(t: &toml::Table) -> Result<P, ParamError> {
-    serde_path_to_error::deserialize(toml::Value::Table(t.clone())).map_err(|e| {
-        let path = e.path().to_string();
-        let key = (path != "." && !path.is_empty()).then_some(path);
-        // toml appends "in `key`" on later lines; the key is reported separately.
-        let message = e.into_inner().to_string().lines().next().unwrap_or("").trim().to_string();
-        ParamError { key, message }
-    })
-}
-
 impl BlockSpec {
     /// The spec of block type `T`.
     pub fn of<T: BlockType>() -> BlockSpec {
         BlockSpec {
-            info: T::info,
+            info: || {
+                let mut info = T::info();
+                if info.params.is_empty() {
+                    info.params = T::Params::describe();
+                }
+                info
+            },
             ports: |t| {
-                let p = parse_params::<T::Params>(t)?;
+                let p = T::Params::from_table(t)?;
                 T::ports(&p).map_err(|message| ParamError { key: None, message })
             },
+            example: T::Params::example,
             open: |t, setup| {
-                let p = parse_params::<T::Params>(t).map_err(|e| BlockError::Config(e.message))?;
+                let p = T::Params::from_table(t).map_err(|e| BlockError::Config(e.to_string()))?;
                 Ok(Box::new(T::open(p, setup)?))
             },
         }
     }
 }
 
-/// All known block types, by name.
+/// All known block types and message types, by name.
 #[derive(Default, Clone)]
 pub struct Registry {
     specs: BTreeMap<&'static str, BlockSpec>,
+    /// Where each type came from, for the error when two places declare it.
+    origins: BTreeMap<&'static str, &'static str>,
 }
 
 impl Registry {
@@ -397,10 +378,27 @@ impl Registry {
     pub fn new() -> Registry {
         Registry::default()
     }
-    /// Registers block type `T`.
-    pub fn add<T: BlockType>(&mut self) {
+    /// Registers block type `T`. Two types with the same name are an error
+    /// that names both (a user block cannot silently replace a built-in).
+    pub fn add<T: BlockType>(&mut self) -> Result<(), RegistryError> {
         let spec = BlockSpec::of::<T>();
-        self.specs.insert((spec.info)().name, spec);
+        let name = (spec.info)().name;
+        let origin = std::any::type_name::<T>();
+        if let Some(first) = self.origins.get(name) {
+            return Err(RegistryError { name: name.to_string(), first, second: origin });
+        }
+        self.origins.insert(name, origin);
+        self.specs.insert(name, spec);
+        Ok(())
+    }
+    /// Registers message type `M`, so `exec` blocks can name it and
+    /// `framewire messages` documents it.
+    pub fn add_message<M: Message>(&mut self) -> Result<(), RegistryError> {
+        crate::msg::register(MessageInfo::of::<M>()).map_err(|_| RegistryError {
+            name: M::TYPE.name().to_string(),
+            first: "another message type",
+            second: std::any::type_name::<M>(),
+        })
     }
     /// The spec named `name`.
     pub fn get(&self, name: &str) -> Option<&BlockSpec> {
@@ -416,8 +414,24 @@ impl Registry {
     }
 }
 
+/// Two types registered under one name.
+#[derive(Debug, thiserror::Error)]
+#[error("type name {name:?} is declared twice: by {first} and by {second}; rename one of them")]
+pub struct RegistryError {
+    /// The name.
+    pub name: String,
+    /// The first declaration (Rust type path).
+    pub first: &'static str,
+    /// The second.
+    pub second: &'static str,
+}
+
 /// Marker type for image ports: `Input<Image>`, `Output<Image>`.
 pub struct Image;
+
+/// Marker type for an input whose message type is chosen at run time
+/// ([`Setup::input_raw`]): it yields the raw bytes of each message.
+pub struct Raw;
 
 /// Where a block's ports are connected, handed to [`BlockType::open`].
 pub struct Setup {
@@ -461,6 +475,15 @@ impl Setup {
         Ok(Some(Input { reader, _t: PhantomData }))
     }
 
+    /// Connects input `port`, carrying payloads of type `ty` chosen at run
+    /// time (a logger or recorder that handles any message type).
+    pub fn input_raw(&mut self, port: &str, ty: PayloadType) -> Result<Input<Raw>, BlockError> {
+        let seg =
+            self.inputs.get(port).ok_or_else(|| BlockError::Config(format!("input port {port} is not connected")))?;
+        let reader = Reader::attach(seg, &Expect { kind: Some(ty), ..Default::default() })?;
+        Ok(Input { reader, _t: PhantomData })
+    }
+
     /// Connects output `port`; an unconnected output discards what is sent.
     pub fn output<T: PortData>(&mut self, port: &str) -> Result<Output<T>, BlockError> {
         let writer = match self.outputs.get(port) {
@@ -473,17 +496,17 @@ impl Setup {
 
 /// Data a port can carry: [`Image`] or a [`Message`].
 pub trait PortData {
-    /// The kind recorded in the wire header.
-    fn kind() -> MsgKind;
+    /// The payload type recorded in the wire header.
+    fn kind() -> PayloadType;
 }
 impl PortData for Image {
-    fn kind() -> MsgKind {
-        MsgKind::Bytes
+    fn kind() -> PayloadType {
+        PayloadType::BYTES
     }
 }
 impl<M: Message> PortData for M {
-    fn kind() -> MsgKind {
-        M::KIND
+    fn kind() -> PayloadType {
+        M::TYPE
     }
 }
 
@@ -502,6 +525,11 @@ impl<T> Input<T> {
     pub fn set_spin(&mut self, d: Duration) {
         self.reader.set_spin(d)
     }
+    /// This input's wake-up source, for a [`Select`](crate::select::Select)
+    /// over several inputs.
+    pub fn waitable(&self) -> Result<crate::select::Waitable, BlockError> {
+        Ok(crate::select::Waitable(self.reader.wake_handle()?))
+    }
 }
 
 impl Input<Image> {
@@ -511,6 +539,17 @@ impl Input<Image> {
         self.reader.read(timeout)
     }
     /// Returns a new frame if one is ready.
+    pub fn try_recv(&mut self) -> Option<Guard<'_>> {
+        self.reader.try_read()
+    }
+}
+
+impl Input<Raw> {
+    /// Waits up to `timeout` for a new message; the guard derefs to its bytes.
+    pub fn recv(&mut self, timeout: Duration) -> Option<Guard<'_>> {
+        self.reader.read(timeout)
+    }
+    /// Returns a new message if one is ready.
     pub fn try_recv(&mut self) -> Option<Guard<'_>> {
         self.reader.try_read()
     }
@@ -682,17 +721,28 @@ impl AsImage for Guard<'_> {
     }
 }
 
-/// What the runtime offers a running block: its name, the stop flag, clocks.
+/// What the runtime offers a running block: its name, the stop flag, clocks,
+/// and a way to tell the supervisor and `framewire status` how it is doing.
 pub struct Context {
     name: String,
     stop: &'static AtomicBool,
     tick: Duration,
+    state: Option<std::sync::Arc<crate::state::BlockState>>,
 }
 
 impl Context {
     /// A context for block `name` that stops when `stop` is set.
     pub fn new(name: &str, stop: &'static AtomicBool) -> Context {
-        Context { name: name.to_string(), stop, tick: Duration::from_millis(100) }
+        Context { name: name.to_string(), stop, tick: Duration::from_millis(100), state: None }
+    }
+    /// A context that also reports to the block's state segment (the
+    /// runtime's block process uses this).
+    pub fn with_state(
+        name: &str,
+        stop: &'static AtomicBool,
+        state: std::sync::Arc<crate::state::BlockState>,
+    ) -> Context {
+        Context { state: Some(state), ..Context::new(name, stop) }
     }
     /// The block's name.
     pub fn name(&self) -> &str {
@@ -708,6 +758,30 @@ impl Context {
     }
     /// `CLOCK_MONOTONIC` in ns (the clock frames are stamped with).
     pub fn now_ns(&self) -> u64 {
-        crate::sys::proc::monotonic_ns()
+        framewire_sys::proc::monotonic_ns()
+    }
+    /// Publishes a named number (`offset_px`, `latency_p50_ms`) for the live
+    /// status line and `framewire status`. Cheap enough to call every frame:
+    /// two atomic stores once the name is known.
+    pub fn gauge(&self, name: &str, value: f64) {
+        if let Some(s) = &self.state {
+            s.gauge(name, value);
+        }
+    }
+    /// Reports the state of the block's link to its device (a motor
+    /// controller, a camera), with a line of detail (the port, the error).
+    /// Call it when the state changes, not every step.
+    pub fn set_link(&self, link: crate::state::Link, detail: &str) {
+        if let Some(s) = &self.state {
+            s.set_link(link, detail, self.now_ns());
+        }
+    }
+    /// A heartbeat for the supervisor's watchdog. The runtime beats once per
+    /// step; a block that legitimately spends longer inside one step (a slow
+    /// device open, a long computation) calls this to say it is alive.
+    pub fn beat(&self) {
+        if let Some(s) = &self.state {
+            s.beat(self.now_ns());
+        }
     }
 }
