@@ -7,6 +7,9 @@
 //! deadman never firing because commands never stop. So with `on_restart =
 //! "stop"` (the default) a restarted script sends one zero drive command,
 //! says why, and finishes; `on_restart = "replay"` starts over as before.
+//! A script under `restart = "always"` that should loop wants `repeat =
+//! true` (or `on_restart = "replay"`): with "stop", each restart only sends
+//! zero and finishes again, until `max_restarts`.
 
 use std::time::Duration;
 

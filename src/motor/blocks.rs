@@ -966,6 +966,8 @@ mod tests {
                     .output("out")
                     .unwrap();
             let cmd = WheelCommand { left: 2.0, right: 2.0 };
+            // SYNC: pairs with the store of `stall` by the test thread; a
+            // plain flag, nothing else is published through it.
             while !stall2.load(std::sync::atomic::Ordering::SeqCst) {
                 out.send(&cmd, None).unwrap();
                 std::thread::sleep(Duration::from_millis(50));
@@ -989,6 +991,7 @@ mod tests {
         while t.elapsed() < Duration::from_millis(1500) {
             mb.step(&mut cx).unwrap();
         }
+        // SYNC: pairs with the producer's load of `stall2`.
         stall.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut producer = Some(producer);
         let mut last_cmd = None;

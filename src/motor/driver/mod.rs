@@ -475,13 +475,17 @@ impl Driver {
         let next = self.next_tick.map(|t| t + self.period).unwrap_or(now + self.period);
         self.next_tick = Some(if next <= now { now + self.period } else { next });
 
-        let was_stopped = self.deadman;
-        let target = self.target(now);
-        // Every exchange of this tick ends by the time zero is due, so a
-        // silent controller cannot hold a stop back: mapped from `now` onto
-        // the real clock, which the link's reads use.
-        let deadline = self.deadman_due().map(|d| Instant::now() + d.saturating_duration_since(now));
-        self.link.set_deadline(deadline);
+        // Every exchange of this tick ends by the time zero is due (if the
+        // last command is still fresh), so a silent controller cannot hold a
+        // stop back: mapped from `now` onto the real clock, which the link's
+        // reads use.
+        let due = self.last_cmd.map(|(t, _)| t + self.cfg.command_timeout).filter(|d| *d > now);
+        self.link.set_deadline(due.map(|d| Instant::now() + d.saturating_duration_since(now)));
+        if due.is_none() {
+            // Stale: the deadman holds from now, even if the port is gone
+            // and nothing below gets to send the zero.
+            self.target(now);
+        }
 
         if self.link.connect(now)? {
             self.needs_setup = true;
@@ -489,6 +493,8 @@ impl Driver {
         if self.needs_setup {
             self.setup(now)?;
         }
+        let was_stopped = self.deadman;
+        let target = self.target(now);
         if was_stopped && !self.deadman {
             self.backend.resume(&mut self.link).inspect_err(|e| self.note_loss(e))?;
         }
