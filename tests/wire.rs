@@ -369,8 +369,10 @@ fn writer_killed_mid_write_never_exposes_a_torn_frame_and_a_new_writer_continues
 #[test]
 fn too_small_dev_shm_fails_at_creation_with_a_clear_error() {
     if !nix::unistd::geteuid().is_root() || std::process::Command::new("unshare").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED too_small_dev_shm_fails_at_creation: needs root and unshare(1) to mount a private small /dev/shm"
+        common::skip(
+            "too_small_dev_shm_fails_at_creation_with_a_clear_error",
+            "root",
+            "needs root and unshare(1) to mount a private small /dev/shm",
         );
         return;
     }
@@ -387,9 +389,10 @@ fn too_small_dev_shm_fails_at_creation_with_a_clear_error() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() && text.is_empty() {
-        eprintln!(
-            "SKIPPED too_small_dev_shm_fails_at_creation: cannot mount a private tmpfs here: {}",
-            String::from_utf8_lossy(&out.stderr)
+        common::skip(
+            "too_small_dev_shm_fails_at_creation_with_a_clear_error",
+            "root",
+            &format!("cannot mount a private tmpfs here: {}", String::from_utf8_lossy(&out.stderr)),
         );
         return;
     }
@@ -706,7 +709,7 @@ fn readers_in_another_pid_namespace_are_never_reclaimed() {
     let have_unshare =
         std::process::Command::new("unshare").arg("--version").output().is_ok_and(|o| o.status.success());
     if !nix::unistd::geteuid().is_root() || !have_unshare {
-        let _ = writeln!(std::io::stderr(), "SKIPPED {name_of}: needs root and unshare(1) to make a pid namespace");
+        common::skip(name_of, "root", "needs root and unshare(1) to make a pid namespace");
         return;
     }
     let p = Prefix::new();
@@ -730,7 +733,7 @@ fn readers_in_another_pid_namespace_are_never_reclaimed() {
     let mut inner_out = BufReader::new(inner.stdout.take().unwrap());
     if wait_line_or_eof(&mut inner_out, "HOLDING").is_none() {
         let status = inner.wait().unwrap();
-        let _ = writeln!(std::io::stderr(), "SKIPPED {name_of}: unshare --pid --fork --mount-proc failed ({status})");
+        common::skip(name_of, "root", &format!("unshare --pid --fork --mount-proc failed ({status})"));
         drop(w);
         wire::unlink(&name).unwrap();
         return;
