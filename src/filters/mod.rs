@@ -13,8 +13,11 @@
 //!
 //! SIMD: the hot loops are written as plain safe Rust that LLVM vectorises,
 //! compiled twice (baseline and AVX2) with run-time dispatch through
-//! [`simd_dispatch!`]; on aarch64 NEON is part of the baseline, so the
-//! portable build is already vectorised there.
+//! [`simd_dispatch!`], plus hand-written kernels (`simd/`) for what LLVM
+//! does not vectorise; on aarch64 NEON is part of the baseline, so the
+//! portable build is already vectorised there. The environment variable
+//! `FRAMEWIRE_SIMD` (`avx512`, `avx2`, `ssse3` or `scalar`) caps the level
+//! for the whole process, read once: see [`simd_level`].
 
 pub mod bench;
 pub mod blob;
@@ -28,6 +31,8 @@ pub mod morph;
 pub mod resize;
 mod simd;
 pub mod tracker;
+
+pub use simd::{SIMD_ENV, SimdLevel, detected_simd_level, simd_description, simd_level};
 
 use crate::image::{FourCC, ImageFormat};
 
@@ -149,16 +154,10 @@ macro_rules! simd_dispatch {
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $kernel($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("bmi1")
-                    && std::is_x86_feature_detected!("bmi2")
-                    && std::is_x86_feature_detected!("fma")
-                    && std::is_x86_feature_detected!("lzcnt")
-                    && std::is_x86_feature_detected!("popcnt")
-                {
+                if $crate::filters::simd::have_avx2() {
                     // SAFETY: `avx2` only needs the target features it
-                    // enables, and they were all detected on this CPU just
-                    // above; the body is safe Rust.
+                    // enables, and `have_avx2()` is true only when all of
+                    // them were detected on this CPU; the body is safe Rust.
                     return unsafe { avx2($($arg),*) };
                 }
             }
