@@ -56,6 +56,15 @@ pub enum FilterError {
     /// A compressed frame could not be decoded.
     #[error("corrupt frame: {0}")]
     Corrupt(String),
+    /// A valid compressed frame of a kind the decoder does not handle (for
+    /// JPEG: arithmetic coding, lossless, sequential frames with one scan
+    /// per component); refused rather than decoded wrongly.
+    #[error("unsupported frame: {0}")]
+    Unsupported(String),
+    /// A decoder panicked on this frame (a bug in the decoder, caught so
+    /// that the block keeps running; reported apart from corrupt data).
+    #[error("decoder panicked: {0}")]
+    Panicked(String),
 }
 
 /// Result of a filter.

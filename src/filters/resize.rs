@@ -5,7 +5,10 @@
 //!   averages each block and rounds like OpenCV's `INTER_AREA` fast path
 //!   (2x2: half up; larger blocks: half to even), bit-exact. Other shrink factors use fractional
 //!   overlap weights in `f32` like OpenCV's general path (within ±1).
-//!   Enlarging with "area" is bilinear, as in OpenCV.
+//!   Enlarging with "area" (or shrinking one axis only) uses OpenCV's
+//!   `INTER_AREA` weights for that case: two taps, the second weighted by
+//!   the part of the output cell past the source cell (at 2x: repeated
+//!   pixels, not bilinear).
 //! - **Bilinear** uses OpenCV's 11-bit fixed-point weights and its SIMD
 //!   rounding of the vertical pass, so results match `INTER_LINEAR` within
 //!   ±1 (exactly in the tested cases).
@@ -30,7 +33,7 @@ const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 /// they are rebuilt only when the geometry changes.
 #[derive(Debug, Default, Clone)]
 pub struct Resizer {
-    key: (u32, u32, u32, u32, usize),
+    key: (u32, u32, u32, u32, usize, bool),
     xofs: Vec<u32>,
     alpha: Vec<i16>,
     yofs: Vec<u32>,
@@ -49,15 +52,26 @@ pub struct Resizer {
 }
 
 /// Source index and 11-bit weight of the right/bottom neighbour for each
-/// destination index, exactly as OpenCV's `resize` computes them.
-fn linear_tab(dsize: u32, ssize: u32, ofs: &mut Vec<u32>, w: &mut Vec<i16>) {
+/// destination index, exactly as OpenCV's `resize` computes them. With
+/// `area` the weights are `INTER_AREA`'s when it enlarges: the part of the
+/// destination cell that lies past the source cell's right edge (so at 2x
+/// every weight is 0 and pixels repeat).
+fn linear_tab(dsize: u32, ssize: u32, area: bool, ofs: &mut Vec<u32>, w: &mut Vec<i16>) {
     ofs.clear();
     w.clear();
     let scale = ssize as f64 / dsize as f64;
+    let inv = dsize as f64 / ssize as f64;
+    let area_scale = 1.0 / inv;
     for d in 0..dsize {
-        let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
-        let mut s = f.floor() as i64;
-        let mut fx = f - s as f32;
+        let (mut s, mut fx) = if area {
+            let s = (d as f64 * area_scale).floor() as i64;
+            let fx = ((d + 1) as f64 - (s + 1) as f64 * inv) as f32;
+            (s, if fx <= 0.0 { 0.0 } else { fx - fx.floor() })
+        } else {
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let s = f.floor() as i64;
+            (s, f - s as f32)
+        };
         if s < 0 {
             s = 0;
             fx = 0.0;
@@ -245,7 +259,7 @@ impl Resizer {
                 self.area2(src, dst, c);
                 Ok(())
             }
-            _ => self.bilinear(src, dst, c),
+            _ => self.bilinear(src, dst, c, interp == Interp::Area),
         }
     }
 
@@ -265,13 +279,16 @@ impl Resizer {
         }
     }
 
-    fn bilinear(&mut self, src: &ImageRef, dst: &mut ImageMut, c: usize) -> Result<()> {
+    /// Bilinear interpolation, or with `area` OpenCV's `INTER_AREA` where it
+    /// does not shrink both axes (the same two-tap machinery with other
+    /// weights).
+    fn bilinear(&mut self, src: &ImageRef, dst: &mut ImageMut, c: usize, area: bool) -> Result<()> {
         let (sf, df) = (src.format, dst.format);
-        let key = (sf.width, sf.height, df.width, df.height, c);
+        let key = (sf.width, sf.height, df.width, df.height, c, area);
         if self.key != key || self.xofs.is_empty() {
-            linear_tab(df.width, sf.width, &mut self.xofs, &mut self.alpha);
+            linear_tab(df.width, sf.width, area, &mut self.xofs, &mut self.alpha);
             sample_tab(&self.xofs, &self.alpha, c, &mut self.sofs, &mut self.swts);
-            linear_tab(df.height, sf.height, &mut self.yofs, &mut self.beta);
+            linear_tab(df.height, sf.height, area, &mut self.yofs, &mut self.beta);
             self.key = key;
         }
         let n = df.width as usize * c;
