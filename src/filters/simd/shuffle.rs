@@ -7,36 +7,39 @@
 
 use super::{have_avx2, have_avx512bw, have_avx512vbmi};
 
-/// `out[j] = in[f(j)]` over `OUT` output registers and `IN` input registers;
-/// `-128` (0x80) lanes make `pshufb` write zero so the partial results OR.
-#[derive(Clone, Copy)]
-enum Kind {
-    Rev3,
-    Even3,
-}
+/// `pshufb` masks for `out[j] = in[f(j)]` over `OUT` output registers and
+/// `IN` input registers; `-128` (0x80) lanes make `pshufb` write zero so
+/// the partial results OR.
 type Masks<const IN: usize, const OUT: usize> = [[[i8; 16]; IN]; OUT];
-const fn masks<const IN: usize, const OUT: usize>(kind: Kind) -> Masks<IN, OUT> {
+const fn masks<const IN: usize, const OUT: usize>() -> Masks<IN, OUT> {
     let mut m = [[[-128i8; 16]; IN]; OUT];
     let mut j = 0;
     while j < OUT * 16 {
-        let s = match kind {
-            Kind::Rev3 => rev3_index(j),
-            Kind::Even3 => even3_index(j),
-        };
+        let s = even3_index(j);
         m[j / 16][s / 16][j % 16] = (s % 16) as i8;
         j += 1;
     }
     m
 }
-/// 16 RGB pixels reversed: output pixel `p` is input pixel `15 - p`.
-const fn rev3_index(j: usize) -> usize {
-    3 * (15 - j / 3) + j % 3
-}
 /// The first 3 bytes of every 6: one RGB pixel of each pair (32 pixels in, 16 out).
 const fn even3_index(j: usize) -> usize {
     6 * (j / 3) + j % 3
 }
-const REV3: Masks<3, 3> = masks::<3, 3>(Kind::Rev3);
+/// `vpermt2b` indices of the VBMI pixel-reversing kernel: for output
+/// vector `k` of a 192-byte step, the index of each output byte in the
+/// 128-byte window of source bytes starting at `64, 32, 0` (vector 0 reads
+/// source bytes 126..192, vector 1 63..129, vector 2 0..66).
+const REV3_VBMI: [[u8; 64]; 3] = {
+    let mut t = [[0u8; 64]; 3];
+    let base = [64, 32, 0];
+    let mut j = 0;
+    while j < 192 {
+        t[j / 64][j % 64] = (3 * (63 - j / 3) + j % 3 - base[j / 64]) as u8;
+        j += 1;
+    }
+    t
+};
+
 /// Blend masks of the AVX2 RGB <-> BGR kernel for the three 32-byte vectors
 /// of a 96-byte step: byte `i` of vector `k` is `-1` (taken from the load
 /// at `+2` for `PLUS`, at `-2` for `MINUS`) when `32k + i` is a red byte
@@ -68,7 +71,7 @@ const fn swap3_bits(phase: usize) -> [u64; 3] {
 const SWAP3_PLUS64: [u64; 3] = swap3_bits(0);
 const SWAP3_MINUS64: [u64; 3] = swap3_bits(2);
 const SWAP3_MINUS: [[i8; 32]; 3] = swap3_masks(2);
-const EVEN3: Masks<6, 3> = masks::<6, 3>(Kind::Even3);
+const EVEN3: Masks<6, 3> = masks::<6, 3>();
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -116,13 +119,59 @@ mod x86 {
     /// the caller finishes the rest.
     #[target_feature(enable = "ssse3")]
     pub(crate) fn rev3(s: &[u8], d: &mut [u8]) -> usize {
-        let m = load(&super::REV3);
-        let n = d.len() / 3;
+        // Five whole pixels per 16-byte vector, as in `swap3`: output
+        // pixels p..p+5 are source pixels n-p-5..n-p reversed, 15 bytes
+        // loaded one byte early (so the first step reads nothing past the
+        // row) and stored with a 16th byte that the next step, or the
+        // caller's tail, overwrites. One load, shuffle and store per 15
+        // bytes; the former three-register blocks needed nine shuffles per
+        // 48 bytes.
+        let m = _mm_setr_epi8(13, 14, 15, 10, 11, 12, 7, 8, 9, 4, 5, 6, 1, 2, 3, 0);
+        let n = (d.len() / 3).min(s.len() / 3);
         let mut p = 0;
-        while p + 16 <= n {
-            let src = &s[3 * (n - p - 16)..3 * (n - p)];
-            block::<3, 3>(src, &mut d[3 * p..3 * p + 48], &m);
-            p += 16;
+        while p + 6 <= n && 3 * p + 16 <= d.len() {
+            let at = 3 * (n - p - 5) - 1;
+            // SAFETY: at >= 2 (p + 6 <= n) and at + 16 = 3 (n - p) <= s.len();
+            // bytes 3p..3p+16 of `d` are in bounds (checked above).
+            unsafe {
+                let v = _mm_loadu_si128(s.as_ptr().add(at) as *const __m128i);
+                _mm_storeu_si128(d.as_mut_ptr().add(3 * p) as *mut __m128i, _mm_shuffle_epi8(v, m));
+            }
+            p += 5;
+        }
+        p
+    }
+
+    /// [`rev3`] with AVX-512 VBMI: 64 pixels (192 bytes) per step, each
+    /// 64-byte output vector one `vpermt2b` over two source vectors (every
+    /// output vector's bytes lie within 66 source bytes).
+    /// Returns the output pixels done.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub(crate) fn rev3_vbmi(s: &[u8], d: &mut [u8]) -> usize {
+        let ld = |v: &[u8; 64]| {
+            // SAFETY: `v` is 64 bytes long.
+            unsafe { _mm512_loadu_si512(v.as_ptr() as *const __m512i) }
+        };
+        let (i0, i1, i2) = (ld(&super::REV3_VBMI[0]), ld(&super::REV3_VBMI[1]), ld(&super::REV3_VBMI[2]));
+        let n = (d.len() / 3).min(s.len() / 3);
+        let mut p = 0;
+        while p + 64 <= n {
+            let at = 3 * (n - p - 64);
+            // SAFETY: bytes at..at+192 = 3 (n - p - 64)..3 (n - p) of `s` and
+            // 3p..3p+192 of `d` are in bounds (p + 64 <= n).
+            unsafe {
+                let sp = s.as_ptr().add(at);
+                let a = _mm512_loadu_si512(sp as *const __m512i);
+                let b = _mm512_loadu_si512(sp.add(64) as *const __m512i);
+                let c = _mm512_loadu_si512(sp.add(128) as *const __m512i);
+                let e = _mm512_loadu_si512(sp.add(32) as *const __m512i);
+                let f = _mm512_loadu_si512(sp.add(96) as *const __m512i);
+                let dp = d.as_mut_ptr().add(3 * p);
+                _mm512_storeu_si512(dp as *mut __m512i, _mm512_permutex2var_epi8(b, i0, c));
+                _mm512_storeu_si512(dp.add(64) as *mut __m512i, _mm512_permutex2var_epi8(e, i1, f));
+                _mm512_storeu_si512(dp.add(128) as *mut __m512i, _mm512_permutex2var_epi8(a, i2, b));
+            }
+            p += 64;
         }
         p
     }
@@ -401,16 +450,37 @@ pub(crate) fn swap3_with(s: &[u8], d: &mut [u8], level: Swap3) {
     }
 }
 
-/// Reverses RGB pixels `s` into `d`; SSSE3 when available, scalar otherwise.
-pub(crate) fn rev3(s: &[u8], d: &mut [u8], ssse3: bool) {
+/// Reverses RGB pixels `s` into `d` (the same number of pixels): with
+/// `simd`, AVX-512 VBMI or SSSE3 as available; scalar otherwise.
+pub(crate) fn rev3(s: &[u8], d: &mut [u8], simd: bool) {
+    let level = match simd {
+        false => Swap3::Scalar,
+        true if have_avx512vbmi() => Swap3::Vbmi,
+        true => Swap3::Ssse3,
+    };
+    rev3_with(s, d, level);
+}
+
+/// [`rev3`] with a chosen kernel (`Vbmi`, `Ssse3`, or scalar for the
+/// others); the caller checked its CPU feature.
+pub(crate) fn rev3_with(s: &[u8], d: &mut [u8], level: Swap3) {
     let n = d.len() / 3;
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if ssse3 {
-        // SAFETY: `ssse3` is true only when the caller saw SSSE3 on this CPU (`have_ssse3()`, or `cpu_has` in the tests).
-        done = unsafe { x86::rev3(s, d) };
+    {
+        if level == Swap3::Vbmi {
+            // SAFETY: the caller saw AVX-512 VBMI on this CPU
+            // (`have_avx512vbmi()`, or `cpu_has_vbmi` in the tests).
+            done = unsafe { x86::rev3_vbmi(s, d) };
+        }
+        if matches!(level, Swap3::Vbmi | Swap3::Ssse3) {
+            // SAFETY: every CPU with VBMI has SSSE3; otherwise the caller
+            // saw SSSE3 (`have_ssse3()`, or `cpu_has` in the tests). The
+            // kernel works on the pixels left after `done`.
+            done += unsafe { x86::rev3(&s[..3 * (n - done)], &mut d[3 * done..]) };
+        }
     }
-    let _ = ssse3;
+    let _ = level;
     for p in done..n {
         d[3 * p..3 * p + 3].copy_from_slice(&s[3 * (n - 1 - p)..3 * (n - p)]);
     }
@@ -459,6 +529,43 @@ mod tests {
             area2_gray(&s2, &s3, &mut a, true);
             area2_gray(&s2, &s3, &mut b, false);
             assert_eq!(a, b, "area2_gray, n = {n}");
+        }
+    }
+
+    /// Every pixel-reversing kernel this CPU has (whatever
+    /// `FRAMEWIRE_SIMD` says) against the scalar one, at every width up to
+    /// three AVX-512 steps and every alignment of the output in a cache
+    /// line; nothing is written outside the row.
+    #[test]
+    fn rev3_at_every_width_and_alignment() {
+        let name = "rev3_at_every_width_and_alignment";
+        let mut levels = vec![];
+        if cpu_has(SimdLevel::Ssse3) {
+            levels.push(Swap3::Ssse3);
+        } else {
+            skipped(name, "the SSSE3 kernel: this CPU has no SSSE3");
+        }
+        if cpu_has(SimdLevel::Avx512) && crate::filters::simd::test_util::cpu_has_vbmi() {
+            levels.push(Swap3::Vbmi);
+        } else {
+            skipped(name, "the AVX-512 VBMI kernel: this CPU has no AVX-512 VBMI");
+        }
+        let src: Vec<u8> = (0..3 * 300 + 200).map(|i| (i * 11 + 1) as u8).collect();
+        let mut buf = vec![0u8; 3 * 300 + 200];
+        for level in levels {
+            for n in 0usize..=300 {
+                for at in 0..64 {
+                    let sa = (64 - src.as_ptr() as usize % 64) % 64 + (at * 7) % 64;
+                    let da = (64 - buf.as_ptr() as usize % 64) % 64 + at;
+                    let s = &src[sa..sa + 3 * n];
+                    buf.fill(0xAA);
+                    rev3_with(s, &mut buf[da..da + 3 * n], level);
+                    let want: Vec<u8> = s.chunks_exact(3).rev().flatten().copied().collect();
+                    assert_eq!(&buf[da..da + 3 * n], &want[..], "{level:?}, n = {n}, out at {at}");
+                    assert!(buf[da + 3 * n..].iter().all(|&b| b == 0xAA), "{level:?}: written past the row");
+                    assert!(buf[..da].iter().all(|&b| b == 0xAA), "{level:?}: written before the row");
+                }
+            }
         }
     }
 
