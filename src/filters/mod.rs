@@ -12,7 +12,7 @@
 //! compare against.
 //!
 //! SIMD: the hot loops are written as plain safe Rust that LLVM vectorises,
-//! compiled twice (baseline and AVX2) with run-time dispatch through
+//! compiled three times (baseline, AVX2, AVX-512) with run-time dispatch through
 //! [`simd_dispatch!`], plus hand-written kernels (`simd/`) for what LLVM
 //! does not vectorise; on aarch64 NEON is part of the baseline, so the
 //! portable build is already vectorised there. The environment variable
@@ -146,8 +146,8 @@ pub(crate) fn same_format_grey_or_rgb(src: &crate::image::ImageRef, dst: &crate:
     Ok(c)
 }
 
-/// Compiles a safe kernel twice, baseline and with AVX2 enabled, and picks
-/// one at run time. The kernel is a plain `fn` whose loops LLVM vectorises;
+/// Compiles a safe kernel three times, baseline, with AVX2 and with
+/// AVX-512 (F, BW, VL, DQ) enabled, and picks one at run time. The kernel is a plain `fn` whose loops LLVM vectorises;
 /// `#[inline(always)]` lets each copy be optimised for its own target
 /// features.
 ///
@@ -159,9 +159,20 @@ macro_rules! simd_dispatch {
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,bmi1,bmi2,fma,lzcnt,popcnt")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $kernel($($arg),*)
+                }
                 #[target_feature(enable = "avx2,bmi1,bmi2,fma,lzcnt,popcnt")]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $kernel($($arg),*)
+                }
+                if $crate::filters::simd::have_avx512_all() {
+                    // SAFETY: `avx512` only needs the target features it
+                    // enables, and `have_avx512_all()` is true only when
+                    // all of them were detected on this CPU (and the level
+                    // is not capped below AVX-512); the body is safe Rust.
+                    return unsafe { avx512($($arg),*) };
                 }
                 if $crate::filters::simd::have_avx2() {
                     // SAFETY: `avx2` only needs the target features it

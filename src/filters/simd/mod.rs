@@ -148,6 +148,19 @@ pub(crate) fn have_avx512bw() -> bool {
     simd_level() >= SimdLevel::Avx512
 }
 
+/// Whether the AVX-512 copies of [`super::simd_dispatch`] kernels may run
+/// (AVX-512 F, BW, VL and DQ).
+pub(crate) fn have_avx512_all() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        have_avx512bw() && std::is_x86_feature_detected!("avx512vl") && std::is_x86_feature_detected!("avx512dq")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether AVX-512 VBMI byte permutes (with AVX-512BW) may run.
 pub(crate) fn have_avx512vbmi() -> bool {
     #[cfg(target_arch = "x86_64")]

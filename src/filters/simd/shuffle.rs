@@ -11,11 +11,11 @@ use super::{have_avx2, have_avx512bw, have_avx512vbmi};
 /// `IN` input registers; `-128` (0x80) lanes make `pshufb` write zero so
 /// the partial results OR.
 type Masks<const IN: usize, const OUT: usize> = [[[i8; 16]; IN]; OUT];
-const fn masks<const IN: usize, const OUT: usize>() -> Masks<IN, OUT> {
+const fn masks<const IN: usize, const OUT: usize>(reverse: bool) -> Masks<IN, OUT> {
     let mut m = [[[-128i8; 16]; IN]; OUT];
     let mut j = 0;
     while j < OUT * 16 {
-        let s = even3_index(j);
+        let s = if reverse { rev3_index(j) } else { even3_index(j) };
         m[j / 16][s / 16][j % 16] = (s % 16) as i8;
         j += 1;
     }
@@ -71,7 +71,24 @@ const fn swap3_bits(phase: usize) -> [u64; 3] {
 const SWAP3_PLUS64: [u64; 3] = swap3_bits(0);
 const SWAP3_MINUS64: [u64; 3] = swap3_bits(2);
 const SWAP3_MINUS: [[i8; 32]; 3] = swap3_masks(2);
-const EVEN3: Masks<6, 3> = masks::<6, 3>();
+const EVEN3: Masks<6, 3> = masks::<6, 3>(false);
+/// 16 RGB pixels reversed: output byte `j` is byte `j % 3` of input pixel
+/// `15 - j / 3`.
+const fn rev3_index(j: usize) -> usize {
+    3 * (15 - j / 3) + j % 3
+}
+const REV3: Masks<3, 3> = masks::<3, 3>(true);
+/// Which input registers contribute to each output register of [`REV3`]
+/// (two of the three: the AVX2 kernel skips the third).
+const REV3_USED: [[bool; 3]; 3] = {
+    let mut u = [[false; 3]; 3];
+    let mut j = 0;
+    while j < 48 {
+        u[j / 16][rev3_index(j) / 16] = true;
+        j += 1;
+    }
+    u
+};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -138,6 +155,59 @@ mod x86 {
                 _mm_storeu_si128(d.as_mut_ptr().add(3 * p) as *mut __m128i, _mm_shuffle_epi8(v, m));
             }
             p += 5;
+        }
+        p
+    }
+
+    /// [`rev3`] with AVX2: two 16-pixel blocks at once, one per 128-bit
+    /// lane (each output register of a block ORs the `pshufb` of the two
+    /// input registers it draws from), then lane permutes put the six
+    /// 16-byte results in output order for three 32-byte stores. Returns
+    /// the output pixels done.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn rev3_avx2(s: &[u8], d: &mut [u8]) -> usize {
+        let mut m = [[_mm256_setzero_si256(); 3]; 3];
+        for (mk, rk) in m.iter_mut().zip(&super::REV3) {
+            for (mi, ri) in mk.iter_mut().zip(rk) {
+                // SAFETY: `ri` is a 16-byte array.
+                *mi = unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(ri.as_ptr() as *const __m128i)) };
+            }
+        }
+        let n = (d.len() / 3).min(s.len() / 3);
+        let mut p = 0;
+        while p + 32 <= n {
+            // Block A: output pixels p..p+16 (source n-p-16..n-p), in the
+            // low lanes; block B: the next 16, in the high lanes.
+            let (a, b) = (3 * (n - p - 16), 3 * (n - p - 32));
+            let mut r = [_mm256_setzero_si256(); 3];
+            for (i, ri) in r.iter_mut().enumerate() {
+                // SAFETY: bytes a..a+48 and b..b+48 of `s` are in bounds
+                // (p + 32 <= n <= s.len() / 3).
+                *ri = unsafe {
+                    _mm256_loadu2_m128i(
+                        s.as_ptr().add(b + 16 * i) as *const __m128i,
+                        s.as_ptr().add(a + 16 * i) as *const __m128i,
+                    )
+                };
+            }
+            let mut o = [_mm256_setzero_si256(); 3];
+            for (k, ok) in o.iter_mut().enumerate() {
+                for i in 0..3 {
+                    if super::REV3_USED[k][i] {
+                        *ok = _mm256_or_si256(*ok, _mm256_shuffle_epi8(r[i], m[k][i]));
+                    }
+                }
+            }
+            let out = [
+                _mm256_permute2x128_si256::<0x20>(o[0], o[1]),
+                _mm256_permute2x128_si256::<0x30>(o[2], o[0]),
+                _mm256_permute2x128_si256::<0x31>(o[1], o[2]),
+            ];
+            for (k, v) in out.iter().enumerate() {
+                // SAFETY: bytes 3p..3p+96 of `d` are in bounds (p + 32 <= n).
+                unsafe { _mm256_storeu_si256(d.as_mut_ptr().add(3 * p + 32 * k) as *mut __m256i, *v) };
+            }
+            p += 32;
         }
         p
     }
@@ -456,16 +526,19 @@ pub(crate) fn rev3(s: &[u8], d: &mut [u8], simd: bool) {
     let level = match simd {
         false => Swap3::Scalar,
         true if have_avx512vbmi() => Swap3::Vbmi,
+        true if have_avx2() => Swap3::Avx2,
         true => Swap3::Ssse3,
     };
     rev3_with(s, d, level);
 }
 
-/// [`rev3`] with a chosen kernel (`Vbmi`, `Ssse3`, or scalar for the
-/// others); the caller checked its CPU feature.
+/// [`rev3`] with a chosen kernel (`Vbmi`, `Avx2` (also for `Avx512`),
+/// `Ssse3` or `Scalar`); the caller checked its CPU feature. Each kernel
+/// leaves the pixels it does not finish to the next smaller one.
 pub(crate) fn rev3_with(s: &[u8], d: &mut [u8], level: Swap3) {
     let n = d.len() / 3;
     let mut done = 0;
+    // The pixels left after `done`: output d[3 done..] from s[..3 (n - done)].
     #[cfg(target_arch = "x86_64")]
     {
         if level == Swap3::Vbmi {
@@ -473,10 +546,13 @@ pub(crate) fn rev3_with(s: &[u8], d: &mut [u8], level: Swap3) {
             // (`have_avx512vbmi()`, or `cpu_has_vbmi` in the tests).
             done = unsafe { x86::rev3_vbmi(s, d) };
         }
-        if matches!(level, Swap3::Vbmi | Swap3::Ssse3) {
-            // SAFETY: every CPU with VBMI has SSSE3; otherwise the caller
-            // saw SSSE3 (`have_ssse3()`, or `cpu_has` in the tests). The
-            // kernel works on the pixels left after `done`.
+        if matches!(level, Swap3::Vbmi | Swap3::Avx512 | Swap3::Avx2) {
+            // SAFETY: AVX-512 CPUs have AVX2; otherwise the caller saw AVX2
+            // (`have_avx2()`, or `cpu_has` in the tests).
+            done += unsafe { x86::rev3_avx2(&s[..3 * (n - done)], &mut d[3 * done..]) };
+        }
+        if level != Swap3::Scalar {
+            // SAFETY: every level above implies SSSE3, which the caller saw.
             done += unsafe { x86::rev3(&s[..3 * (n - done)], &mut d[3 * done..]) };
         }
     }
@@ -544,6 +620,11 @@ mod tests {
             levels.push(Swap3::Ssse3);
         } else {
             skipped(name, "the SSSE3 kernel: this CPU has no SSSE3");
+        }
+        if cpu_has(SimdLevel::Avx2) {
+            levels.push(Swap3::Avx2);
+        } else {
+            skipped(name, "the AVX2 kernel: this CPU has no AVX2");
         }
         if cpu_has(SimdLevel::Avx512) && crate::filters::simd::test_util::cpu_has_vbmi() {
             levels.push(Swap3::Vbmi);

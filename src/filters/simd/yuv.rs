@@ -1,5 +1,6 @@
 //! BT.601 limited-range YUV (packed 4:2:2 or NV12) to RGB/BGR with AVX2,
-//! exactly the integer arithmetic of `convert::yuv_px`.
+//! or AVX-512 with VBMI byte permutes, exactly the integer arithmetic of
+//! `convert::yuv_px`.
 
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused_mut, unused_variables, dead_code))]
 
@@ -125,6 +126,136 @@ mod x86 {
         }
         p
     }
+    /// Byte tables of [`yuv_rgb_vbmi`], built at compile time: the luma and
+    /// chroma picks from 64 bytes of packed 4:2:2 (or 32 of NV12 chroma),
+    /// and where each output byte of 32 pixels sits in the packed R|G and
+    /// B vectors (see the kernel for their layout).
+    pub(crate) struct VbmiTables {
+        pub(crate) y: [u8; 64],
+        pub(crate) u: [u8; 64],
+        pub(crate) v: [u8; 64],
+        pub(crate) out: [[u8; 64]; 2],
+    }
+
+    pub(crate) const fn vbmi_tables(y0: usize, u: usize, v: usize, nv12: bool, bgr: bool) -> VbmiTables {
+        let mut t = VbmiTables { y: [0; 64], u: [0; 64], v: [0; 64], out: [[0; 64]; 2] };
+        let mut i = 0;
+        while i < 32 {
+            t.y[i] = if nv12 { i as u8 } else { (y0 + 2 * i) as u8 };
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 16 {
+            t.u[i] = if nv12 { (2 * i) as u8 } else { (u + 4 * i) as u8 };
+            t.v[i] = if nv12 { (2 * i + 1) as u8 } else { (v + 4 * i) as u8 };
+            i += 1;
+        }
+        // Byte of pixel q's first channel (R, or B in the B vector) after
+        // packs_epi32 + packus_epi16 of its low (pixels 0..16) and high
+        // (16..32) dword vectors: 128-bit lane L holds pixels 4L..4L+4 of
+        // the low half at bytes 0..4 and of the high half at bytes 4..8.
+        let mut o = 0;
+        while o < 96 {
+            let (q, c) = (o / 3, o % 3);
+            let at = if q < 16 { 16 * (q / 4) + q % 4 } else { 16 * ((q - 16) / 4) + 4 + (q - 16) % 4 };
+            // Channel order in memory: R, G, B (or B, G, R); R and G come
+            // from the R|G vector (G 8 bytes after R), B from the second
+            // source of vpermt2b (index + 64).
+            let ch = if bgr { 2 - c } else { c };
+            t.out[o / 64][o % 64] = match ch {
+                0 => at as u8,
+                1 => (at + 8) as u8,
+                _ => (at + 64) as u8,
+            };
+            o += 1;
+        }
+        t
+    }
+
+    /// The AVX2 kernel's arithmetic on 32 pixels at a time with AVX-512
+    /// and VBMI byte permutes: one `vpermb` each gathers the luma, U and V
+    /// bytes; the chroma products are computed for 16 pairs and duplicated
+    /// with `vpermd`; R and G are packed into one vector and B into
+    /// another, and two `vpermt2b` interleave them into 96 output bytes.
+    /// Returns the pixels done (a multiple of 32).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub(crate) fn yuv_rgb_vbmi<const Y0: usize, const U: usize, const V: usize, const NV12: bool, const BGR: bool>(
+        y: &[u8],
+        uv: &[u8],
+        out: &mut [u8],
+        w: usize,
+    ) -> usize {
+        let t = const { &vbmi_tables(Y0, U, V, NV12, BGR) };
+        let ld = |a: &[u8; 64]| {
+            // SAFETY: `a` is 64 bytes long.
+            unsafe { _mm512_loadu_si512(a.as_ptr() as *const __m512i) }
+        };
+        let (ty, tu, tv, to0, to1) = (ld(&t.y), ld(&t.u), ld(&t.v), ld(&t.out[0]), ld(&t.out[1]));
+        let c = _mm512_set1_epi32;
+        use crate::filters::convert as cv;
+        let (cy, cub, cug, cvg, cvr) = (c(cv::CY), c(cv::CUB), c(cv::CUG), c(cv::CVG), c(cv::CVR));
+        let (half, c16, c128, zero) = (c(1 << 19), c(16), c(128), _mm512_setzero_si512());
+        let dup_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        let dup_hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+        let mut p = 0;
+        while p + 32 <= w && 3 * p + 96 <= out.len() {
+            let (yb, cb) = if NV12 {
+                if p + 32 > y.len() || p + 32 > uv.len() {
+                    break;
+                }
+                // SAFETY: bytes p..p+32 of `y` and `uv` are in bounds
+                // (checked just above).
+                let (yv, uvv) = unsafe {
+                    (
+                        _mm512_castsi256_si512(_mm256_loadu_si256(y.as_ptr().add(p) as *const __m256i)),
+                        _mm512_castsi256_si512(_mm256_loadu_si256(uv.as_ptr().add(p) as *const __m256i)),
+                    )
+                };
+                (_mm512_permutexvar_epi8(ty, yv), uvv)
+            } else {
+                if 2 * p + 64 > y.len() {
+                    break;
+                }
+                // SAFETY: bytes 2p..2p+64 of `y` are in bounds (checked
+                // just above).
+                let v = unsafe { _mm512_loadu_si512(y.as_ptr().add(2 * p) as *const __m512i) };
+                (_mm512_permutexvar_epi8(ty, v), v)
+            };
+            let ub = _mm512_castsi512_si128(_mm512_permutexvar_epi8(tu, cb));
+            let vb = _mm512_castsi512_si128(_mm512_permutexvar_epi8(tv, cb));
+            let uc = _mm512_sub_epi32(_mm512_cvtepu8_epi32(ub), c128);
+            let vc = _mm512_sub_epi32(_mm512_cvtepu8_epi32(vb), c128);
+            let ruv = _mm512_add_epi32(half, _mm512_mullo_epi32(vc, cvr));
+            let guv =
+                _mm512_add_epi32(half, _mm512_add_epi32(_mm512_mullo_epi32(vc, cvg), _mm512_mullo_epi32(uc, cug)));
+            let buv = _mm512_add_epi32(half, _mm512_mullo_epi32(uc, cub));
+            let mut rgb = [[zero; 2]; 3];
+            for (h, dup) in [(0usize, dup_lo), (1, dup_hi)] {
+                let yq = if h == 0 { _mm512_castsi512_si128(yb) } else { _mm512_extracti32x4_epi32::<1>(yb) };
+                let yy =
+                    _mm512_mullo_epi32(_mm512_max_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(yq), c16), zero), cy);
+                for (k, cuv) in [ruv, guv, buv].into_iter().enumerate() {
+                    let d = _mm512_permutexvar_epi32(dup, cuv);
+                    rgb[k][h] = _mm512_srai_epi32::<20>(_mm512_add_epi32(yy, d));
+                }
+            }
+            // Saturating packs clamp to 0..=255 like the scalar code.
+            let rg =
+                _mm512_packus_epi16(_mm512_packs_epi32(rgb[0][0], rgb[0][1]), _mm512_packs_epi32(rgb[1][0], rgb[1][1]));
+            let b = _mm512_packus_epi16(_mm512_packs_epi32(rgb[2][0], rgb[2][1]), zero);
+            let o0 = _mm512_permutex2var_epi8(rg, to0, b);
+            let o1 = _mm512_permutex2var_epi8(rg, to1, b);
+            // SAFETY: bytes 3p..3p+96 of `out` are in bounds (checked by
+            // the loop condition).
+            unsafe {
+                let d = out.as_mut_ptr().add(3 * p);
+                _mm512_storeu_si512(d as *mut __m512i, o0);
+                _mm256_storeu_si256(d.add(64) as *mut __m256i, _mm512_castsi512_si256(o1));
+            }
+            p += 32;
+        }
+        p
+    }
 }
 
 /// YUV → RGB/BGR for a leading part of a row (see `x86::yuv_rgb_avx2`);
@@ -138,9 +269,101 @@ pub(crate) fn yuv_rgb<const Y0: usize, const U: usize, const V: usize, const NV1
 ) -> usize {
     #[cfg(target_arch = "x86_64")]
     if avx2 {
+        let mut done = 0;
+        if super::have_avx512vbmi() {
+            // SAFETY: `have_avx512vbmi()` saw AVX-512 F, BW and VBMI.
+            done = unsafe { x86::yuv_rgb_vbmi::<Y0, U, V, NV12, BGR>(y, uv, out, w) };
+        }
+        let (yo, uvo) = if NV12 { (done, done) } else { (2 * done, 0) };
         // SAFETY: `avx2` is true only when the caller saw AVX2 on this CPU (`have_avx2()`, or `cpu_has` in the tests).
-        return unsafe { x86::yuv_rgb_avx2::<Y0, U, V, NV12, BGR>(y, uv, out, w) };
+        return done
+            + unsafe {
+                x86::yuv_rgb_avx2::<Y0, U, V, NV12, BGR>(
+                    &y[yo..],
+                    &uv[uvo.min(uv.len())..],
+                    &mut out[3 * done..],
+                    w - done,
+                )
+            };
     }
     let _ = (y, uv, out, w, avx2);
     0
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::filters::convert::yuv_to_rgb;
+    use crate::filters::simd::SimdLevel;
+    use crate::filters::simd::test_util::{cpu_has, cpu_has_vbmi, skipped};
+
+    /// What a kernel must write for `w` pixels: `convert::yuv_to_rgb` of
+    /// each pixel with its pair's chroma.
+    fn reference(y: &[u8], uv: &[u8], w: usize, layout: (usize, usize, usize), nv12: bool, bgr: bool) -> Vec<u8> {
+        (0..w)
+            .flat_map(|i| {
+                let (yy, u, v) = if nv12 {
+                    (y[i], uv[i / 2 * 2], uv[i / 2 * 2 + 1])
+                } else {
+                    let (y0, u, v) = layout;
+                    (y[4 * (i / 2) + y0 + 2 * (i % 2)], y[4 * (i / 2) + u], y[4 * (i / 2) + v])
+                };
+                let p = yuv_to_rgb(yy, u, v);
+                if bgr { [p[2], p[1], p[0]] } else { p }
+            })
+            .collect()
+    }
+
+    /// Every YUV kernel this CPU has, for YUYV, UYVY and NV12 into RGB and
+    /// BGR, at every even width up to 200 (several steps of each kernel),
+    /// against the per-pixel formula; nothing is written past the pixels
+    /// a kernel reports done.
+    #[test]
+    fn yuv_kernels_match_the_formula() {
+        let name = "yuv_kernels_match_the_formula";
+        let (avx2, vbmi) = (cpu_has(SimdLevel::Avx2), cpu_has(SimdLevel::Avx512) && cpu_has_vbmi());
+        if !avx2 {
+            skipped(name, "the AVX2 kernel: this CPU has no AVX2");
+        }
+        if !vbmi {
+            skipped(name, "the AVX-512 VBMI kernel: this CPU has no AVX-512 VBMI");
+        }
+        let src: Vec<u8> = (0..1000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        macro_rules! check {
+            ($y0:literal, $u:literal, $v:literal, $nv12:literal, $bgr:literal) => {
+                for w in (0..=200usize).step_by(2) {
+                    let (y, uv) = if $nv12 { (&src[..w], &src[300..300 + w]) } else { (&src[..2 * w], &src[..0]) };
+                    let want = reference(y, uv, w, ($y0, $u, $v), $nv12, $bgr);
+                    let mut kernels: Vec<(&str, fn(&[u8], &[u8], &mut [u8], usize) -> usize)> = Vec::new();
+                    if avx2 {
+                        // SAFETY: the CPU has AVX2 (checked above).
+                        kernels.push(("avx2", |y, uv, o, w| unsafe {
+                            x86::yuv_rgb_avx2::<$y0, $u, $v, $nv12, $bgr>(y, uv, o, w)
+                        }));
+                    }
+                    if vbmi {
+                        // SAFETY: the CPU has AVX-512 F, BW and VBMI (checked above).
+                        kernels.push(("vbmi", |y, uv, o, w| unsafe {
+                            x86::yuv_rgb_vbmi::<$y0, $u, $v, $nv12, $bgr>(y, uv, o, w)
+                        }));
+                    }
+                    for (kname, k) in kernels {
+                        let mut out = vec![0xAAu8; 3 * w + 40];
+                        let done = k(y, uv, &mut out[..3 * w], w);
+                        assert!(done <= w);
+                        let tag = format!("{kname} ({}, {}, {}, nv12 {}, bgr {}) w = {w}", $y0, $u, $v, $nv12, $bgr);
+                        assert_eq!(&out[..3 * done], &want[..3 * done], "{tag}");
+                        assert!(out[3 * w..].iter().all(|&b| b == 0xAA), "{tag}: written past the row");
+                        assert!(w < 64 || done >= w - 32, "{tag}: only {done} done");
+                    }
+                }
+            };
+        }
+        check!(0, 1, 3, false, false);
+        check!(0, 1, 3, false, true);
+        check!(1, 0, 2, false, false);
+        check!(1, 0, 2, false, true);
+        check!(0, 0, 0, true, false);
+        check!(0, 0, 0, true, true);
+    }
 }
