@@ -27,9 +27,9 @@ const HALF: i32 = 1 << (SHIFT - 1);
 
 // OpenCV's RGB → grey coefficients for 8-bit images (2^15 scale, summing to
 // exactly 2^15 so white stays 255), as its `RGB2Gray<uchar>` uses them.
-const R2Y: u32 = 9798;
-const G2Y: u32 = 19235;
-const B2Y: u32 = 3735;
+pub(crate) const R2Y: u32 = 9798;
+pub(crate) const G2Y: u32 = 19235;
+pub(crate) const B2Y: u32 = 3735;
 
 #[inline(always)]
 fn clamp_u8(v: i32) -> u8 {
@@ -148,9 +148,12 @@ simd_dispatch!(fn swap_rb(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: u
 #[inline(always)]
 fn gray_kernel<const R: usize>(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     for y in 0..h {
+        // The AVX-512 VBMI kernel for most of the row where the CPU has it;
+        // this loop (vectorised by LLVM) for the rest.
         let s = &src[y * ss..y * ss + 3 * w];
         let d = &mut dst[y * ds..y * ds + w];
-        for (p, o) in s.chunks_exact(3).zip(d.iter_mut()) {
+        let done = simd::rgb_gray::<R>(s, d);
+        for (p, o) in s[3 * done..].chunks_exact(3).zip(d[done..].iter_mut()) {
             let v = p[R] as u32 * R2Y + p[1] as u32 * G2Y + p[2 - R] as u32 * B2Y;
             *o = ((v + (1 << 14)) >> 15) as u8;
         }

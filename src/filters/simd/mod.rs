@@ -5,7 +5,8 @@
 //!   RGB <-> BGR, 2x shrink) and the AVX2, AVX-512BW and AVX-512 VBMI
 //!   RGB <-> BGR kernels;
 //! - [`idct`]: libjpeg's accurate integer IDCT (AVX2 `pmaddwd`);
-//! - [`yuv`]: YUV -> RGB (AVX2);
+//! - [`yuv`]: YUV -> RGB (AVX2, AVX-512 VBMI);
+//! - [`gray`]: RGB -> GREY (AVX-512 VBMI);
 //! - [`resize`]: the bilinear taps (32-bit gathers + `pmaddwd`), the
 //!   bilinear vertical blend and the 2x2 box average;
 //! - [`mask`]: mask bit packing for the morphology bit planes.
@@ -21,12 +22,14 @@
 //! and the auto-vectorised kernels elsewhere), and when the environment
 //! variable `FRAMEWIRE_SIMD` caps the level (see [`simd_level`]).
 
+mod gray;
 mod idct;
 mod mask;
 mod resize;
 mod shuffle;
 mod yuv;
 
+pub(crate) use gray::rgb_gray;
 pub(crate) use idct::idct_islow;
 pub(crate) use mask::{pack_mask, unpack_mask};
 pub(crate) use resize::{area2_gray, hline, vline};
