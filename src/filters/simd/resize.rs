@@ -43,6 +43,44 @@ mod x86 {
         i
     }
 
+    /// [`super::hline`] for 3-channel rows without gathers (which are slow
+    /// on AMD CPUs): two output pixels per step, each one 8-byte load at
+    /// its left tap (both taps of all three channels), a byte shuffle into
+    /// (left, right) 16-bit pairs per channel and one `pmaddwd` with the
+    /// pixel's weights; each 128-bit lane stores 4 samples, the 4th
+    /// rewritten by the next pixel. `ofs` must hold one pixel's three
+    /// channel offsets in a row (as the resizer builds them). Returns the
+    /// samples done (a multiple of 3).
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn hline3_avx2(src: &[u8], ofs: &[i32], wts: &[i32], out: &mut [i32]) -> usize {
+        let n = out.len().min(ofs.len()).min(wts.len()) / 3 * 3;
+        let shuf = _mm256_setr_epi8(
+            0, -128, 3, -128, 1, -128, 4, -128, 2, -128, 5, -128, -128, -128, -128, -128, 0, -128, 3, -128, 1, -128, 4,
+            -128, 2, -128, 5, -128, -128, -128, -128, -128,
+        );
+        let mut i = 0;
+        while 3 * i + 7 <= n {
+            let (o0, o1) = (ofs[3 * i], ofs[3 * i + 3]);
+            if o0 < 0 || o1 < 0 || o0 as usize + 8 > src.len() || o1 as usize + 8 > src.len() {
+                break;
+            }
+            // SAFETY: bytes o0..o0+8 and o1..o1+8 of `src` are in bounds
+            // (checked just above); samples 3i..3i+7 of `out` too (loop
+            // condition).
+            unsafe {
+                let a = _mm_loadl_epi64(src.as_ptr().add(o0 as usize) as *const __m128i);
+                let b = _mm_loadl_epi64(src.as_ptr().add(o1 as usize) as *const __m128i);
+                let w = _mm256_set_m128i(_mm_set1_epi32(wts[3 * i + 3]), _mm_set1_epi32(wts[3 * i]));
+                let r = _mm256_madd_epi16(_mm256_shuffle_epi8(_mm256_set_m128i(b, a), shuf), w);
+                let d = out.as_mut_ptr().add(3 * i);
+                _mm_storeu_si128(d as *mut __m128i, _mm256_castsi256_si128(r));
+                _mm_storeu_si128(d.add(3) as *mut __m128i, _mm256_extracti128_si256::<1>(r));
+            }
+            i += 2;
+        }
+        3 * i
+    }
+
     /// See [`super::hline`]; returns the samples done.
     #[target_feature(enable = "avx2")]
     pub(crate) fn hline_avx2<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &mut [i32]) -> usize {
@@ -122,7 +160,9 @@ mod x86 {
 
 /// Horizontal bilinear taps for one row: for every output sample `i`,
 /// `out[i] = src[ofs[i]] * w0 + src[ofs[i] + C] * w1` where `wts[i]` packs
-/// `w0` in its low and `w1` in its high 16 bits. With AVX2 each group of 8
+/// `w0` in its low and `w1` in its high 16 bits. For `C = 3`, `ofs` and
+/// `wts` come in whole pixels: three consecutive offsets and one weight
+/// pair per pixel (as `resize::sample_tab` builds them). With AVX2 each group of 8
 /// samples is one 32-bit gather (both taps are bytes of the word read at
 /// `ofs[i]`), one byte shuffle and one `pmaddwd`.
 pub(crate) fn hline<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &mut [i32], avx2: bool) {
@@ -131,7 +171,13 @@ pub(crate) fn hline<const C: usize>(src: &[u8], ofs: &[i32], wts: &[i32], out: &
     #[cfg(target_arch = "x86_64")]
     if avx2 {
         // SAFETY: `avx2` is true only when the caller saw AVX2 on this CPU (`have_avx2()`, or `cpu_has` in the tests).
-        done = unsafe { x86::hline_avx2::<C>(src, &ofs[..n], &wts[..n], &mut out[..n]) };
+        done = unsafe {
+            if C == 3 {
+                x86::hline3_avx2(src, &ofs[..n], &wts[..n], &mut out[..n])
+            } else {
+                x86::hline_avx2::<C>(src, &ofs[..n], &wts[..n], &mut out[..n])
+            }
+        };
     }
     let _ = avx2;
     for i in done..n {
@@ -200,10 +246,12 @@ mod tests {
                 (0..150).flat_map(|i| (0..c).map(move |ch| ((i * 2 / 3).min(px - 1) * c + ch) as i32)).collect();
             let wts: Vec<i32> = (0..ofs.len())
                 .map(|i| {
+                    // One weight pair per pixel, as the resizer builds them.
+                    let p = (i / c) as i32;
                     if ofs[i] as usize >= (px - 1) * c {
                         2048
                     } else {
-                        (2048 - (i as i32 * 97 % 2048)) | (i as i32 * 97 % 2048) << 16
+                        (2048 - (p * 97 % 2048)) | (p * 97 % 2048) << 16
                     }
                 })
                 .collect();
