@@ -276,3 +276,45 @@ fn jpeg_decode_matches_libjpeg_within_tolerance() {
         let _ = d.decode_unguarded(&bad, &mut ImageMut { format: ImageFormat::packed(fcc, w, h), data: &mut out });
     }
 }
+
+/// Every comparison above again at each lower SIMD level
+/// (`FRAMEWIRE_SIMD=avx2`, `ssse3`, `scalar`), in a child process of this
+/// test binary (the level is read once per process): the dispatched copies
+/// and fallbacks that this CPU would otherwise never run must match
+/// OpenCV too.
+#[test]
+fn every_simd_level_matches_opencv() {
+    if std::env::var_os(framewire::filters::SIMD_ENV).is_some() {
+        return; // a child run of this very test
+    }
+    let exe = std::env::current_exe().unwrap();
+    for level in ["avx2", "ssse3", "scalar"] {
+        let out = std::process::Command::new(&exe)
+            .args(["--skip", "every_simd_level_matches_opencv", "--test-threads", "2"])
+            .env(framewire::filters::SIMD_ENV, level)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}={level}: {text}\n{}",
+            framewire::filters::SIMD_ENV,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let passed: usize = text
+            .split("test result: ok. ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(passed >= 11, "{level}: only {passed} comparisons ran: {text}");
+    }
+}
+
+/// The level in force is at most what the CPU has, and says so.
+#[test]
+fn simd_level_is_reported() {
+    let (level, cpu) = (framewire::filters::simd_level(), framewire::filters::detected_simd_level());
+    assert!(level <= cpu);
+    assert!(framewire::filters::simd_description().starts_with(level.name()));
+}
