@@ -2,17 +2,17 @@
 //! into `255 - v` (a photographic negative). Copy this file to start your own
 //! block; nothing outside `blocks/` needs to change.
 
-use framewire::block::*;
-use serde::Deserialize;
+use framewire_sdk::prelude::*;
 
-/// Parameters, from the block's `[[block]]` table. `deny_unknown_fields`
-/// turns a typo into an error that names the key and lists the valid ones.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// Leave every n-th row untouched (0 = invert everything); shows a parameter.
-    #[serde(default)]
-    skip_every_nth_row: u32,
+framewire_sdk::params! {
+    /// Parameters, from the block's `[[block]]` table. This one declaration
+    /// is the struct, its defaults, its parsing (a typo is an error that
+    /// names the key and suggests the right one) and what `framewire blocks
+    /// invert` prints.
+    pub struct Params {
+        /// Leave every n-th row as it is (0 = invert everything).
+        skip_every_nth_row: u32 = 0,
+    }
 }
 
 /// The running block: it owns its ports.
@@ -34,11 +34,10 @@ impl BlockType for Invert {
 
     fn info() -> BlockInfo {
         BlockInfo::new("invert", "Example user block (blocks/invert.rs): 255 - v for every 8-bit sample")
-            .param("skip_every_nth_row", "int", "0", "leave every n-th row as it is (0 = none)")
     }
 
     fn ports(_: &Params) -> Result<Ports, String> {
-        let formats = [framewire::image::FourCC::RGB24, framewire::image::FourCC::BGR24, framewire::image::FourCC::GREY];
+        let formats = [FourCC::RGB24, FourCC::BGR24, FourCC::GREY];
         Ok(Ports::new()
             .input("input", PortType::image(&formats, u32::MAX, u32::MAX))
             .output("output", PortType::image_from("input", &[])))
@@ -70,8 +69,8 @@ impl BlockType for Invert {
 }
 
 /// Called by framewire at start (build.rs finds this file).
-pub fn register(reg: &mut Registry) {
-    reg.add::<Invert>();
+pub fn register(reg: &mut Registry) -> Result<(), framewire_sdk::block::RegistryError> {
+    reg.add::<Invert>()
 }
 
 #[cfg(test)]

@@ -8,6 +8,39 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use framewire::runtime::{self, config, status, supervisor};
 
+/// Writes a line to stderr, ignoring errors: a closed stderr (`run 2>&1 |
+/// head`) must not panic the supervisor in the middle of a pipeline.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Writes to stdout; when the reader has gone (`framewire blocks | head`),
+/// stops quietly with exit code 0 instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    () => {
+        out!("\n")
+    };
+    ($($t:tt)*) => {{
+        out!($($t)*);
+        out!("\n");
+    }};
+}
+
 /// Exit codes, in one place.
 mod exit {
     /// Clean stop.
@@ -18,6 +51,8 @@ mod exit {
     pub const RUNTIME: u8 = 3;
     /// `status` found no running pipeline.
     pub const NOT_RUNNING: u8 = 4;
+    /// `doctor` found problems.
+    pub const DOCTOR_PROBLEMS: u8 = 5;
 }
 
 #[derive(Parser)]
@@ -40,8 +75,8 @@ enum Cmd {
         /// Stop cleanly after this long (e.g. 10s, 500ms, 2m).
         #[arg(long = "for", value_parser = parse_duration)]
         duration: Option<Duration>,
-        /// Seconds blocks get to stop after SIGTERM before SIGKILL.
-        #[arg(long, default_value = "3")]
+        /// Seconds each block gets to stop after SIGTERM before SIGKILL (0 to 3600).
+        #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.0, 3600.0))]
         grace: f64,
     },
     /// Validate a pipeline file without running it.
@@ -63,8 +98,8 @@ enum Cmd {
     Status {
         /// Only this pipeline.
         pipeline: Option<String>,
-        /// Sampling window for rates, in seconds.
-        #[arg(long, default_value = "1")]
+        /// Sampling window for rates, in seconds (0.05 to 60).
+        #[arg(long, default_value = "1", value_parser = |s: &str| parse_seconds(s, 0.05, 60.0))]
         window: f64,
     },
     /// List V4L2 cameras: driver, card, bus, formats, sizes, rates, controls.
@@ -75,8 +110,44 @@ enum Cmd {
         #[command(subcommand)]
         what: Bench,
     },
+    /// List every message type with its byte layout (for blocks in other languages).
+    Messages {
+        /// Only this type.
+        name: Option<String>,
+    },
     /// Simulate a serial motor controller on a pseudo-terminal; prints its path.
-    SimMotor(framewire::motor::sim::SimMotorArgs),
+    SimMotor(SimMotorCli),
+    /// Write udev rules giving the plugged-in camera and motor controller stable names.
+    Udev {
+        /// A camera (V4L2 node) to name /dev/framewire/camera0, camera1, ... in order.
+        #[arg(long)]
+        camera: Vec<PathBuf>,
+        /// The motor controller's serial port, to name /dev/framewire/motors.
+        #[arg(long)]
+        motors: Option<PathBuf>,
+        /// More serial ports, as NAME=PATH (named /dev/framewire/NAME).
+        #[arg(long)]
+        serial: Vec<String>,
+        /// Write the rules here (default: print them).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print a systemd unit that runs a pipeline at boot, once its devices appear.
+    Service {
+        /// Pipeline file.
+        file: PathBuf,
+        /// The user it runs as (default: the current one).
+        #[arg(long)]
+        user: Option<String>,
+        /// Seconds each block gets to stop.
+        #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.0, 3600.0))]
+        grace: f64,
+    },
+    /// Check this machine's setup (groups, devices, /dev/shm, udev, RemoveIPC), and a pipeline's.
+    Doctor {
+        /// Pipeline file to check as well.
+        file: Option<PathBuf>,
+    },
     /// Run one block (started by `framewire run`; not for direct use).
     #[command(hide = true)]
     Block,
@@ -86,6 +157,42 @@ enum Cmd {
         /// Peer arguments.
         args: Vec<String>,
     },
+}
+
+/// `framewire sim-motor` options.
+#[derive(clap::Args)]
+struct SimMotorCli {
+    /// Which controller to simulate: roboclaw, dynamixel, arduino, sabertooth, vesc, odrive or pololu.
+    #[arg(long, value_parser = |s: &str| s.parse::<framewire::motor::Protocol>())]
+    protocol: framewire::motor::Protocol,
+    /// A stable path to create as a symlink to the pty (point the driver's `port` at it).
+    #[arg(long)]
+    link: Option<PathBuf>,
+    /// Corrupt the checksum of every reply.
+    #[arg(long)]
+    corrupt: bool,
+    /// Truncate every reply.
+    #[arg(long)]
+    truncate: bool,
+    /// Prefix every reply with garbage bytes.
+    #[arg(long)]
+    garbage: bool,
+    /// Never reply.
+    #[arg(long)]
+    silent: bool,
+}
+
+impl SimMotorCli {
+    fn args(&self) -> framewire::motor::sim::SimMotorArgs {
+        framewire::motor::sim::SimMotorArgs {
+            protocol: self.protocol,
+            link: self.link.clone(),
+            corrupt: self.corrupt,
+            truncate: self.truncate,
+            garbage: self.garbage,
+            silent: self.silent,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -116,9 +223,22 @@ enum Bench {
     },
 }
 
+/// A number of seconds within `lo..=hi` (NaN, infinities and negatives are
+/// refused here rather than panicking later).
+fn parse_seconds(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !v.is_finite() || v < lo || v > hi {
+        return Err(format!("{s} is out of range: give {lo} to {hi} seconds"));
+    }
+    Ok(v)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
     let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 10s, 500ms or 2m"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{s:?} is not a duration like 10s, 500ms or 2m"));
+    }
     let secs = match unit {
         "ms" => v / 1000.0,
         "s" | "" => v,
@@ -126,7 +246,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => v * 3600.0,
         _ => return Err(format!("unknown unit {unit:?} in {s:?}; use ms, s, m or h")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is too long"))
 }
 
 fn init_logging() {
@@ -156,41 +276,42 @@ fn main() -> ExitCode {
         Err(e) => {
             // Configuration errors are already a full report; others get a chain.
             if let Some(ce) = e.downcast_ref::<config::ConfigError>() {
-                eprintln!("{ce}");
-                eprintln!("framewire: {} problem(s); nothing was started", ce.problems.len());
+                errln!("{ce}");
+                errln!("framewire: {} problem(s); nothing was started", ce.problems.len());
                 return ExitCode::from(exit::CONFIG);
             }
-            eprintln!("framewire: error: {e:#}");
-            ExitCode::from(exit::RUNTIME)
+            errln!("framewire: error: {e:#}");
+            let config = e.downcast_ref::<supervisor::SupervisorError>().is_some_and(|s| s.is_config());
+            ExitCode::from(if config { exit::CONFIG } else { exit::RUNTIME })
         }
     }
 }
 
 fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
-    let reg = runtime::registry();
+    let reg = framewire::registry()?;
     match cmd {
         Cmd::Run { file, duration, grace } => {
             let p = config::load(&file, &reg)?;
             let opts = supervisor::RunOptions { duration, grace: Duration::from_secs_f64(grace), ..Default::default() };
-            eprintln!(
+            errln!(
                 "framewire: running pipeline {} ({} blocks, {} wires); Ctrl-C stops it",
                 p.name,
                 p.blocks.len(),
                 p.wires.len()
             );
             let outcome = supervisor::run(&p, &opts)?;
-            eprintln!("framewire: pipeline {} stopped cleanly ({outcome:?})", p.name);
+            errln!("framewire: pipeline {} stopped cleanly ({outcome:?})", p.name);
             Ok(exit::OK)
         }
         Cmd::Check { file } => {
             let p = config::load(&file, &reg)?;
-            println!("{}: pipeline {} is valid", file.display(), p.name);
+            outln!("{}: pipeline {} is valid", file.display(), p.name);
             for b in &p.blocks {
-                println!("  block {} ({})", b.name, b.type_name);
+                outln!("  block {} ({})", b.name, b.type_name);
             }
             for w in &p.wires {
                 let c = &w.config;
-                println!(
+                outln!(
                     "  wire {} -> {}: {} x {} bytes, policy {}, {} readers max ({} MiB)",
                     w.name,
                     w.readers.join(", "),
@@ -211,14 +332,15 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
                     continue;
                 }
                 any = true;
-                println!("{} ({:?}): {}", info.name, info.role, info.description);
+                outln!("{} ({:?}): {}", info.name, info.role, info.description);
                 for p in &info.params {
-                    println!("    {:<22} {:<14} default {:<14} {}", p.name, p.ty, p.default, p.doc);
+                    outln!("    {:<22} {:<14} default {:<14} {}", p.name, p.ty, p.default, p.doc);
                 }
-                // Ports with the defaults of every parameter that has one.
-                if let Ok(ports) = (spec.ports)(&toml::Table::new()) {
+                // Ports with every parameter at its default, and the required
+                // ones at the examples their declaration gives.
+                if let Ok(ports) = (spec.ports)(&(spec.example)()) {
                     for d in &ports.inputs {
-                        println!(
+                        outln!(
                             "    in  {:<18} {}{}",
                             d.name,
                             d.ty.describe(),
@@ -226,10 +348,10 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
                         );
                     }
                     for d in &ports.outputs {
-                        println!("    out {:<18} {}", d.name, d.ty.describe());
+                        outln!("    out {:<18} {}", d.name, d.ty.describe());
                     }
                 }
-                println!();
+                outln!();
             }
             if !any {
                 anyhow::bail!("no block type {:?}; known: {}", name.unwrap_or_default(), reg.names().join(", "));
@@ -238,46 +360,138 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Graph { file } => {
             let p = config::load(&file, &reg)?;
-            println!("digraph {} {{\n  rankdir=LR;\n  node [shape=box, style=rounded];", dot_id(&p.name));
+            outln!("digraph {} {{\n  rankdir=LR;\n  node [shape=box, style=rounded];", dot_id(&p.name));
             for b in &p.blocks {
-                println!("  {} [label=\"{}\\n({})\"];", dot_id(&b.name), b.name, b.type_name);
+                outln!("  {} [label=\"{}\\n({})\"];", dot_id(&b.name), b.name, b.type_name);
             }
             for w in &p.wires {
                 let (from, port) = w.name.split_once('.').unwrap();
                 for r in &w.readers {
                     let (to, rport) = r.split_once('.').unwrap();
-                    println!(
-                        "  {} -> {} [label=\"{port} -> {rport}\\n{}\"];",
-                        dot_id(from),
-                        dot_id(to),
-                        w.config.policy
-                    );
+                    outln!("  {} -> {} [label=\"{port} -> {rport}\\n{}\"];", dot_id(from), dot_id(to), w.config.policy);
                 }
             }
-            println!("}}");
+            outln!("}}");
             Ok(exit::OK)
         }
         Cmd::Status { pipeline, window } => {
             let prefix = framewire::wire::prefix();
-            let runs = status::pipelines(&prefix, pipeline.as_deref());
-            print!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
-            Ok(if runs.is_empty() { exit::NOT_RUNNING } else { exit::OK })
+            let alive = status::pipelines(&prefix, pipeline.as_deref()).iter().filter(|r| r.alive).count();
+            out!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
+            Ok(if alive == 0 { exit::NOT_RUNNING } else { exit::OK })
+        }
+        Cmd::Udev { camera, motors, serial, output } => {
+            use framewire::setup::udev::{Kind, rule_for_node, rules_file};
+            let sys = std::path::Path::new("/sys");
+            let mut wanted: Vec<(PathBuf, Kind, String)> = Vec::new();
+            for (i, c) in camera.iter().enumerate() {
+                wanted.push((c.clone(), Kind::Camera, format!("framewire/camera{i}")));
+            }
+            if let Some(m) = motors {
+                wanted.push((m, Kind::Serial, "framewire/motors".into()));
+            }
+            for s in &serial {
+                let (name, path) = s.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("--serial {s:?}: write NAME=PATH, e.g. --serial arm=/dev/ttyUSB1")
+                })?;
+                wanted.push((path.into(), Kind::Serial, format!("framewire/{name}")));
+            }
+            if wanted.is_empty() {
+                anyhow::bail!(
+                    "name at least one device: --camera /dev/video0, --motors /dev/ttyACM0 or --serial NAME=PATH"
+                );
+            }
+            let mut rules = Vec::new();
+            for (path, kind, name) in &wanted {
+                rules.push(rule_for_node(sys, path, *kind, name)?);
+            }
+            let text = rules_file(&rules);
+            match output {
+                Some(o) => {
+                    std::fs::write(&o, &text).map_err(|e| anyhow::anyhow!("{}: {e}", o.display()))?;
+                    errln!(
+                        "framewire: wrote {} rule(s) to {}; install it as udev/README.md says",
+                        rules.len(),
+                        o.display()
+                    );
+                }
+                None => out!("{text}"),
+            }
+            Ok(exit::OK)
+        }
+        Cmd::Service { file, user, grace } => {
+            let p = config::load(&file, &reg)?;
+            let abs = std::fs::canonicalize(&file)?;
+            let binary = std::env::current_exe()?;
+            let mut devices = Vec::new();
+            for b in &p.blocks {
+                let Some(spec) = reg.get(&b.type_name) else { continue };
+                for param in (spec.info)().params.iter().filter(|p| p.device) {
+                    if let Some(d) = b.params.get(param.name).and_then(|v| v.as_str()) {
+                        devices.push(d.to_string());
+                    }
+                }
+            }
+            let user = user.unwrap_or_else(|| framewire::runtime::runfile::user_name(nix::unistd::getuid().as_raw()));
+            out!(
+                "{}",
+                framewire::setup::service::unit(&framewire::setup::service::ServiceSpec {
+                    pipeline: &p.name,
+                    file: &abs,
+                    binary: &binary,
+                    user: &user,
+                    devices,
+                    grace_s: grace.ceil() as u64,
+                    blocks: p.blocks.len(),
+                })
+            );
+            Ok(exit::OK)
+        }
+        Cmd::Doctor { file } => {
+            use framewire::setup::doctor;
+            let findings =
+                doctor::run(&framewire::setup::Roots::default(), &doctor::Who::current(), file.as_deref(), &reg);
+            for f in &findings {
+                outln!("{f}");
+            }
+            outln!("{}", doctor::summary(&findings));
+            let problems = findings.iter().any(|f| f.severity == doctor::Severity::Problem);
+            Ok(if problems { exit::DOCTOR_PROBLEMS } else { exit::OK })
+        }
+        Cmd::Messages { name } => {
+            let mut any = false;
+            for m in framewire::msg::known() {
+                if name.as_deref().is_some_and(|n| n != m.ty.name()) {
+                    continue;
+                }
+                any = true;
+                outln!("{} ({} bytes): {}", m.ty.name(), m.ty.size(), (m.doc)().trim().replace('\n', " "));
+                for f in (m.layout)() {
+                    outln!("    {:>3}  {:<14} {:<16} {}", f.offset, f.ty, f.name, f.doc);
+                }
+                outln!();
+            }
+            if !any {
+                let known: Vec<String> = framewire::msg::known().iter().map(|m| m.ty.name().to_string()).collect();
+                anyhow::bail!("no message type {:?}; known: {}", name.unwrap_or_default(), known.join(", "));
+            }
+            Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Wire { frames, quick } } => {
             framewire::bench::wire::run(frames, quick).map_err(|e| anyhow::anyhow!("wire benchmark: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::SimMotor(args) => {
-            framewire::motor::sim::run_sim_motor(&args).map_err(|e| anyhow::anyhow!("sim-motor: {e}"))?;
+            framewire::motor::sim::run_sim_motor(&args.args()).map_err(|e| anyhow::anyhow!("sim-motor: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::Devices => {
             let devs = framewire::camera::list_devices();
             if devs.is_empty() {
-                println!("no V4L2 devices (/dev/video*) found");
+                outln!("no V4L2 devices (/dev/video*) found");
             }
             for d in devs {
-                println!("{d}");
+                outln!("{d}");
             }
             Ok(exit::OK)
         }
@@ -287,8 +501,8 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Camera { device, frames } } => {
-            for r in framewire::camera::bench_camera(&device, frames)? {
-                println!("{r}");
+            for r in framewire::bench::camera::bench_camera(&device, frames)? {
+                outln!("{r}");
             }
             Ok(exit::OK)
         }
@@ -298,11 +512,11 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Block => {
             let name = std::env::var(runtime::child::ENV_BLOCK).unwrap_or_default();
-            match runtime::child::run() {
+            match runtime::child::run(&reg) {
                 Ok(()) => Ok(exit::OK),
                 Err(e) => {
                     tracing::error!("block {name} failed: {e}");
-                    Ok(exit::RUNTIME)
+                    Ok(e.exit_code() as u8)
                 }
             }
         }

@@ -4,7 +4,6 @@
 //! someone runs `cargo bench`. Timings are not asserted.
 
 use framewire::filters::bench::{Args, run};
-use std::io::Write;
 use std::time::Duration;
 
 #[test]
@@ -25,10 +24,10 @@ fn the_filter_benchmark_times_every_operation_on_both_sides() {
     }
     assert_eq!(names.iter().filter(|n| n.starts_with("morph_")).count(), 4 * 15, "every op and odd size 3..31");
     if report.opencv.contains("OpenCV skipped") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED the_filter_benchmark_times_every_operation_on_both_sides (OpenCV side): {}",
-            report.opencv
+        framewire::sys::testing::skip(
+            "the_filter_benchmark_times_every_operation_on_both_sides",
+            "opencv",
+            &format!("the OpenCV side did not run ({}); pip install opencv-python-headless numpy", report.opencv),
         );
         return;
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use common::Prefix;
 use framewire::block::{Block, Context, Setup, Step};
 use framewire::image::{FourCC, ImageFormat};
-use framewire::msg::{Detection, Message, MsgKind};
+use framewire::msg::{Detection, Message};
+use framewire::wire::PayloadType;
 use framewire::wire::{self, Expect, Policy, Reader, WireConfig, Writer};
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -25,7 +26,7 @@ impl Rig {
     fn new() -> Rig {
         Rig { prefix: Prefix::new(), names: Vec::new() }
     }
-    fn wire(&mut self, name: &str, slot: u64, kind: MsgKind) -> String {
+    fn wire(&mut self, name: &str, slot: u64, kind: PayloadType) -> String {
         let seg = self.prefix.wire("filters", name);
         let mut cfg = WireConfig::new(slot, 4, 2, Policy::Queue);
         cfg.kind = kind;
@@ -34,7 +35,7 @@ impl Rig {
         seg
     }
     fn block(&self, ty: &str, params: &str, inputs: &[(&str, &str)], outputs: &[(&str, &str)]) -> Box<dyn Block> {
-        let reg = framewire::runtime::registry();
+        let reg = framewire::registry().unwrap();
         let spec = reg.get(ty).unwrap_or_else(|| panic!("no block type {ty}"));
         let table: toml::Table = toml::from_str(params).unwrap();
         (spec.ports)(&table).map_err(|e| e.message).unwrap();
@@ -89,11 +90,11 @@ fn yuyv_square(w: u32, h: u32) -> Vec<u8> {
 fn tracker_and_threshold_chain_on_wires() {
     let (w, h) = (320u32, 240u32);
     let mut rig = Rig::new();
-    let cam = rig.wire("cam", (w * h * 2) as u64, MsgKind::Bytes);
-    let rgb = rig.wire("rgb", (w * h * 3) as u64, MsgKind::Bytes);
-    let mask = rig.wire("mask", (w * h) as u64, MsgKind::Bytes);
-    let det1 = rig.wire("det1", Detection::SIZE as u64, MsgKind::Detection);
-    let det2 = rig.wire("det2", Detection::SIZE as u64, MsgKind::Detection);
+    let cam = rig.wire("cam", (w * h * 2) as u64, PayloadType::BYTES);
+    let rgb = rig.wire("rgb", (w * h * 3) as u64, PayloadType::BYTES);
+    let mask = rig.wire("mask", (w * h) as u64, PayloadType::BYTES);
+    let det1 = rig.wire("det1", Detection::SIZE as u64, Detection::TYPE);
+    let det2 = rig.wire("det2", Detection::SIZE as u64, Detection::TYPE);
 
     let red = "lo = [170, 120, 70]\nhi = [10, 255, 255]";
     let mut tracker = rig.block("color_tracker", red, &[("input", &cam)], &[("detection", &det1)]);
@@ -125,9 +126,9 @@ fn tracker_and_threshold_chain_on_wires() {
 fn image_filters_on_wires_and_corrupt_jpeg_is_dropped() {
     let (w, h) = (64u32, 48u32);
     let mut rig = Rig::new();
-    let a = rig.wire("a", (w * h * 3) as u64, MsgKind::Bytes);
-    let b = rig.wire("b", (w * h * 3) as u64, MsgKind::Bytes);
-    let c = rig.wire("c", (w * h * 3) as u64, MsgKind::Bytes);
+    let a = rig.wire("a", (w * h * 3) as u64, PayloadType::BYTES);
+    let b = rig.wire("b", (w * h * 3) as u64, PayloadType::BYTES);
+    let c = rig.wire("c", (w * h * 3) as u64, PayloadType::BYTES);
     let mut blur = rig.block("gaussian_blur", "ksize = 3", &[("input", &a)], &[("output", &b)]);
     let mut small = rig.block("resize", "width = 32\nheight = 24", &[("input", &b)], &[("output", &c)]);
     let mut rc = Reader::attach(&c, &Expect::default()).unwrap();
@@ -142,8 +143,8 @@ fn image_filters_on_wires_and_corrupt_jpeg_is_dropped() {
     drop(g);
 
     // A corrupt MJPEG frame is dropped (counted), not fatal.
-    let j = rig.wire("j", 4096, MsgKind::Bytes);
-    let o = rig.wire("o", (w * h * 3) as u64, MsgKind::Bytes);
+    let j = rig.wire("j", 4096, PayloadType::BYTES);
+    let o = rig.wire("o", (w * h * 3) as u64, PayloadType::BYTES);
     let mut dec = rig.block("jpeg_decode", "", &[("input", &j)], &[("output", &o)]);
     let mut wj = Writer::attach(&j, &Expect::default()).unwrap();
     send_image(&mut wj, ImageFormat { width: w, height: h, stride: 0, fourcc: FourCC::MJPEG }, b"\xff\xd8garbage", 1);

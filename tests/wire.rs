@@ -322,8 +322,10 @@ fn writer_killed_mid_write_never_exposes_a_torn_frame_and_a_new_writer_continues
 #[test]
 fn too_small_dev_shm_fails_at_creation_with_a_clear_error() {
     if !nix::unistd::geteuid().is_root() || std::process::Command::new("unshare").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED too_small_dev_shm_fails_at_creation: needs root and unshare(1) to mount a private small /dev/shm"
+        common::skip(
+            "too_small_dev_shm_fails_at_creation_with_a_clear_error",
+            "root",
+            "needs root and unshare(1) to mount a private small /dev/shm",
         );
         return;
     }
@@ -340,9 +342,10 @@ fn too_small_dev_shm_fails_at_creation_with_a_clear_error() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() && text.is_empty() {
-        eprintln!(
-            "SKIPPED too_small_dev_shm_fails_at_creation: cannot mount a private tmpfs here: {}",
-            String::from_utf8_lossy(&out.stderr)
+        common::skip(
+            "too_small_dev_shm_fails_at_creation_with_a_clear_error",
+            "root",
+            &format!("cannot mount a private tmpfs here: {}", String::from_utf8_lossy(&out.stderr)),
         );
         return;
     }
@@ -387,7 +390,10 @@ fn mismatched_version_and_sizes_give_typed_errors() {
     let f = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
     f.write_all_at(&99u32.to_le_bytes(), 8).unwrap();
     let e = Writer::attach(&name, &Expect::default()).err().unwrap();
-    assert!(matches!(e, WireError::Version { found: 99, expected: 1, .. }), "{e}");
+    assert!(
+        matches!(e, WireError::Version { found: 99, expected: framewire::wire::layout::LAYOUT_VERSION, .. }),
+        "{e}"
+    );
     f.write_all_at(b"NOTAWIRE", 0).unwrap();
     assert!(matches!(Reader::attach(&name, &Expect::default()), Err(WireError::NotAWire { .. })));
     wire::unlink(&name).unwrap();

@@ -13,7 +13,7 @@ import struct
 import time
 
 MAGIC = b"FRAMEWIR"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 LOANED = (1 << 64) - 1
 
 
@@ -47,6 +47,9 @@ class Wire:
         (self.meta_off, self.readers_off, self.payload_off) = struct.unpack_from("<QQQ", self.m, 48)
         (self.stride,) = struct.unpack_from("<Q", self.m, 40)
         (self.order_off,) = struct.unpack_from("<Q", self.m, 104)
+        # Message wires name their type (e.g. "drive") and its size.
+        self.type_name = self.m[320:352].split(b"\0")[0].decode("ascii") if self.kind == 1 else "bytes"
+        (self.msg_size,) = struct.unpack_from("<I", self.m, 352)
 
     def committed(self):
         return struct.unpack_from("<Q", self.m, 128)[0]

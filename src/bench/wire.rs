@@ -15,9 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::quantile;
-use crate::sys::proc::monotonic_ns;
-use crate::sys::shm::{self, Mapping};
-use crate::wire::{self, Expect, Policy, Reader, WireConfig, Writer};
+use framewire_sys::proc::monotonic_ns;
+use framewire_sys::shm::{self, Mapping};
+use framewire_wire::{self as wire, Expect, Policy, Reader, WireConfig, Writer};
 
 /// Spacing of paced frames.
 const SPACING: Duration = Duration::from_millis(2);

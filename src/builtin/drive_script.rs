@@ -3,25 +3,19 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use framewire_sdk::block::*;
+use framewire_sdk::msg::DriveCommand;
 
-use crate::block::*;
-use crate::msg::DriveCommand;
-
-fn d_rate() -> f64 {
-    20.0
-}
-
-/// Parameters of `drive_script`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    /// `[seconds, linear m/s, angular rad/s]` steps, in order.
-    steps: Vec<[f64; 3]>,
-    #[serde(default = "d_rate")]
-    rate_hz: f64,
-    #[serde(default)]
-    repeat: bool,
+framewire_sdk::params! {
+    /// Parameters of `drive_script`.
+    pub struct Params {
+        /// Each step: `[seconds, linear m/s, angular rad/s]`, in order.
+        steps: Vec<[f64; 3]> = required([[2.0, 0.2, 0.0], [1.0, 0.0, 0.5]]),
+        /// How often the current command is sent, Hz.
+        rate_hz: f64 = 20.0,
+        /// Start over after the last step (else finish and go silent).
+        repeat: bool = false,
+    }
 }
 
 /// The `drive_script` block.
@@ -39,9 +33,6 @@ impl BlockType for DriveScript {
     fn info() -> BlockInfo {
         BlockInfo::new("drive_script", "Sends scripted drive commands (bench-testing a base without a controller)")
             .role(Role::Source)
-            .param("steps", "[[s, m/s, rad/s]]", "required", "each step: how long, forward speed, turn rate")
-            .param("rate_hz", "float", "20.0", "how often the current command is sent")
-            .param("repeat", "bool", "false", "start over after the last step (else finish and go silent)")
     }
 
     fn ports(p: &Params) -> Result<Ports, String> {
@@ -59,7 +50,7 @@ impl BlockType for DriveScript {
     }
 
     fn open(p: Params, setup: &mut Setup) -> Result<Self, BlockError> {
-        let now = crate::sys::proc::monotonic_ns();
+        let now = framewire_sdk::monotonic_ns();
         Ok(DriveScript { out: setup.output("drive")?, p, start_ns: now, next_ns: now, step: 0 })
     }
 
@@ -80,12 +71,14 @@ impl BlockType for DriveScript {
             self.step += 1;
             if self.step == self.p.steps.len() {
                 if !self.p.repeat {
-                    tracing::info!("script finished; sending nothing more (drivers downstream stop by their deadman)");
+                    framewire_sdk::tracing::info!(
+                        "script finished; sending nothing more (drivers downstream stop by their deadman)"
+                    );
                     return Ok(Step::Done);
                 }
                 self.step = 0;
             }
-            tracing::info!(
+            framewire_sdk::tracing::info!(
                 "step {}: linear {} m/s, angular {} rad/s",
                 self.step,
                 self.p.steps[self.step][1],

@@ -4,29 +4,26 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use framewire_sdk::block::*;
+use framewire_sdk::image::FourCC;
+use framewire_sdk::msg;
 
-use crate::block::*;
-use crate::image::FourCC;
-use crate::msg::*;
-
-/// Parameters of `exec`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    command: Vec<String>,
-    #[serde(default)]
-    inputs: BTreeMap<String, String>,
-    #[serde(default)]
-    outputs: BTreeMap<String, String>,
-    // `env` and `actuator` are read by the supervisor and the validator from
-    // the raw table; they are declared here so that typos are still caught.
-    #[serde(default)]
-    #[allow(dead_code)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    actuator: bool,
+framewire_sdk::params! {
+    /// Parameters of `exec`. `env` and `actuator` are read by the supervisor
+    /// and the validator; they are declared here so that they are documented
+    /// and typos are caught.
+    pub struct Params {
+        /// Program and arguments, run in the directory `framewire run` was started in.
+        pub command: Vec<String> = required(["python3", "blocks/python/frame_stats.py"]),
+        /// Input ports, `{port = type}`: image, image:WxH, image:WxH:FOURCC, or a message type (`framewire messages`).
+        pub inputs: BTreeMap<String, String> = BTreeMap::new(),
+        /// Output ports, `{port = type}`, the same types.
+        pub outputs: BTreeMap<String, String> = BTreeMap::new(),
+        /// Extra environment variables, `{NAME = "value"}`.
+        pub env: BTreeMap<String, String> = BTreeMap::new(),
+        /// Stop this block first on shutdown, and give it time to stop motors (it drives them).
+        pub actuator: bool = false,
+    }
 }
 
 /// Parses a port type as written in `inputs`/`outputs`: `image`,
@@ -47,13 +44,16 @@ pub fn parse_port_type(s: &str) -> Result<PortType, String> {
             }
             Ok(PortType::image(&formats, w, h))
         }
-        "drive" => Ok(PortType::msg::<DriveCommand>()),
-        "wheels" => Ok(PortType::msg::<WheelCommand>()),
-        "detection" => Ok(PortType::msg::<Detection>()),
-        "odometry" => Ok(PortType::msg::<Odometry>()),
-        other => Err(format!(
-            "unknown port type {other:?}; use image, image:WxH, image:WxH:FOURCC, drive, wheels, detection or odometry"
-        )),
+        name => match msg::lookup(name) {
+            Some(m) => Ok(PortType::Msg(m.ty)),
+            None => {
+                let known: Vec<String> = msg::known().iter().map(|m| m.ty.name().to_string()).collect();
+                Err(format!(
+                    "unknown port type {name:?}; use image, image:WxH, image:WxH:FOURCC or a message type ({})",
+                    known.join(", ")
+                ))
+            }
+        },
     }
 }
 
@@ -65,21 +65,6 @@ impl BlockType for Exec {
 
     fn info() -> BlockInfo {
         BlockInfo::new("exec", "Runs any program as a block; it finds its wires in FRAMEWIRE_WIRE_<PORT>")
-            .param(
-                "command",
-                "[string]",
-                "required",
-                "program and arguments, run in the directory `framewire run` was started in",
-            )
-            .param(
-                "inputs",
-                "{port = type}",
-                "{}",
-                "input ports: image[:WxH[:FOURCC]], drive, wheels, detection, odometry",
-            )
-            .param("outputs", "{port = type}", "{}", "output ports, same types")
-            .param("env", "{NAME = value}", "{}", "extra environment variables")
-            .param("actuator", "bool", "false", "stop this block first on shutdown (it drives motors)")
     }
 
     fn ports(p: &Params) -> Result<Ports, String> {

@@ -1,24 +1,20 @@
 //! `frame_sink`: reads frames and reports rate, latency and drops; the
 //! end of a pipeline when nothing else consumes it.
 
-use serde::Deserialize;
+use framewire_sdk::block::*;
 
-use crate::block::*;
-
-fn d_every() -> f64 {
-    1.0
-}
-
-/// Parameters of `frame_sink`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    #[serde(default = "d_every")]
-    report_every_s: f64,
-    #[serde(default)]
-    crash_after_frames: u64,
-    #[serde(default)]
-    frames: u64,
+framewire_sdk::params! {
+    /// Parameters of `frame_sink`.
+    pub struct Params {
+        /// Seconds between log lines (0 = only at stop).
+        report_every_s: f64 = 1.0,
+        /// Testing aid: exit with an error after this many frames (0 = never).
+        crash_after_frames: u64 = 0,
+        /// Finish after this many frames (0 = run until stopped).
+        frames: u64 = 0,
+        /// Testing aid: refuse the configuration when opening (how the supervisor treats open-time configuration errors).
+        refuse_config: bool = false,
+    }
 }
 
 /// The `frame_sink` block.
@@ -38,9 +34,6 @@ impl BlockType for FrameSink {
     fn info() -> BlockInfo {
         BlockInfo::new("frame_sink", "Consumes frames and logs frames/s, capture-to-sink latency and drops")
             .role(Role::Sink)
-            .param("report_every_s", "float", "1.0", "seconds between log lines (0 = only at stop)")
-            .param("frames", "int", "0", "finish after this many frames (0 = run until stopped)")
-            .param("crash_after_frames", "int", "0", "testing aid: exit with an error after this many frames")
     }
 
     fn ports(_: &Params) -> Result<Ports, String> {
@@ -48,12 +41,15 @@ impl BlockType for FrameSink {
     }
 
     fn open(p: Params, setup: &mut Setup) -> Result<Self, BlockError> {
+        if p.refuse_config {
+            return Err(BlockError::Config("refuse_config = true (testing aid)".into()));
+        }
         Ok(FrameSink {
             input: setup.input("input")?,
             p,
             n: 0,
             window_n: 0,
-            window_start: crate::sys::proc::monotonic_ns(),
+            window_start: framewire_sdk::monotonic_ns(),
             latencies: Vec::with_capacity(1024),
             last_seq: 0,
         })
@@ -66,7 +62,7 @@ impl BlockType for FrameSink {
             self.latencies.push(now.saturating_sub(m.timestamp_ns));
             self.last_seq = m.seq;
             if self.n == 0 {
-                tracing::info!(
+                framewire_sdk::tracing::info!(
                     "first frame: {}x{} {} stride {} ({} bytes)",
                     m.image.width,
                     m.image.height,
@@ -96,7 +92,12 @@ impl BlockType for FrameSink {
     }
 
     fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
-        tracing::info!("received {} frames, skipped {}, last seq {}", self.n, self.input.skipped(), self.last_seq);
+        framewire_sdk::tracing::info!(
+            "received {} frames, skipped {}, last seq {}",
+            self.n,
+            self.input.skipped(),
+            self.last_seq
+        );
         Ok(())
     }
 }
@@ -105,7 +106,7 @@ impl FrameSink {
     fn report(&mut self, elapsed: f64) {
         self.latencies.sort_unstable();
         let pct = |q: f64| self.latencies.get(((self.latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0);
-        tracing::info!(
+        framewire_sdk::tracing::info!(
             "{:.1} frames/s, capture-to-sink latency p50 {:.2} ms p99 {:.2} ms, {} skipped in total",
             self.window_n as f64 / elapsed,
             pct(0.5) as f64 / 1e6,

@@ -3,47 +3,29 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use framewire_sdk::block::*;
+use framewire_sdk::image::{FourCC, ImageFormat};
 
-use crate::block::*;
-use crate::image::{FourCC, ImageFormat};
-
-fn d_width() -> u32 {
-    640
-}
-fn d_height() -> u32 {
-    480
-}
-fn d_format() -> String {
-    "RGB24".into()
-}
-fn d_fps() -> f64 {
-    30.0
-}
-fn d_disc() -> [u8; 3] {
-    [255, 0, 0]
-}
-
-/// Parameters of `test_pattern`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Params {
-    #[serde(default = "d_width")]
-    width: u32,
-    #[serde(default = "d_height")]
-    height: u32,
-    #[serde(default = "d_format")]
-    format: String,
-    #[serde(default = "d_fps")]
-    fps: f64,
-    #[serde(default)]
-    frames: u64,
-    #[serde(default = "d_disc")]
-    disc_rgb: [u8; 3],
-    #[serde(default)]
-    disc_radius: Option<u32>,
-    #[serde(default)]
-    crash_after_frames: u64,
+framewire_sdk::params! {
+    /// Parameters of `test_pattern`.
+    pub struct Params {
+        /// Frame width in pixels.
+        width: u32 = 640,
+        /// Frame height in pixels.
+        height: u32 = 480,
+        /// Pixel format: RGB24, BGR24, GREY or YUYV.
+        format: String = "RGB24",
+        /// Frames per second.
+        fps: f64 = 30.0,
+        /// Stop after this many frames (0 = run until stopped).
+        frames: u64 = 0,
+        /// Colour of the moving disc, [r, g, b].
+        disc_rgb: [u8; 3] = [255, 0, 0],
+        /// Radius of the disc in pixels (default: height / 10).
+        disc_radius: Option<u32> = None,
+        /// Testing aid: exit with an error after this many frames (0 = never).
+        crash_after_frames: u64 = 0,
+    }
 }
 
 const FORMATS: [FourCC; 4] = [FourCC::RGB24, FourCC::BGR24, FourCC::GREY, FourCC::YUYV];
@@ -120,14 +102,6 @@ impl BlockType for TestPattern {
     fn info() -> BlockInfo {
         BlockInfo::new("test_pattern", "Synthetic frames: colour bars (dimmed) with a moving coloured disc")
             .role(Role::Source)
-            .param("width", "int", "640", "frame width in pixels")
-            .param("height", "int", "480", "frame height in pixels")
-            .param("format", "string", "\"RGB24\"", "RGB24, BGR24, GREY or YUYV")
-            .param("fps", "float", "30.0", "frames per second")
-            .param("frames", "int", "0", "stop after this many frames (0 = run until stopped)")
-            .param("disc_rgb", "[r, g, b]", "[255, 0, 0]", "colour of the moving disc")
-            .param("disc_radius", "int", "height / 10", "radius of the disc in pixels")
-            .param("crash_after_frames", "int", "0", "testing aid: exit with an error after this many frames")
     }
 
     fn ports(p: &Params) -> Result<Ports, String> {
@@ -160,7 +134,7 @@ impl BlockType for TestPattern {
             fmt,
             background,
             period_ns: (1e9 / p.fps) as u64,
-            next_ns: crate::sys::proc::monotonic_ns(),
+            next_ns: framewire_sdk::monotonic_ns(),
             n: 0,
             p,
         })
@@ -168,7 +142,7 @@ impl BlockType for TestPattern {
 
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         if self.p.frames > 0 && self.n >= self.p.frames {
-            tracing::info!("sent {} frames", self.n);
+            framewire_sdk::tracing::info!("sent {} frames", self.n);
             return Ok(Step::Done);
         }
         if self.p.crash_after_frames > 0 && self.n >= self.p.crash_after_frames {

@@ -22,9 +22,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::{CameraConfig, CameraError, Capture, CapturePath, FrameInfo, UserBuf};
-use crate::block::{BlockError, BlockInfo, BlockType, Context, Image, Output, PortType, Ports, Role, Setup, Step};
-use crate::image::FourCC;
-use crate::wire::{FrameMeta, SlotId, WireError};
+use framewire_sdk::block::{
+    BlockError, BlockInfo, BlockType, Context, Image, Output, PortType, Ports, Role, Setup, Step,
+};
+use framewire_sdk::image::FourCC;
+use framewire_wire::{FrameMeta, SlotId, WireError};
 
 /// The `camera` block type. Its parameters are a [`CameraConfig`].
 pub struct CameraBlock {
@@ -93,6 +95,7 @@ impl CameraBlock {
             // the capture has handed back (dequeue, stop). The writer's
             // mapping outlives the capture (field order above; `stop`).
             // The payload is page-aligned, as the wire guarantees.
+            #[allow(unsafe_code)]
             let buf = unsafe { UserBuf::new(addr as *mut u8, len) };
             let Some(buf) = buf else {
                 self.out.abandon_slot(id);
@@ -127,15 +130,6 @@ impl BlockType for CameraBlock {
     fn info() -> BlockInfo {
         BlockInfo::new("camera", "Captures a V4L2 camera into a wire, zero-copy (USERPTR) when the driver allows")
             .role(Role::Source)
-            .device_param("device", "required", "V4L2 node or any link to it (/dev/v4l/by-id/...)")
-            .param("format", "string", "required", "pixel format: YUYV, MJPEG, GREY, RGB24, BGR24, NV12 or a FourCC")
-            .param("width", "int", "required", "frame width in pixels")
-            .param("height", "int", "required", "frame height in pixels")
-            .param("fps", "float", "the driver's", "frames per second")
-            .param("io", "string", "\"auto\"", "auto (USERPTR if the driver supports it), userptr, or mmap")
-            .param("buffers", "int", "4", "driver buffers, i.e. wire slots kept queued with the driver")
-            .param("frame_timeout_ms", "int", "2000", "restart the stream after this long without a frame")
-            .param("controls", "table", "{}", "controls by name: brightness, exposure, gain, white_balance, ...")
     }
 
     fn ports(p: &CameraConfig) -> Result<Ports, String> {
@@ -273,7 +267,8 @@ mod tests {
         assert_eq!(ports.outputs[0].name, "frames");
         assert_eq!(ports.outputs[0].ty.slot_size(), Some(640 * 480 * 3 / 2));
         assert_eq!(ports.extra_loans, 2);
-        assert!(CameraBlock::info().params.iter().any(|i| i.name == "device" && i.device));
+        let info = (framewire_sdk::block::BlockSpec::of::<CameraBlock>().info)();
+        assert!(info.params.iter().any(|i| i.name == "device" && i.device));
         let e = device_err(CameraError::Usage { device: "/dev/video7".into(), reason: "x".into() });
         assert_eq!(e.to_string(), "device /dev/video7: x");
     }

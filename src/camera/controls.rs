@@ -4,7 +4,7 @@ use nix::errno::Errno;
 
 use super::device::Device;
 use super::error::CameraError;
-use crate::sys::v4l2 as sys;
+use framewire_sys::v4l2 as sys;
 
 /// The type of a control.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use super::error::{CameraError, ioctl_err};
-use crate::image::FourCC;
-use crate::sys::v4l2 as sys;
+use framewire_sdk::image::FourCC;
+use framewire_sys::v4l2 as sys;
 
 /// The character-device major number of V4L2 nodes.
 const V4L2_MAJOR: u64 = 81;
@@ -109,7 +109,7 @@ impl Device {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
             .open(&node)
             .map_err(|e| io_err(&path, "open", e))?;
         let mut raw = sys::v4l2_capability::default();
@@ -273,7 +273,7 @@ fn io_err(path: &Path, request: &'static str, e: std::io::Error) -> CameraError 
     CameraError::Ioctl {
         device: path.to_path_buf(),
         request,
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO)),
     }
 }
 

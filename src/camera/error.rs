@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use crate::image::FourCC;
+use framewire_sdk::image::FourCC;
 
 /// What went wrong with a camera.
 #[derive(Debug, thiserror::Error)]

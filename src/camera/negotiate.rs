@@ -2,8 +2,8 @@
 
 use super::device::Device;
 use super::error::CameraError;
-use crate::image::{FourCC, ImageFormat};
-use crate::sys::v4l2 as sys;
+use framewire_sdk::image::{FourCC, ImageFormat};
+use framewire_sys::v4l2 as sys;
 
 /// What the user asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]

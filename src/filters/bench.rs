@@ -18,7 +18,7 @@ use super::jpeg::JpegDecoder;
 use super::morph::{MorphOp, Morphology};
 use super::resize::{Interp, Resizer};
 use super::tracker::ColorTracker;
-use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
+use framewire_sdk::image::{FourCC, ImageFormat, ImageMut, ImageRef};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,7 +58,7 @@ impl Default for Args {
             only: None,
             opencv: true,
             python: "python3".into(),
-            helper: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/opencv/bench_opencv.py")),
+            helper: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/opencv/bench_opencv.py")),
         }
     }
 }
@@ -423,7 +423,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
     // Prepare once (JPEG inputs, version); time each OpenCV op right after
     // framewire's so that both see the same load on a shared machine.
     // Both sides on one core: the helper inherits the mask.
-    let pinned = match crate::sys::proc::pin_to_current_cpu() {
+    let pinned = match framewire_sys::proc::pin_to_current_cpu() {
         Ok(cpu) => format!("framewire and OpenCV pinned to CPU {cpu}"),
         Err(e) => format!("not pinned to a CPU ({e})"),
     };

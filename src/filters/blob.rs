@@ -7,8 +7,8 @@
 //! memory than a label image would, and no label image is written at all.
 
 use super::{Result, check};
-use crate::image::{FourCC, ImageRef};
-use crate::msg::Detection;
+use framewire_sdk::image::{FourCC, ImageRef};
+use framewire_sdk::msg::Detection;
 
 /// Area, centroid sums and bounding box of a set of pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +245,7 @@ fn find_tagged(parent: &mut [u32], mut i: u32, tag: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ImageFormat;
+    use framewire_sdk::image::ImageFormat;
 
     fn mask_from(rows: &[&str]) -> (Vec<u8>, ImageFormat) {
         let w = rows[0].len();

@@ -27,23 +27,24 @@ use super::morph::{MorphOp, Morphology};
 use super::resize::{Interp, Resizer};
 use super::tracker::ColorTracker;
 use super::{FilterError, geom};
-use crate::block::*;
-use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
-use crate::msg::Detection;
-use crate::wire::FrameMeta;
+use framewire_sdk::FrameMeta;
+use framewire_sdk::block::*;
+use framewire_sdk::image::{FourCC, ImageFormat, ImageMut, ImageRef};
+use framewire_sdk::msg::Detection;
 
 /// Registers every filter block type.
-pub fn register(reg: &mut Registry) {
-    reg.add::<ConvertBlock>();
-    reg.add::<JpegDecodeBlock>();
-    reg.add::<ResizeBlock>();
-    reg.add::<CropBlock>();
-    reg.add::<FlipBlock>();
-    reg.add::<BlurBlock>();
-    reg.add::<HsvThresholdBlock>();
-    reg.add::<MorphologyBlock>();
-    reg.add::<BlobDetectBlock>();
-    reg.add::<ColorTrackerBlock>();
+pub fn register(reg: &mut Registry) -> Result<(), framewire_sdk::block::RegistryError> {
+    reg.add::<ConvertBlock>()?;
+    reg.add::<JpegDecodeBlock>()?;
+    reg.add::<ResizeBlock>()?;
+    reg.add::<CropBlock>()?;
+    reg.add::<FlipBlock>()?;
+    reg.add::<BlurBlock>()?;
+    reg.add::<HsvThresholdBlock>()?;
+    reg.add::<MorphologyBlock>()?;
+    reg.add::<BlobDetectBlock>()?;
+    reg.add::<ColorTrackerBlock>()?;
+    Ok(())
 }
 
 const RGB_GREY: [FourCC; 3] = [FourCC::GREY, FourCC::RGB24, FourCC::BGR24];
@@ -726,6 +727,17 @@ impl BlockType for ColorTrackerBlock {
         Ok(Step::Continue)
     }
 }
+
+// Parameter structs parsed with serde (documented by hand in `info()`).
+framewire_sdk::serde_params!(ConvertParams);
+framewire_sdk::serde_params!(JpegParams);
+framewire_sdk::serde_params!(ResizeParams);
+framewire_sdk::serde_params!(CropParams);
+framewire_sdk::serde_params!(FlipParams);
+framewire_sdk::serde_params!(BlurParams);
+framewire_sdk::serde_params!(HsvParams);
+framewire_sdk::serde_params!(MorphParams);
+framewire_sdk::serde_params!(NoParams);
 
 #[cfg(test)]
 mod tests {

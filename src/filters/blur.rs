@@ -8,7 +8,7 @@
 //! halves the memory traffic of the intermediate row compared with `i32`.
 
 use super::{Result, same_size, simd_dispatch};
-use crate::image::{ImageMut, ImageRef};
+use framewire_sdk::image::{ImageMut, ImageRef};
 
 /// Kernel size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -166,8 +166,8 @@ simd_dispatch!(fn h5c(t: &[u16], out: &mut [u8]) = horiz5_k::<3>;);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::FourCC;
-    use crate::image::ImageFormat;
+    use framewire_sdk::image::FourCC;
+    use framewire_sdk::image::ImageFormat;
 
     #[test]
     fn constant_image_stays_constant_and_impulse_gives_kernel() {

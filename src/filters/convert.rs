@@ -13,7 +13,7 @@
 //!   in OpenCV's 15-bit fixed point, rounded half up.
 
 use super::{FilterError, Result, check, check_geometry, same_size, simd, simd_dispatch};
-use crate::image::{FourCC, ImageMut, ImageRef};
+use framewire_sdk::image::{FourCC, ImageMut, ImageRef};
 
 // OpenCV's ITU-R BT.601 limited-range YUV → RGB coefficients (2^20 scale),
 // from modules/imgproc/src/color_yuv.simd.hpp.
@@ -244,7 +244,7 @@ pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ImageFormat;
+    use framewire_sdk::image::ImageFormat;
 
     #[test]
     fn grey_and_white_yuyv_give_exact_rgb() {

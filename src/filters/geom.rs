@@ -5,7 +5,7 @@
 //! block whose output must be a packed wire slot).
 
 use super::{FilterError, Result, check_geometry, same_size, simd_dispatch};
-use crate::image::{FourCC, ImageFormat, ImageMut, ImageRef};
+use framewire_sdk::image::{FourCC, ImageFormat, ImageMut, ImageRef};
 
 /// A rectangle in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -13,8 +13,8 @@
 //! lets the fused tracker skip the RGB conversion too.
 
 use super::{FilterError, Result, check_geometry, same_size, simd_dispatch};
-use crate::filters::convert::yuv_to_rgb;
-use crate::image::{FourCC, ImageMut, ImageRef};
+use crate::convert::yuv_to_rgb;
+use framewire_sdk::image::{FourCC, ImageMut, ImageRef};
 use std::sync::OnceLock;
 
 const HSV_SHIFT: u32 = 12;

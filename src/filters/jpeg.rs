@@ -25,7 +25,7 @@
 mod baseline;
 
 use super::{FilterError, Result, check_geometry};
-use crate::image::{FourCC, ImageMut};
+use framewire_sdk::image::{FourCC, ImageMut};
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
@@ -229,7 +229,7 @@ fn guard(f: impl FnOnce() -> Result<()>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ImageFormat;
+    use framewire_sdk::image::ImageFormat;
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
@@ -242,7 +242,7 @@ mod tests {
     }
 
     fn data(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/tests/data/filters/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!("{}/../../tests/data/filters/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
 
     /// Baseline frames (with and without tables, 4:2:0, 4:4:4, 4:2:2 with

@@ -15,7 +15,7 @@
 //! results are the same either way.
 
 use super::{FilterError, Result, SimdLevel, check, same_size, simd_dispatch};
-use crate::image::{FourCC, ImageMut, ImageRef};
+use framewire_sdk::image::{FourCC, ImageMut, ImageRef};
 
 /// Which morphological operation to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,7 +59,7 @@ fn pack8(v: u64) -> Option<u64> {
 fn pack_row(row: &[u8], out: &mut [u64], pad: bool, level: SimdLevel) -> bool {
     let w = row.len();
     let whole = w / 64;
-    let (done, mut ok) = crate::filters::simd::pack_mask(&row[..whole * 64], &mut out[..whole], level);
+    let (done, mut ok) = crate::simd::pack_mask(&row[..whole * 64], &mut out[..whole], level);
     debug_assert_eq!(done, whole * 64);
     for (wi, word) in out.iter_mut().enumerate().skip(whole) {
         let start = wi * 64;
@@ -306,7 +306,7 @@ impl Morphology {
         // Padding bits past the row end must never win the first stage.
         let first_min = matches!(op, MorphOp::Erode | MorphOp::Open);
         let [a, b] = &mut self.bits;
-        let level = crate::filters::simd::simd_level();
+        let level = crate::simd::simd_level();
         for y in 0..h {
             if !pack_row(&src.data[y * ss..y * ss + w], &mut a[y * wn..y * wn + wn], first_min, level) {
                 return false;
@@ -346,7 +346,7 @@ impl Morphology {
             let d = &mut dst.data[y * ds..y * ds + w];
             let r = &out[y * wn..y * wn + wn];
             let whole = w / 64;
-            crate::filters::simd::unpack_mask(&r[..whole], &mut d[..whole * 64], level);
+            crate::simd::unpack_mask(&r[..whole], &mut d[..whole * 64], level);
             let word = r[wn - 1];
             for (j, c) in d[whole * 64..].chunks_mut(8).enumerate() {
                 let v = UNPACK[(word >> (8 * j)) as u8 as usize].to_le_bytes();
@@ -361,7 +361,7 @@ impl Morphology {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::ImageFormat;
+    use framewire_sdk::image::ImageFormat;
 
     #[test]
     fn bit_packing_round_trips() {

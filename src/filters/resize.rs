@@ -14,7 +14,7 @@
 //!   ±1 (exactly in the tested cases).
 
 use super::{FilterError, Result, simd, simd_dispatch};
-use crate::image::{ImageMut, ImageRef};
+use framewire_sdk::image::{ImageMut, ImageRef};
 
 /// Interpolation method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -127,7 +127,7 @@ fn area2_k<const C: usize>(
         let a = &src[2 * dy * ss..][..sw];
         let b = &src[(2 * dy + 1) * ss..][..sw];
         if C == 1 {
-            crate::filters::simd::area2_gray(a, b, &mut dst[dy * ds..][..dw], ssse3);
+            crate::simd::area2_gray(a, b, &mut dst[dy * ds..][..dw], ssse3);
             continue;
         }
         for i in 0..sw {
@@ -138,7 +138,7 @@ fn area2_k<const C: usize>(
             nb[i] = ((l[i] + r[i] + 2) >> 2) as u8;
         }
         let o = &mut dst[dy * ds..][..dw * C];
-        crate::filters::simd::even3(nb, o, ssse3);
+        crate::simd::even3(nb, o, ssse3);
     }
 }
 simd_dispatch!(#[allow(clippy::too_many_arguments)] fn area2_1(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, dw: usize, dh: usize, t: &mut [u16], nb: &mut [u8], ssse3: bool) = area2_k::<1>;);
@@ -276,7 +276,7 @@ impl Resizer {
             self.nb.resize(sw, 0);
         }
         let (ss, ds, dw, dh) = (sf.stride as usize, df.stride as usize, df.width as usize, df.height as usize);
-        let ssse3 = crate::filters::simd::have_ssse3();
+        let ssse3 = crate::simd::have_ssse3();
         if c == 1 {
             area2_1(src.data, ss, dst.data, ds, dw, dh, &mut self.t16, &mut self.nb, ssse3);
         } else {
@@ -446,8 +446,8 @@ simd_dispatch!(#[allow(clippy::too_many_arguments)] fn area3(src: &[u8], ss: usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::FourCC;
-    use crate::image::ImageFormat;
+    use framewire_sdk::image::FourCC;
+    use framewire_sdk::image::ImageFormat;
 
     #[test]
     fn area_halves_a_checkerboard_to_grey() {

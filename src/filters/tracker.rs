@@ -11,8 +11,8 @@
 use super::blob::Moments;
 use super::hsv::{HsvLut, HsvRange, MaskLut, YuvLut};
 use super::{FilterError, Result, check_geometry, simd_dispatch};
-use crate::image::{FourCC, ImageRef};
-use crate::msg::Detection;
+use framewire_sdk::image::{FourCC, ImageRef};
+use framewire_sdk::msg::Detection;
 
 /// A colour tracker for one HSV range, holding its lookup tables (built
 /// lazily per input family, 2 MiB each).

@@ -27,23 +27,24 @@ use super::driver::{
 };
 use super::serial::LinkConfig;
 use super::{MotorError, proto};
-use crate::block::{
+use framewire_sdk::block::{
     BlockError, BlockInfo, BlockType, Context, Input, Output, PortType, Ports, Registry, Role, Setup, Step,
 };
-use crate::msg::{DriveCommand, Odometry, WheelCommand};
+use framewire_sdk::msg::{DriveCommand, Odometry, WheelCommand};
 use serde::Deserialize;
 use std::time::{Duration, Instant};
 
 /// Registers `diff_drive` and every motor driver block.
-pub fn register(reg: &mut Registry) {
-    reg.add::<DiffDriveBlock>();
-    reg.add::<MotorBlock<RoboclawParams>>();
-    reg.add::<MotorBlock<DynamixelParams>>();
-    reg.add::<MotorBlock<ArduinoParams>>();
-    reg.add::<MotorBlock<SabertoothParams>>();
-    reg.add::<MotorBlock<VescParams>>();
-    reg.add::<MotorBlock<OdriveParams>>();
-    reg.add::<MotorBlock<PololuParams>>();
+pub fn register(reg: &mut Registry) -> Result<(), framewire_sdk::block::RegistryError> {
+    reg.add::<DiffDriveBlock>()?;
+    reg.add::<MotorBlock<RoboclawParams>>()?;
+    reg.add::<MotorBlock<DynamixelParams>>()?;
+    reg.add::<MotorBlock<ArduinoParams>>()?;
+    reg.add::<MotorBlock<SabertoothParams>>()?;
+    reg.add::<MotorBlock<VescParams>>()?;
+    reg.add::<MotorBlock<OdriveParams>>()?;
+    reg.add::<MotorBlock<PololuParams>>()?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------- diff_drive
@@ -150,7 +151,7 @@ pub struct Common {
 }
 
 /// What a protocol's parameter struct provides to [`MotorBlock`].
-pub trait DriverParams: serde::de::DeserializeOwned + Send + 'static {
+pub trait DriverParams: framewire_sdk::params::Params + Clone {
     /// Block type name.
     const NAME: &'static str;
     /// One line for `framewire blocks`.
@@ -228,6 +229,8 @@ macro_rules! driver_params {
             pub retries: u32,
             $($(#[$fa])* pub $f: $t,)*
         }
+
+        framewire_sdk::serde_params!($name);
 
         impl $name {
             fn common_keys(&self, baud: u32) -> Common {
@@ -734,11 +737,12 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::BlockSpec;
-    use crate::motor::Protocol;
-    use crate::motor::sim::{self, SimOptions};
-    use crate::msg::{Message, MsgKind};
-    use crate::wire::{self, Policy, WireConfig};
+    use crate::Protocol;
+    use crate::sim::{self, SimOptions};
+    use framewire_sdk::block::BlockSpec;
+    use framewire_sdk::msg::Message;
+    use framewire_wire::PayloadType;
+    use framewire_wire::{self as wire, Policy, WireConfig};
     use std::collections::BTreeMap;
     use std::sync::atomic::AtomicBool;
 
@@ -746,7 +750,7 @@ mod tests {
 
     struct Wire(String);
     impl Wire {
-        fn new(tag: &str, kind: MsgKind, size: usize) -> Wire {
+        fn new(tag: &str, kind: PayloadType, size: usize) -> Wire {
             let name = format!("fwmotor-{}-{tag}", std::process::id());
             let _ = wire::unlink(&name);
             let mut cfg = WireConfig::new(size as u64, WireConfig::min_slots(Policy::Latest, 1), 1, Policy::Latest);
@@ -783,7 +787,7 @@ mod tests {
         assert!(e.contains("counts_per_rev"), "{e}");
         // Every block type registers with its own name and ports.
         let mut reg = Registry::new();
-        register(&mut reg);
+        register(&mut reg).unwrap();
         let names = reg.names();
         for n in
             ["diff_drive", "roboclaw", "dynamixel", "ros_arduino_bridge", "sabertooth", "vesc", "odrive", "pololu_smc"]
@@ -803,9 +807,9 @@ mod tests {
         let link = std::env::temp_dir().join(format!("fw-motor-{}-blocks", std::process::id()));
         let sim =
             sim::start(Protocol::Roboclaw, SimOptions { link: Some(link.clone()), ..Default::default() }).unwrap();
-        let drive = Wire::new("drive", MsgKind::Drive, DriveCommand::SIZE);
-        let wheels = Wire::new("wheels", MsgKind::Wheels, WheelCommand::SIZE);
-        let odom = Wire::new("odom", MsgKind::Odometry, Odometry::SIZE);
+        let drive = Wire::new("drive", DriveCommand::TYPE, DriveCommand::SIZE);
+        let wheels = Wire::new("wheels", WheelCommand::TYPE, WheelCommand::SIZE);
+        let odom = Wire::new("odom", Odometry::TYPE, Odometry::SIZE);
 
         let mut src: Output<DriveCommand> = setup("src", &[], &[("out", &drive)]).output("out").unwrap();
         let mut odom_in: Input<Odometry> = setup("sink", &[("in", &odom)], &[]).input("in").unwrap();
@@ -870,3 +874,6 @@ mod tests {
         assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
     }
 }
+
+// Parameter structs parsed with serde (documented by hand in `info()`).
+framewire_sdk::serde_params!(DiffDriveParams);

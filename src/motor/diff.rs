@@ -3,7 +3,7 @@
 //! Conventions (REP 103): x forward, y left, heading counter-clockwise
 //! positive; a positive wheel speed drives the robot forward.
 
-use crate::msg::{DriveCommand, WheelCommand};
+use framewire_sdk::msg::{DriveCommand, WheelCommand};
 use serde::Deserialize;
 
 /// A differential-drive robot's geometry, as written in TOML.

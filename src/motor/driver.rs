@@ -17,7 +17,7 @@ use super::MotorError;
 use super::diff::{Geometry, OdometryIntegrator, forward};
 use super::proto::{arduino as ard, dynamixel as dx, roboclaw as rc};
 use super::serial::{LINE, Link, LinkConfig, LinkStats};
-use crate::msg::{Odometry, WheelCommand};
+use framewire_sdk::msg::{Odometry, WheelCommand};
 use std::f64::consts::TAU;
 use std::time::{Duration, Instant};
 

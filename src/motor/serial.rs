@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn port_in_use_is_explained() {
-        let sim = crate::motor::sim::start(crate::motor::Protocol::Roboclaw, Default::default()).unwrap();
+        let sim = crate::sim::start(crate::Protocol::Roboclaw, Default::default()).unwrap();
         let path = sim.path();
         let path = path.to_str().unwrap();
         let _first = open_port(path, 38400, Duration::from_millis(10)).unwrap();

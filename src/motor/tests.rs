@@ -14,7 +14,7 @@ use super::driver::{
 use super::serial::LinkConfig;
 use super::sim::{self, Faults, SimHandle, SimOptions};
 use super::{MotorError, Protocol};
-use crate::msg::{DriveCommand, WheelCommand};
+use framewire_sdk::msg::{DriveCommand, WheelCommand};
 use std::f64::consts::TAU;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-//! The byte layout of a wire segment, layout version 1.
+//! The byte layout of a wire segment, layout version 2.
 //!
 //! Everything is little-endian (the byte order of every platform framewire
 //! runs on) and naturally aligned. A program in another language can map a
@@ -16,7 +16,7 @@
 /// `b"FRAMEWIR"` as a little-endian u64; the first 8 bytes of every wire.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"FRAMEWIR");
 /// Bumped whenever any offset or meaning below changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Header `state`: the creator is still writing the header.
 pub const STATE_INITIALISING: u32 = 0;
@@ -39,7 +39,8 @@ pub mod hdr {
     pub const MAX_READERS: usize = 28;
     /// u32: 0 = latest, 1 = queue.
     pub const POLICY: usize = 32;
-    /// u32: what a slot carries (`msg::MsgKind`, 0 = bytes or image).
+    /// u32: what a slot carries: 0 = bytes or an image, 1 = messages of the
+    /// type named at [`TYPE_NAME`] (see `payload::PayloadType`).
     pub const KIND: usize = 36;
     /// u64: bytes from one slot's payload to the next (page multiple).
     pub const SLOT_STRIDE: usize = 40;
@@ -86,11 +87,21 @@ pub mod hdr {
     pub const NAME: usize = 224;
     /// Length of the name field.
     pub const NAME_LEN: usize = 64;
+    // 288..320 reserved (zero).
+    /// 32 bytes: the message type's name, NUL-padded ASCII (all zero for bytes).
+    pub const TYPE_NAME: usize = 320;
+    /// Length of the type name field.
+    pub const TYPE_NAME_LEN: usize = 32;
+    /// u32: encoded size of one message (0 for bytes).
+    pub const MSG_SIZE: usize = 352;
+    // 356..384 reserved (zero).
 }
 /// Size of the header; the slot metadata follows.
-pub const HEADER_SIZE: usize = 320;
-const _: () = assert!(hdr::SPACE_SEM + crate::sys::shm::SEM_BYTES <= hdr::NAME);
-const _: () = assert!(hdr::NAME + hdr::NAME_LEN <= HEADER_SIZE);
+pub const HEADER_SIZE: usize = 384;
+const _: () = assert!(hdr::SPACE_SEM + framewire_sys::shm::SEM_BYTES <= hdr::NAME);
+const _: () = assert!(hdr::NAME + hdr::NAME_LEN <= hdr::TYPE_NAME);
+const _: () = assert!(hdr::TYPE_NAME_LEN == crate::payload::MAX_TYPE_NAME + 1);
+const _: () = assert!(hdr::MSG_SIZE + 4 <= HEADER_SIZE);
 
 /// Slot metadata fields: offsets within one `META_SIZE` record.
 pub mod meta {
@@ -149,7 +160,7 @@ pub mod rdr {
 }
 /// Size of one reader entry.
 pub const READER_SIZE: usize = 128;
-const _: () = assert!(rdr::SEM + crate::sys::shm::SEM_BYTES <= READER_SIZE);
+const _: () = assert!(rdr::SEM + framewire_sys::shm::SEM_BYTES <= READER_SIZE);
 /// Reader entry states.
 pub const R_FREE: u32 = 0;
 /// Being claimed by a new reader.

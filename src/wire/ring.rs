@@ -43,7 +43,10 @@ use std::time::Duration;
 use super::layout::*;
 use super::{Expect, FrameMeta, Policy, Segment, WireError};
 use crate::image::{FourCC, ImageFormat};
-use crate::sys::proc::{ProcId, monotonic_ns};
+use framewire_sys::proc::{ProcId, monotonic_ns};
+
+mod wake;
+pub use wake::WakeHandle;
 
 /// How often a sleeping queue-policy writer looks for dead readers.
 const SWEEP_EVERY_NS: u64 = 50_000_000;
@@ -242,6 +245,14 @@ impl Writer {
     pub fn loan(&mut self, timeout: Duration) -> Result<Loan<'_>, WireError> {
         let id = self.reserve(timeout)?;
         Ok(Loan { writer: self, id, meta: FrameMeta::default(), done: false })
+    }
+
+    /// Wraps slot `id`, reserved with [`Writer::reserve`], in a [`Loan`]
+    /// (which commits or abandons it), for callers that wait for space in
+    /// their own loop.
+    pub fn loan_reserved(&mut self, id: SlotId) -> Loan<'_> {
+        self.check_loaned(id);
+        Loan { writer: self, id, meta: FrameMeta::default(), done: false }
     }
 
     fn check_loaned(&self, id: SlotId) {

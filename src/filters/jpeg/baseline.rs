@@ -771,8 +771,8 @@ fn upsample_kernel<const SHIFT: u32, const EVEN: u16, const ODD: u16>(sums: &[u1
         o[1] = ((c + w[2] + ODD) >> SHIFT) as u8;
     }
 }
-crate::filters::simd_dispatch!(fn upsample_h2v1(sums: &[u16], out: &mut [u8]) = upsample_kernel::<2, 1, 2>;);
-crate::filters::simd_dispatch!(fn upsample_h2v2(sums: &[u16], out: &mut [u8]) = upsample_kernel::<4, 8, 7>;);
+crate::simd_dispatch!(fn upsample_h2v1(sums: &[u16], out: &mut [u8]) = upsample_kernel::<2, 1, 2>;);
+crate::simd_dispatch!(fn upsample_h2v2(sums: &[u16], out: &mut [u8]) = upsample_kernel::<4, 8, 7>;);
 
 /// Fills `sums` for [`upsample_h2v1`] / [`upsample_h2v2`]: `cw` column
 /// values (`near[i]`, or `3 * near[i] + far[i]`) with the edges repeated.
@@ -802,7 +802,7 @@ fn ycc_to_rgb_kernel(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) {
         o[2] = b.clamp(0, 255) as u8;
     }
 }
-crate::filters::simd_dispatch!(fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) = ycc_to_rgb_kernel;);
+crate::simd_dispatch!(fn ycc_to_rgb(y: &[u8], cb: &[u8], cr: &[u8], out: &mut [u8]) = ycc_to_rgb_kernel;);
 
 /// Decodes one block's coefficients, dequantised, into `coef` (natural
 /// order, zeroed by the caller). Returns one past the last zig-zag

@@ -36,7 +36,7 @@ mod x86 {
         };
         // Bytes 0 and 2 of every dword, and byte 0.
         let (k_rg, k_b) = (0x5555_5555_5555_5555u64, 0x1111_1111_1111_1111u64);
-        use crate::filters::convert::{B2Y, G2Y, R2Y};
+        use crate::convert::{B2Y, G2Y, R2Y};
         let w_rg = _mm512_set1_epi32((G2Y << 16 | R2Y) as i32);
         let w_b = _mm512_set1_epi32(((1 << 14) << 16 | B2Y) as i32);
         let one = _mm512_set1_epi32(1 << 16);
@@ -77,8 +77,8 @@ pub(crate) fn rgb_gray<const R: usize>(s: &[u8], d: &mut [u8]) -> usize {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::filters::simd::SimdLevel;
-    use crate::filters::simd::test_util::{cpu_has, cpu_has_vbmi, skipped};
+    use crate::simd::SimdLevel;
+    use crate::simd::test_util::{cpu_has, cpu_has_vbmi, skipped};
 
     /// The VBMI kernel against the scalar formula at every width to 100,
     /// for RGB and BGR, on bytes of every value.

@@ -279,8 +279,8 @@ pub(crate) fn idct_islow(coef: &[i32; 64], out: &mut [u8], stride: usize, avx2: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filters::simd::SimdLevel;
-    use crate::filters::simd::test_util::{cpu_has, skipped};
+    use crate::simd::SimdLevel;
+    use crate::simd::test_util::{cpu_has, skipped};
 
     /// The AVX2 IDCT equals the scalar one on random blocks of every
     /// density and range, including values far outside what encoders make.

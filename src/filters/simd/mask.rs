@@ -139,7 +139,7 @@ pub(crate) fn unpack_mask(bits: &[u64], row: &mut [u8], level: SimdLevel) -> usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filters::simd::test_util::{cpu_has, skipped};
+    use crate::simd::test_util::{cpu_has, skipped};
 
     /// Every packing kernel this CPU has against the scalar one, at widths
     /// around the 64-pixel steps and with a non-binary byte anywhere.

@@ -229,8 +229,8 @@ pub(crate) fn area2_gray(a: &[u8], b: &[u8], d: &mut [u8], ssse3: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filters::simd::SimdLevel;
-    use crate::filters::simd::test_util::{cpu_has, skipped};
+    use crate::simd::SimdLevel;
+    use crate::simd::test_util::{cpu_has, skipped};
 
     #[test]
     fn gathered_bilinear_taps_match_scalar() {

@@ -580,8 +580,8 @@ pub(crate) fn even3(s: &[u8], d: &mut [u8], ssse3: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filters::simd::test_util::{cpu_has, skipped};
-    use crate::filters::simd::{SimdLevel, area2_gray};
+    use crate::simd::test_util::{cpu_has, skipped};
+    use crate::simd::{SimdLevel, area2_gray};
 
     #[test]
     fn shuffles_match_scalar() {
@@ -626,7 +626,7 @@ mod tests {
         } else {
             skipped(name, "the AVX2 kernel: this CPU has no AVX2");
         }
-        if cpu_has(SimdLevel::Avx512) && crate::filters::simd::test_util::cpu_has_vbmi() {
+        if cpu_has(SimdLevel::Avx512) && crate::simd::test_util::cpu_has_vbmi() {
             levels.push(Swap3::Vbmi);
         } else {
             skipped(name, "the AVX-512 VBMI kernel: this CPU has no AVX-512 VBMI");
@@ -663,11 +663,7 @@ mod tests {
             (cpu_has(SimdLevel::Ssse3), Swap3::Ssse3, "SSSE3"),
             (cpu_has(SimdLevel::Avx2), Swap3::Avx2, "AVX2"),
             (cpu_has(SimdLevel::Avx512), Swap3::Avx512, "AVX-512BW"),
-            (
-                cpu_has(SimdLevel::Avx512) && crate::filters::simd::test_util::cpu_has_vbmi(),
-                Swap3::Vbmi,
-                "AVX-512 VBMI",
-            ),
+            (cpu_has(SimdLevel::Avx512) && crate::simd::test_util::cpu_has_vbmi(), Swap3::Vbmi, "AVX-512 VBMI"),
         ] {
             if need {
                 levels.push(level);

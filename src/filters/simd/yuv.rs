@@ -55,7 +55,7 @@ mod x86 {
         };
         let inter = _mm256_broadcastsi128_si256(ld(&[0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -128, -128, -128, -128]));
         let c = |v: i32| _mm256_set1_epi32(v);
-        use crate::filters::convert as cv;
+        use crate::convert as cv;
         let (cy, cub, cug, cvg, cvr) = (c(cv::CY), c(cv::CUB), c(cv::CUG), c(cv::CVG), c(cv::CVR));
         let (half, c16, c128, zero) = (c(1 << 19), c(16), c(128), _mm256_setzero_si256());
         let dup_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
@@ -192,7 +192,7 @@ mod x86 {
         };
         let (ty, tu, tv, to0, to1) = (ld(&t.y), ld(&t.u), ld(&t.v), ld(&t.out[0]), ld(&t.out[1]));
         let c = _mm512_set1_epi32;
-        use crate::filters::convert as cv;
+        use crate::convert as cv;
         let (cy, cub, cug, cvg, cvr) = (c(cv::CY), c(cv::CUB), c(cv::CUG), c(cv::CVG), c(cv::CVR));
         let (half, c16, c128, zero) = (c(1 << 19), c(16), c(128), _mm512_setzero_si512());
         let dup_lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
@@ -293,9 +293,9 @@ pub(crate) fn yuv_rgb<const Y0: usize, const U: usize, const V: usize, const NV1
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
-    use crate::filters::convert::yuv_to_rgb;
-    use crate::filters::simd::SimdLevel;
-    use crate::filters::simd::test_util::{cpu_has, cpu_has_vbmi, skipped};
+    use crate::convert::yuv_to_rgb;
+    use crate::simd::SimdLevel;
+    use crate::simd::test_util::{cpu_has, cpu_has_vbmi, skipped};
 
     /// What a kernel must write for `w` pixels: `convert::yuv_to_rgb` of
     /// each pixel with its pair's chroma.

@@ -2,7 +2,7 @@
 //! encoders.
 
 use super::{Ctx, SimDevice};
-use crate::motor::proto::arduino::{self as ard, atoi};
+use crate::proto::arduino::{self as ard, atoi};
 use std::time::Duration;
 
 /// The sketch's command loop, PID targets and auto-stop.

@@ -1,8 +1,8 @@
 //! Simulated Dynamixel X-series servos in velocity mode on one bus.
 
 use super::{Ctx, SimDevice, SimState};
-use crate::motor::proto::dynamixel::{self as dx, addr, err, inst};
-use crate::motor::proto::{BadKind, Parse};
+use crate::proto::dynamixel::{self as dx, addr, err, inst};
+use crate::proto::{BadKind, Parse};
 use std::time::Duration;
 
 /// Model number reported to Ping (XL430-W250 = 1060).

@@ -128,10 +128,10 @@ pub struct SimState {
 impl SimState {
     /// Counts a request the device rejected, by why: the device discards it
     /// (and, for most protocols, sends nothing, so the host's read times out).
-    pub fn reject(&mut self, kind: crate::motor::proto::BadKind) {
+    pub fn reject(&mut self, kind: crate::proto::BadKind) {
         match kind {
-            crate::motor::proto::BadKind::Checksum => self.checksum_rejects += 1,
-            crate::motor::proto::BadKind::Malformed => self.malformed += 1,
+            crate::proto::BadKind::Checksum => self.checksum_rejects += 1,
+            crate::proto::BadKind::Malformed => self.malformed += 1,
         }
     }
 }
@@ -423,27 +423,21 @@ pub fn start(protocol: Protocol, opts: SimOptions) -> std::io::Result<SimHandle>
     }
 }
 
-/// Command-line options of `framewire sim-motor`.
-#[derive(Clone, Debug, clap::Args)]
+/// Options of `framewire sim-motor` (the command line parses them).
+#[derive(Clone, Debug)]
 pub struct SimMotorArgs {
     /// Which controller to simulate.
-    #[arg(long, value_enum)]
     pub protocol: Protocol,
     /// A stable path to create as a symlink to the pty (point the driver's
     /// `port` at it).
-    #[arg(long)]
     pub link: Option<PathBuf>,
     /// Corrupt the checksum of every reply.
-    #[arg(long)]
     pub corrupt: bool,
     /// Truncate every reply.
-    #[arg(long)]
     pub truncate: bool,
     /// Prefix every reply with garbage bytes.
-    #[arg(long)]
     pub garbage: bool,
     /// Never reply.
-    #[arg(long)]
     pub silent: bool,
 }
 
@@ -499,7 +493,7 @@ pub fn run_sim_motor(args: &SimMotorArgs) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::motor::proto::{
+    use crate::proto::{
         Parse, dynamixel as dx, odrive as od, pololu as pl, roboclaw as rc, sabertooth as sb, vesc as vs,
     };
 
@@ -530,24 +524,6 @@ mod tests {
     fn corrupt_last(mut p: Vec<u8>) -> Vec<u8> {
         *p.last_mut().unwrap() ^= 0x01;
         p
-    }
-
-    #[test]
-    fn sim_motor_command_line() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: SimMotorArgs,
-        }
-        let c = Cli::try_parse_from(["sim-motor", "--protocol", "roboclaw", "--link", "/tmp/rc", "--garbage"]).unwrap();
-        assert_eq!(c.args.protocol, Protocol::Roboclaw);
-        assert_eq!(c.args.link.as_deref(), Some(Path::new("/tmp/rc")));
-        assert!(c.args.garbage && !c.args.corrupt);
-        for p in ["dynamixel", "arduino", "sabertooth", "vesc", "odrive", "pololu"] {
-            assert!(Cli::try_parse_from(["sim-motor", "--protocol", p]).is_ok(), "{p}");
-        }
-        assert!(Cli::try_parse_from(["sim-motor", "--protocol", "kangaroo"]).is_err());
     }
 
     #[test]

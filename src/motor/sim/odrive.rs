@@ -1,9 +1,9 @@
 //! A simulated ODrive (firmware 0.5.x) speaking the ASCII protocol.
 
 use super::{Ctx, SimDevice, SimState};
-use crate::motor::proto::Parse;
-use crate::motor::proto::odrive as od;
-use crate::motor::proto::parse_line;
+use crate::proto::Parse;
+use crate::proto::odrive as od;
+use crate::proto::parse_line;
 use std::time::Duration;
 
 /// Model counts per motor turn (the model runs in these units).

@@ -1,8 +1,8 @@
 //! Simulated Pololu Simple Motor Controllers sharing one serial line.
 
 use super::{Ctx, SimDevice, SimState};
-use crate::motor::proto::Parse;
-use crate::motor::proto::pololu::{self as pl, cmd, var};
+use crate::proto::Parse;
+use crate::proto::pololu::{self as pl, cmd, var};
 use std::time::Duration;
 
 /// Full speed of the simulated motors, counts/s.

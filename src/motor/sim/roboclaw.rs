@@ -1,8 +1,8 @@
 //! A simulated RoboClaw in packet serial mode.
 
 use super::{Ctx, SimDevice, SimState};
-use crate::motor::proto::Parse;
-use crate::motor::proto::roboclaw::{self as rc, Request, cmd};
+use crate::proto::Parse;
+use crate::proto::roboclaw::{self as rc, Request, cmd};
 use std::time::Duration;
 
 /// A RoboClaw at one address with two encoder motors. Speeds are in encoder

@@ -1,8 +1,8 @@
 //! A simulated Sabertooth 2x25 / 2x32 in packetized or simplified serial.
 
 use super::{Ctx, SimDevice};
-use crate::motor::proto::Parse;
-use crate::motor::proto::sabertooth::{self as st, cmd};
+use crate::proto::Parse;
+use crate::proto::sabertooth::{self as st, cmd};
 use std::time::Duration;
 
 /// Full speed of the simulated motors, counts/s (the model's units).

@@ -1,8 +1,8 @@
 //! Simulated VESCs: one on the UART, one behind it on CAN.
 
 use super::{Ctx, SimDevice, SimState};
-use crate::motor::proto::Parse;
-use crate::motor::proto::vesc::{self as vs, Values, comm};
+use crate::proto::Parse;
+use crate::proto::vesc::{self as vs, Values, comm};
 use std::time::Duration;
 
 /// Tachometer steps per electrical revolution (6 commutation steps).

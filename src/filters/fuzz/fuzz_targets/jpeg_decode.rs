@@ -2,12 +2,12 @@
 //!
 //! The input's first byte picks the output (GREY or RGB24, and whether the
 //! output is given the frame's own size or a wrong one); the rest is the
-//! JPEG. Run from this folder (see `src/filters/README.md`):
-//! `RUSTC_BOOTSTRAP=1 cargo fuzz run jpeg_decode corpus/jpeg_decode`.
+//! JPEG. Run from the repository's top (see `src/filters/README.md`):
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir src/filters/fuzz jpeg_decode`.
 #![no_main]
 
-use framewire::filters::jpeg::{JpegDecoder, dimensions};
-use framewire::image::{FourCC, ImageFormat, ImageMut};
+use framewire_filters::jpeg::{JpegDecoder, dimensions};
+use framewire_sdk::image::{FourCC, ImageFormat, ImageMut};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,0 +1,19 @@
+//! framewire-bench: the benchmarks behind `framewire bench ...`. They print
+//! figures and ratios against baselines measured in the same run, never
+//! pass/fail timings. Kept out of the library crates so that measuring code
+//! never ships inside a block.
+//!
+//! May depend on: any framewire crate (it measures them), `nix`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod camera;
+pub mod wire;
+
+/// The `q` quantile (0..=1) of sorted `v`.
+pub fn quantile(v: &[u64], q: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
