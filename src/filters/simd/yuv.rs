@@ -21,7 +21,13 @@ mod x86 {
         uv: &[u8],
         out: &mut [u8],
         w: usize,
+        y2: &[u8],
+        out2: &mut [u8],
     ) -> usize {
+        // NV12 rows come in pairs that share a chroma row: with a second
+        // luma row `y2` (and its output `out2`), the chroma products are
+        // computed once for both.
+        let two = NV12 && !y2.is_empty();
         /// `count` bytes `first, first + step, ...` placed from byte `at`.
         const fn pick(first: usize, step: usize, count: usize, at: usize) -> [i8; 16] {
             let mut m = [-128i8; 16];
@@ -58,13 +64,14 @@ mod x86 {
         use crate::convert as cv;
         let (cy, cub, cug, cvg, cvr) = (c(cv::CY), c(cv::CUB), c(cv::CUG), c(cv::CVG), c(cv::CVR));
         let (half, c16, c128, zero) = (c(1 << 19), c(16), c(128), _mm256_setzero_si256());
+        let zero128 = _mm_setzero_si128();
         let dup_lo = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
         let dup_hi = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
         let mut p = 0;
         while p + 16 <= w && 3 * p + 52 <= out.len() {
             // Luma of pixels p..p+8 and p+8..p+16, chroma of the 8 pairs.
             let (ya, yb, ub, vb) = if NV12 {
-                if p + 16 > y.len() || p + 16 > uv.len() {
+                if p + 16 > y.len() || p + 16 > uv.len() || (two && (p + 16 > y2.len() || 3 * p + 52 > out2.len())) {
                     break;
                 }
                 let (ys, uvs) = (&y[p..p + 16], &uv[p..p + 16]);
@@ -96,6 +103,12 @@ mod x86 {
             let guv =
                 _mm256_add_epi32(half, _mm256_add_epi32(_mm256_mullo_epi32(vc, cvg), _mm256_mullo_epi32(uc, cug)));
             let buv = _mm256_add_epi32(half, _mm256_mullo_epi32(uc, cub));
+            let y2v = if two {
+                // SAFETY: bytes p..p+16 of `y2` are in bounds (checked above).
+                unsafe { _mm_loadu_si128(y2.as_ptr().add(p) as *const __m128i) }
+            } else {
+                zero128
+            };
             for (half_i, yv) in [(0usize, ya), (1, yb)] {
                 let dup = if half_i == 0 { dup_lo } else { dup_hi };
                 let (ru, gu, bu) = (
@@ -103,23 +116,31 @@ mod x86 {
                     _mm256_permutevar8x32_epi32(guv, dup),
                     _mm256_permutevar8x32_epi32(buv, dup),
                 );
-                let yy =
-                    _mm256_mullo_epi32(_mm256_max_epi32(_mm256_sub_epi32(_mm256_cvtepu8_epi32(yv), c16), zero), cy);
-                let r = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, ru));
-                let g = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, gu));
-                let b = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, bu));
-                let (first, last) = if BGR { (b, r) } else { (r, b) };
-                // Per 128-bit lane (4 pixels): c0 x4, c1 x4, c2 x4, 0 x4,
-                // saturated to 0..=255 like the scalar clamp.
-                let bytes = _mm256_packus_epi16(_mm256_packs_epi32(first, g), _mm256_packs_epi32(last, zero));
-                let px = _mm256_shuffle_epi8(bytes, inter);
+                let emit = |yv: __m128i, d: &mut [u8]| {
+                    let yy =
+                        _mm256_mullo_epi32(_mm256_max_epi32(_mm256_sub_epi32(_mm256_cvtepu8_epi32(yv), c16), zero), cy);
+                    let r = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, ru));
+                    let g = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, gu));
+                    let b = _mm256_srai_epi32::<20>(_mm256_add_epi32(yy, bu));
+                    let (first, last) = if BGR { (b, r) } else { (r, b) };
+                    // Per 128-bit lane (4 pixels): c0 x4, c1 x4, c2 x4, 0 x4,
+                    // saturated to 0..=255 like the scalar clamp.
+                    let bytes = _mm256_packus_epi16(_mm256_packs_epi32(first, g), _mm256_packs_epi32(last, zero));
+                    let px = _mm256_shuffle_epi8(bytes, inter);
+                    let d = &mut d[..28];
+                    // SAFETY: `d` has 28 bytes: the 16-byte stores at 0 and
+                    // 12 fit; the second overwrites the first's 4 padding
+                    // bytes.
+                    unsafe {
+                        _mm_storeu_si128(d.as_mut_ptr() as *mut __m128i, _mm256_castsi256_si128(px));
+                        _mm_storeu_si128(d.as_mut_ptr().add(12) as *mut __m128i, _mm256_extracti128_si256::<1>(px));
+                    }
+                };
                 let at = 3 * (p + 8 * half_i);
-                let d = &mut out[at..at + 28];
-                // SAFETY: `d` has 28 bytes: the 16-byte stores at 0 and 12
-                // fit; the second overwrites the first's 4 padding bytes.
-                unsafe {
-                    _mm_storeu_si128(d.as_mut_ptr() as *mut __m128i, _mm256_castsi256_si128(px));
-                    _mm_storeu_si128(d.as_mut_ptr().add(12) as *mut __m128i, _mm256_extracti128_si256::<1>(px));
+                emit(yv, &mut out[at..]);
+                if two {
+                    let yv2 = if half_i == 0 { y2v } else { _mm_srli_si128::<8>(y2v) };
+                    emit(yv2, &mut out2[at..]);
                 }
             }
             p += 16;
@@ -184,7 +205,11 @@ mod x86 {
         uv: &[u8],
         out: &mut [u8],
         w: usize,
+        y2: &[u8],
+        out2: &mut [u8],
     ) -> usize {
+        // As in the AVX2 kernel: a second NV12 luma row shares the chroma.
+        let two = NV12 && !y2.is_empty();
         let t = const { &vbmi_tables(Y0, U, V, NV12, BGR) };
         let ld = |a: &[u8; 64]| {
             // SAFETY: `a` is 64 bytes long.
@@ -200,7 +225,7 @@ mod x86 {
         let mut p = 0;
         while p + 32 <= w && 3 * p + 96 <= out.len() {
             let (yb, cb) = if NV12 {
-                if p + 32 > y.len() || p + 32 > uv.len() {
+                if p + 32 > y.len() || p + 32 > uv.len() || (two && (p + 32 > y2.len() || 3 * p + 96 > out2.len())) {
                     break;
                 }
                 // SAFETY: bytes p..p+32 of `y` and `uv` are in bounds
@@ -229,28 +254,54 @@ mod x86 {
             let guv =
                 _mm512_add_epi32(half, _mm512_add_epi32(_mm512_mullo_epi32(vc, cvg), _mm512_mullo_epi32(uc, cug)));
             let buv = _mm512_add_epi32(half, _mm512_mullo_epi32(uc, cub));
-            let mut rgb = [[zero; 2]; 3];
-            for (h, dup) in [(0usize, dup_lo), (1, dup_hi)] {
-                let yq = if h == 0 { _mm512_castsi512_si128(yb) } else { _mm512_extracti32x4_epi32::<1>(yb) };
-                let yy =
-                    _mm512_mullo_epi32(_mm512_max_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(yq), c16), zero), cy);
-                for (k, cuv) in [ruv, guv, buv].into_iter().enumerate() {
-                    let d = _mm512_permutexvar_epi32(dup, cuv);
-                    rgb[k][h] = _mm512_srai_epi32::<20>(_mm512_add_epi32(yy, d));
+            // Chroma products duplicated to the pixels of each half (no
+            // closures: they would not inherit this function's features).
+            let dups = [
+                [
+                    _mm512_permutexvar_epi32(dup_lo, ruv),
+                    _mm512_permutexvar_epi32(dup_lo, guv),
+                    _mm512_permutexvar_epi32(dup_lo, buv),
+                ],
+                [
+                    _mm512_permutexvar_epi32(dup_hi, ruv),
+                    _mm512_permutexvar_epi32(dup_hi, guv),
+                    _mm512_permutexvar_epi32(dup_hi, buv),
+                ],
+            ];
+            // Both rows in one loop body (a closure here would not inherit
+            // the function's target features and would not be inlined).
+            for row in 0..1 + two as usize {
+                let yb = if row == 0 {
+                    yb
+                } else {
+                    // SAFETY: bytes p..p+32 of `y2` are in bounds (checked
+                    // above).
+                    let v = unsafe { _mm512_castsi256_si512(_mm256_loadu_si256(y2.as_ptr().add(p) as *const __m256i)) };
+                    _mm512_permutexvar_epi8(ty, v)
+                };
+                let mut rgb = [[zero; 2]; 3];
+                for (h, du) in dups.iter().enumerate() {
+                    let yq = if h == 0 { _mm512_castsi512_si128(yb) } else { _mm512_extracti32x4_epi32::<1>(yb) };
+                    let yy =
+                        _mm512_mullo_epi32(_mm512_max_epi32(_mm512_sub_epi32(_mm512_cvtepu8_epi32(yq), c16), zero), cy);
+                    for k in 0..3 {
+                        rgb[k][h] = _mm512_srai_epi32::<20>(_mm512_add_epi32(yy, du[k]));
+                    }
                 }
-            }
-            // Saturating packs clamp to 0..=255 like the scalar code.
-            let rg =
-                _mm512_packus_epi16(_mm512_packs_epi32(rgb[0][0], rgb[0][1]), _mm512_packs_epi32(rgb[1][0], rgb[1][1]));
-            let b = _mm512_packus_epi16(_mm512_packs_epi32(rgb[2][0], rgb[2][1]), zero);
-            let o0 = _mm512_permutex2var_epi8(rg, to0, b);
-            let o1 = _mm512_permutex2var_epi8(rg, to1, b);
-            // SAFETY: bytes 3p..3p+96 of `out` are in bounds (checked by
-            // the loop condition).
-            unsafe {
-                let d = out.as_mut_ptr().add(3 * p);
-                _mm512_storeu_si512(d as *mut __m512i, o0);
-                _mm256_storeu_si256(d.add(64) as *mut __m256i, _mm512_castsi512_si256(o1));
+                // Saturating packs clamp to 0..=255 like the scalar code.
+                let rg = _mm512_packus_epi16(
+                    _mm512_packs_epi32(rgb[0][0], rgb[0][1]),
+                    _mm512_packs_epi32(rgb[1][0], rgb[1][1]),
+                );
+                let b = _mm512_packus_epi16(_mm512_packs_epi32(rgb[2][0], rgb[2][1]), zero);
+                let o0 = _mm512_permutex2var_epi8(rg, to0, b);
+                let o1 = _mm512_permutex2var_epi8(rg, to1, b);
+                let d = if row == 0 { &mut out[3 * p..3 * p + 96] } else { &mut out2[3 * p..3 * p + 96] };
+                // SAFETY: `d` is 96 bytes long: a 64-byte and a 32-byte store.
+                unsafe {
+                    _mm512_storeu_si512(d.as_mut_ptr() as *mut __m512i, o0);
+                    _mm256_storeu_si256(d.as_mut_ptr().add(64) as *mut __m256i, _mm512_castsi512_si256(o1));
+                }
             }
             p += 32;
         }
@@ -259,12 +310,17 @@ mod x86 {
 }
 
 /// YUV → RGB/BGR for a leading part of a row (see `x86::yuv_rgb_avx2`);
-/// returns the pixels done, 0 without AVX2.
+/// returns the pixels done, 0 without AVX2. For NV12, `y2` and `out2` may
+/// hold the second row of the pair that shares `uv` (then both rows are
+/// done to the same pixel), or be empty.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn yuv_rgb<const Y0: usize, const U: usize, const V: usize, const NV12: bool, const BGR: bool>(
     y: &[u8],
     uv: &[u8],
     out: &mut [u8],
     w: usize,
+    y2: &[u8],
+    out2: &mut [u8],
     avx2: bool,
 ) -> usize {
     #[cfg(target_arch = "x86_64")]
@@ -272,9 +328,10 @@ pub(crate) fn yuv_rgb<const Y0: usize, const U: usize, const V: usize, const NV1
         let mut done = 0;
         if super::have_avx512vbmi() {
             // SAFETY: `have_avx512vbmi()` saw AVX-512 F, BW and VBMI.
-            done = unsafe { x86::yuv_rgb_vbmi::<Y0, U, V, NV12, BGR>(y, uv, out, w) };
+            done = unsafe { x86::yuv_rgb_vbmi::<Y0, U, V, NV12, BGR>(y, uv, out, w, y2, out2) };
         }
         let (yo, uvo) = if NV12 { (done, done) } else { (2 * done, 0) };
+        let (y2o, o2o) = if y2.is_empty() { (0, 0) } else { (done, 3 * done) };
         // SAFETY: `avx2` is true only when the caller saw AVX2 on this CPU (`have_avx2()`, or `cpu_has` in the tests).
         return done
             + unsafe {
@@ -283,10 +340,12 @@ pub(crate) fn yuv_rgb<const Y0: usize, const U: usize, const V: usize, const NV1
                     &uv[uvo.min(uv.len())..],
                     &mut out[3 * done..],
                     w - done,
+                    &y2[y2o..],
+                    &mut out2[o2o..],
                 )
             };
     }
-    let _ = (y, uv, out, w, avx2);
+    let _ = (y, uv, out, w, y2, out2, avx2);
     0
 }
 
@@ -338,13 +397,13 @@ mod tests {
                     if avx2 {
                         // SAFETY: the CPU has AVX2 (checked above).
                         kernels.push(("avx2", |y, uv, o, w| unsafe {
-                            x86::yuv_rgb_avx2::<$y0, $u, $v, $nv12, $bgr>(y, uv, o, w)
+                            x86::yuv_rgb_avx2::<$y0, $u, $v, $nv12, $bgr>(y, uv, o, w, &[], &mut [])
                         }));
                     }
                     if vbmi {
                         // SAFETY: the CPU has AVX-512 F, BW and VBMI (checked above).
                         kernels.push(("vbmi", |y, uv, o, w| unsafe {
-                            x86::yuv_rgb_vbmi::<$y0, $u, $v, $nv12, $bgr>(y, uv, o, w)
+                            x86::yuv_rgb_vbmi::<$y0, $u, $v, $nv12, $bgr>(y, uv, o, w, &[], &mut [])
                         }));
                     }
                     for (kname, k) in kernels {
@@ -365,5 +424,33 @@ mod tests {
         check!(1, 0, 2, false, true);
         check!(0, 0, 0, true, false);
         check!(0, 0, 0, true, true);
+        // NV12 row pairs sharing one chroma row: both rows as the formula
+        // says, through both kernels.
+        for w in (0..=200usize).step_by(2) {
+            let (y0, y1, uv) = (&src[..w], &src[400..400 + w], &src[300..300 + w]);
+            let (want0, want1) =
+                (reference(y0, uv, w, (0, 0, 0), true, false), reference(y1, uv, w, (0, 0, 0), true, false));
+            type Kernel = fn(&[u8], &[u8], &mut [u8], usize, &[u8], &mut [u8]) -> usize;
+            let mut kernels: Vec<(&str, Kernel)> = Vec::new();
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked above).
+                kernels.push(("avx2", |y, uv, o, w, y2, o2| unsafe {
+                    x86::yuv_rgb_avx2::<0, 0, 0, true, false>(y, uv, o, w, y2, o2)
+                }));
+            }
+            if vbmi {
+                // SAFETY: the CPU has AVX-512 F, BW and VBMI (checked above).
+                kernels.push(("vbmi", |y, uv, o, w, y2, o2| unsafe {
+                    x86::yuv_rgb_vbmi::<0, 0, 0, true, false>(y, uv, o, w, y2, o2)
+                }));
+            }
+            for (kname, k) in kernels {
+                let (mut o0, mut o1) = (vec![0u8; 3 * w], vec![0u8; 3 * w]);
+                let done = k(y0, uv, &mut o0, w, y1, &mut o1);
+                assert_eq!(&o0[..3 * done], &want0[..3 * done], "{kname} two rows, w = {w}, first");
+                assert_eq!(&o1[..3 * done], &want1[..3 * done], "{kname} two rows, w = {w}, second");
+                assert!(w < 64 || done >= w - 32, "{kname}: only {done} done");
+            }
+        }
     }
 }
