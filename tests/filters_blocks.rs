@@ -159,6 +159,24 @@ fn image_filters_on_wires_and_corrupt_jpeg_is_dropped() {
     let g = ro.read(Duration::from_secs(5)).expect("decoded frame");
     assert_eq!(g.meta().image, ImageFormat::packed(FourCC::RGB24, w, h));
     assert_eq!(g.meta().timestamp_ns, 2);
+    drop(g);
+
+    // A damaged header claiming a larger frame than the wire carries
+    // (here 4x the size: 128x96 in a 64x48 stream whose output slots hold
+    // 64x48) is a corrupt frame: dropped, and the block goes on.
+    let mut big = jpeg.clone();
+    let sof = big.windows(2).position(|p| p == [0xFF, 0xC0]).expect("SOF0");
+    big[sof + 5..sof + 9].copy_from_slice(&[0, 96, 0, 128]);
+    send_image(&mut wj, ImageFormat { width: w, height: h, stride: 0, fourcc: FourCC::MJPEG }, &big, 3);
+    assert_eq!(dec.step(&mut cx).unwrap(), Step::Continue, "the frame is dropped, not fatal");
+    // The same header on a wire that declares no size: still dropped, as
+    // it does not fit the output slots.
+    send_image(&mut wj, ImageFormat { width: 0, height: 0, stride: 0, fourcc: FourCC::MJPEG }, &big, 4);
+    assert_eq!(dec.step(&mut cx).unwrap(), Step::Continue, "the frame is dropped, not fatal");
+    send_image(&mut wj, ImageFormat { width: w, height: h, stride: 0, fourcc: FourCC::MJPEG }, &jpeg, 5);
+    step_until_work(dec.as_mut());
+    let g = ro.read(Duration::from_secs(5)).expect("the next good frame decodes");
+    assert_eq!(g.meta().timestamp_ns, 5);
 }
 
 /// `framewire check` accepts a pipeline using every filter block and names

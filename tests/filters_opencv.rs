@@ -257,14 +257,64 @@ fn jpeg_decode_matches_libjpeg_within_tolerance() {
             eprintln!("{}: {exact}/{} exact, mean abs diff {mean:.3}", s(&c, "name"), out.len());
             assert!(mean <= 1.5, "{}: mean abs diff {mean}", s(&c, "name"));
         }
-        // Truncated and bit-flipped frames: an error or a picture, never a panic.
+        // Truncated and bit-flipped frames: an error or a picture, never a
+        // panic (`decode_unguarded` lets a panic fail this test).
         for cut in [jpeg.len() / 2, 20, 3] {
-            let _ = d.decode(&jpeg[..cut], &mut ImageMut { format: ImageFormat::packed(fcc, w, h), data: &mut out });
+            let f = ImageFormat::packed(fcc, w, h);
+            let r = d.decode_unguarded(&jpeg[..cut], &mut ImageMut { format: f, data: &mut out });
+            // A cut progressive frame still holds a coarser picture (libjpeg
+            // decodes it too, with a warning); a cut sequential one is an
+            // error, not a half-grey picture.
+            if !s(&c, "name").contains("progressive") {
+                assert!(r.is_err(), "{}: a frame cut at {cut} bytes decoded", s(&c, "name"));
+            }
         }
         let mut bad = jpeg.clone();
         for i in (200..bad.len()).step_by(37) {
             bad[i] ^= 0x5a;
         }
-        let _ = d.decode(&bad, &mut ImageMut { format: ImageFormat::packed(fcc, w, h), data: &mut out });
+        let _ = d.decode_unguarded(&bad, &mut ImageMut { format: ImageFormat::packed(fcc, w, h), data: &mut out });
     }
+}
+
+/// Every comparison above again at each lower SIMD level
+/// (`FRAMEWIRE_SIMD=avx2`, `ssse3`, `scalar`), in a child process of this
+/// test binary (the level is read once per process): the dispatched copies
+/// and fallbacks that this CPU would otherwise never run must match
+/// OpenCV too.
+#[test]
+fn every_simd_level_matches_opencv() {
+    if std::env::var_os(framewire::filters::SIMD_ENV).is_some() {
+        return; // a child run of this very test
+    }
+    let exe = std::env::current_exe().unwrap();
+    for level in ["avx2", "ssse3", "scalar"] {
+        let out = std::process::Command::new(&exe)
+            .args(["--skip", "every_simd_level_matches_opencv", "--test-threads", "2"])
+            .env(framewire::filters::SIMD_ENV, level)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}={level}: {text}\n{}",
+            framewire::filters::SIMD_ENV,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let passed: usize = text
+            .split("test result: ok. ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(passed >= 11, "{level}: only {passed} comparisons ran: {text}");
+    }
+}
+
+/// The level in force is at most what the CPU has, and says so.
+#[test]
+fn simd_level_is_reported() {
+    let (level, cpu) = (framewire::filters::simd_level(), framewire::filters::detected_simd_level());
+    assert!(level <= cpu);
+    assert!(framewire::filters::simd_description().starts_with(level.name()));
 }

@@ -53,7 +53,7 @@ impl Default for Args {
         Args {
             sizes: vec![(640, 480), (1920, 1080)],
             min_iters: 10,
-            min_time: Duration::from_millis(200),
+            min_time: Duration::from_millis(100),
             rounds: 5,
             only: None,
             opencv: true,
@@ -271,6 +271,13 @@ impl CvServer {
             // No BLAS/OpenMP worker threads: OpenCV must be single-threaded too.
             .env("OPENBLAS_NUM_THREADS", "1")
             .env("OMP_NUM_THREADS", "1")
+            // A decode loop reuses its output (`cv::imdecode(buf, flags,
+            // &dst)` in C++); Python's `cv2.imdecode` cannot, so glibc is
+            // told to keep freed buffers in the heap instead of unmapping
+            // them: otherwise every 1080p frame costs OpenCV 2,000 page
+            // faults that a real loop does not pay.
+            .env("MALLOC_MMAP_THRESHOLD_", "1073741824")
+            .env("MALLOC_TRIM_THRESHOLD_", "4294967296")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -293,6 +300,11 @@ impl CvServer {
             }
             if let Some(v) = line.strip_prefix("VERSION\t") {
                 version = v.to_string();
+            }
+            if let Some(v) = line.strip_prefix("CPU\t") {
+                // `*` marks what OpenCV dispatches to, `?` what it may not
+                // use (OPENCV_CPU_DISABLE, or missing on this CPU).
+                version += &format!(" (dispatch: {v})");
             }
             if line == "READY" {
                 return Ok((CvServer { child, stdin, stdout }, version));
@@ -320,7 +332,67 @@ impl Drop for CvServer {
     }
 }
 
-type Op<'a> = (&'static str, usize, usize, f64, Box<dyn FnMut() + 'a>);
+type Op<'a> = (String, usize, usize, f64, Box<dyn FnMut() + 'a>);
+
+fn push<'a>(ops: &mut Vec<Op<'a>>, name: String, inb: usize, outb: usize, target: f64, op: Box<dyn FnMut() + 'a>) {
+    ops.push((name, inb, outb, target, op));
+}
+
+/// A page-aligned buffer (an anonymous mapping), as a wire slot is: the
+/// benchmark's inputs, outputs and floor copies all start on a page, so
+/// that every run sees the same relative alignment of input and output (a
+/// copy whose destination sits 16 bytes past a 4 KiB boundary relative to
+/// its source, as two `malloc`ed buffers may, runs several times slower on
+/// some CPUs, and would make any figure depend on where malloc put it).
+fn page(len: usize) -> memmap2::MmapMut {
+    memmap2::MmapMut::map_anon(len.max(1)).expect("anonymous mapping for a benchmark buffer")
+}
+
+fn page_from(data: &[u8]) -> memmap2::MmapMut {
+    let mut m = page(data.len());
+    m[..data.len()].copy_from_slice(data);
+    m
+}
+
+/// The CPU model from `/proc/cpuinfo` ("?" elsewhere).
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("?").trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let days =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86400) as i64;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// What OpenCV does beyond framewire's version of an operation, for the
+/// table (the ratio compares unequal work there).
+fn note(op: &str) -> &'static str {
+    match op {
+        "moments" => "cv: all 24 moments; fw: m00, m10, m01 and the box",
+        "blobs_largest" => "cv: label image + stats of every component; fw: the largest blob",
+        o if o.starts_with("tracker") => "cv: 3-4 calls and 2-3 images; fw: one pass",
+        _ => "",
+    }
+}
 
 /// Runs the benchmark, printing progress to stderr and the table to stdout.
 pub fn run(args: &Args) -> std::io::Result<Report> {
@@ -333,6 +405,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         let rgb = scene(w, h);
         let yuyv = rgb_to_yuyv(&rgb);
         let nv12 = rgb_to_nv12(&rgb, wu, hu);
+        let bgr: Vec<u8> = rgb.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0]]).collect();
         let mut gray = vec![0u8; wu * hu];
         let rf = ImageFormat::packed(FourCC::RGB24, w, h);
         let gf = ImageFormat::packed(FourCC::GREY, w, h);
@@ -344,7 +417,8 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         for (name, data) in [("rgb", &rgb), ("yuyv", &yuyv), ("nv12", &nv12), ("gray", &gray), ("mask", &mask)] {
             std::fs::write(dir.join(format!("{name}_{w}x{h}.raw")), data)?;
         }
-        inputs.push((w, h, rgb, yuyv, nv12, gray, mask));
+        let p = page_from;
+        inputs.push((w, h, p(&rgb), p(&bgr), p(&yuyv), p(&nv12), p(&gray), p(&mask)));
     }
     // Prepare once (JPEG inputs, version); time each OpenCV op right after
     // framewire's so that both see the same load on a shared machine.
@@ -361,13 +435,15 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
             Ok((server, v)) => (
                 Some(server),
                 format!(
-                    "OpenCV {v}, cv2.setNumThreads(1), timed right after each framewire op; fw/cv = median of per-round ratios"
+                    "OpenCV {v}, cv2.setNumThreads(1), outputs reused, timed right after each framewire op; fw/cv = median of per-round ratios"
                 ),
             ),
             Err(e) => (None, format!("OpenCV skipped: {e}")),
         }
     };
     eprintln!("{opencv}");
+    let machine = format!("{}, {}; framewire SIMD: {}", cpu_model(), today(), super::simd_description());
+    eprintln!("{machine}");
     let bw = bandwidth();
     eprintln!("DRAM copy bandwidth: {:.1} GB/s (read + write)", bw / 1e9);
 
@@ -382,134 +458,226 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
     eprintln!("one-off table builds: RGB→mask {lut_ms:.0} ms, YUV→mask {yuv_lut_ms:.0} ms");
 
     let mut rows = Vec::new();
-    for (w, h, rgb, yuyv, nv12, gray, mask) in &inputs {
+    for (w, h, rgb, bgr, yuyv, nv12, gray, mask) in &inputs {
         let (w, h) = (*w, *h);
-        let (rgb, yuyv, nv12, gray, mask) = (&rgb[..], &yuyv[..], &nv12[..], &gray[..], &mask[..]);
+        let (rgb, bgr, yuyv, nv12, gray, mask) = (&rgb[..], &bgr[..], &yuyv[..], &nv12[..], &gray[..], &mask[..]);
         let n = (w * h) as usize;
         let f = move |c| ImageFormat::packed(c, w, h);
-        let jpeg = std::fs::read(dir.join(format!("scene_{w}x{h}.jpg"))).ok();
+        let jpeg = std::fs::read(dir.join(format!("scene_{w}x{h}.jpg"))).ok().map(|j| page_from(&j));
         let size = format!("{w}x{h}");
-        let (hw, hh) = (w / 2, h / 2);
-        let (qw, qh) = (w * 3 / 4, h * 3 / 4);
         let mut ops: Vec<Op> = Vec::new();
-        // Each closure owns its output buffer and scratch, allocated here,
-        // outside the timed region.
-        macro_rules! op {
-            ($name:literal, $inb:expr, $outb:expr, $target:expr, [$($init:tt)*], $body:block) => {{
-                $($init)*
-                ops.push(($name, $inb, $outb, $target, Box::new(move || { $body; })));
-            }};
+        // Each closure owns its page-aligned output buffer and scratch,
+        // allocated here, outside the timed region.
+        let src_of = |c: FourCC| match c {
+            FourCC::YUYV | FourCC::UYVY => yuyv,
+            FourCC::NV12 => nv12,
+            FourCC::RGB24 => rgb,
+            FourCC::BGR24 => bgr,
+            _ => gray,
+        };
+        for &(sc, dc) in super::convert::SUPPORTED {
+            let name = format!("{}_to_{}", fourcc_name(sc), fourcc_name(dc));
+            let (src, df) = (src_of(sc), f(dc));
+            let mut o = page(df.byte_len());
+            push(
+                &mut ops,
+                name,
+                f(sc).byte_len(),
+                df.byte_len(),
+                1.0,
+                Box::new(move || convert(&img(f(sc), src), &mut ImageMut { format: df, data: &mut o[..] }).unwrap()),
+            );
         }
-        macro_rules! conv {
-            ($name:literal, $sf:expr, $src:expr, $df:expr, $outlen:expr, $inb:expr) => {
-                op!($name, $inb, $outlen, 1.0, [let mut o = vec![0u8; $outlen];], {
-                    convert(&img(f($sf), $src), &mut ImageMut { format: f($df), data: &mut o[..] }).unwrap()
-                })
-            };
-        }
-        conv!("yuyv_to_rgb", FourCC::YUYV, yuyv, FourCC::RGB24, 3 * n, 2 * n);
-        conv!("yuyv_to_bgr", FourCC::YUYV, yuyv, FourCC::BGR24, 3 * n, 2 * n);
-        conv!("yuyv_to_gray", FourCC::YUYV, yuyv, FourCC::GREY, n, 2 * n);
-        conv!("uyvy_to_rgb", FourCC::UYVY, yuyv, FourCC::RGB24, 3 * n, 2 * n);
-        conv!("nv12_to_rgb", FourCC::NV12, nv12, FourCC::RGB24, 3 * n, n * 3 / 2);
-        conv!("rgb_to_bgr", FourCC::RGB24, rgb, FourCC::BGR24, 3 * n, 3 * n);
-        conv!("rgb_to_gray", FourCC::RGB24, rgb, FourCC::GREY, n, 3 * n);
         if let Some(j) = &jpeg {
-            let j = &j[..];
-            op!("jpeg_to_rgb", j.len(), 3 * n, 1.0, [let mut o = vec![0u8; 3 * n]; let mut d = JpegDecoder::new();], {
-                d.decode(j, &mut ImageMut { format: f(FourCC::RGB24), data: &mut o[..] }).unwrap()
-            });
-            op!("jpeg_to_gray", j.len(), n, 1.0, [let mut o = vec![0u8; n]; let mut d = JpegDecoder::new();], {
-                d.decode(j, &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }).unwrap()
-            });
+            for c in [FourCC::RGB24, FourCC::GREY] {
+                let j = &j[..];
+                let (mut o, mut d) = (page(f(c).byte_len()), JpegDecoder::new());
+                push(
+                    &mut ops,
+                    format!("jpeg_to_{}", fourcc_name(c)),
+                    j.len(),
+                    f(c).byte_len(),
+                    1.0,
+                    Box::new(move || d.decode(j, &mut ImageMut { format: f(c), data: &mut o[..] }).unwrap()),
+                );
+            }
         } else {
             eprintln!("jpeg_to_*: skipped (the JPEG input is encoded by the OpenCV helper, which did not run)");
         }
-        let half3 = ImageFormat::packed(FourCC::RGB24, hw, hh);
-        let q3 = ImageFormat::packed(FourCC::RGB24, qw, qh);
-        let half1 = ImageFormat::packed(FourCC::GREY, hw, hh);
-        op!("resize_area_half_rgb", 3 * n, half3.byte_len(), 1.0, [let mut o = vec![0u8; half3.byte_len()]; let mut r = Resizer::new();], {
-            r.resize(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: half3, data: &mut o[..] }, Interp::Area).unwrap()
-        });
-        op!("resize_bilinear_3q_rgb", 3 * n, q3.byte_len(), 1.0, [let mut o = vec![0u8; q3.byte_len()]; let mut r = Resizer::new();], {
-            r.resize(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: q3, data: &mut o[..] }, Interp::Bilinear).unwrap()
-        });
-        op!("resize_bilinear_half_gray", n, half1.byte_len(), 1.0, [let mut o = vec![0u8; half1.byte_len()]; let mut r = Resizer::new();], {
-            r.resize(&img(f(FourCC::GREY), gray), &mut ImageMut { format: half1, data: &mut o[..] }, Interp::Bilinear).unwrap()
-        });
+        for (cname, c, src) in [("rgb", FourCC::RGB24, rgb), ("gray", FourCC::GREY, gray)] {
+            for (tag, (dw, dh), interp) in [
+                ("area_half", (w / 2, h / 2), Interp::Area),
+                ("area_3q", (w * 3 / 4, h * 3 / 4), Interp::Area),
+                ("area_2x", (w * 2, h * 2), Interp::Area),
+                ("bilinear_half", (w / 2, h / 2), Interp::Bilinear),
+                ("bilinear_3q", (w * 3 / 4, h * 3 / 4), Interp::Bilinear),
+                ("bilinear_2x", (w * 2, h * 2), Interp::Bilinear),
+            ] {
+                let df = ImageFormat::packed(c, dw, dh);
+                let (mut o, mut r) = (page(df.byte_len()), Resizer::new());
+                push(
+                    &mut ops,
+                    format!("resize_{tag}_{cname}"),
+                    src.len(),
+                    df.byte_len(),
+                    1.0,
+                    Box::new(move || {
+                        r.resize(&img(f(c), src), &mut ImageMut { format: df, data: &mut o[..] }, interp).unwrap()
+                    }),
+                );
+            }
+        }
         let rect = Rect { x: w / 4, y: h / 4, w: w / 2, h: h / 2 };
-        op!("crop_center_rgb", half3.byte_len(), half3.byte_len(), 1.0, [let mut o = vec![0u8; half3.byte_len()];], {
-            crop(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: half3, data: &mut o[..] }, rect).unwrap()
-        });
-        op!("flip_h_rgb", 3 * n, 3 * n, 1.0, [let mut o = vec![0u8; 3 * n];], {
-            flip(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: f(FourCC::RGB24), data: &mut o[..] }, Flip::Horizontal).unwrap()
-        });
-        op!("rotate180_rgb", 3 * n, 3 * n, 1.0, [let mut o = vec![0u8; 3 * n];], {
-            flip(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: f(FourCC::RGB24), data: &mut o[..] }, Flip::Rotate180).unwrap()
-        });
-        for (name, c, src, k) in [
-            ("blur3_gray", FourCC::GREY, gray, Ksize::K3),
-            ("blur5_gray", FourCC::GREY, gray, Ksize::K5),
-            ("blur3_rgb", FourCC::RGB24, rgb, Ksize::K3),
-            ("blur5_rgb", FourCC::RGB24, rgb, Ksize::K5),
-        ] {
-            let len = src.len();
-            let mut o = vec![0u8; len];
-            let mut b = GaussianBlur::new();
-            ops.push((
-                name,
-                len,
-                len,
+        for (cname, c, src) in [("rgb", FourCC::RGB24, rgb), ("yuyv", FourCC::YUYV, yuyv)] {
+            let df = ImageFormat::packed(c, rect.w, rect.h);
+            let mut o = page(df.byte_len());
+            push(
+                &mut ops,
+                format!("crop_center_{cname}"),
+                df.byte_len(),
+                df.byte_len(),
                 1.0,
-                Box::new(move || {
-                    b.apply(&img(f(c), src), &mut ImageMut { format: f(c), data: &mut o[..] }, k).unwrap()
-                }),
-            ));
+                Box::new(move || crop(&img(f(c), src), &mut ImageMut { format: df, data: &mut o[..] }, rect).unwrap()),
+            );
+        }
+        for (cname, c, src) in [("rgb", FourCC::RGB24, rgb), ("gray", FourCC::GREY, gray)] {
+            let len = src.len();
+            for (tag, mode) in
+                [("flip_h", Flip::Horizontal), ("flip_v", Flip::Vertical), ("rotate180", Flip::Rotate180)]
+            {
+                let mut o = page(len);
+                push(
+                    &mut ops,
+                    format!("{tag}_{cname}"),
+                    len,
+                    len,
+                    1.0,
+                    Box::new(move || {
+                        flip(&img(f(c), src), &mut ImageMut { format: f(c), data: &mut o[..] }, mode).unwrap()
+                    }),
+                );
+            }
+            for (k, ks) in [(3, Ksize::K3), (5, Ksize::K5)] {
+                let (mut o, mut b) = (page(len), GaussianBlur::new());
+                push(
+                    &mut ops,
+                    format!("blur{k}_{cname}"),
+                    len,
+                    len,
+                    1.0,
+                    Box::new(move || {
+                        b.apply(&img(f(c), src), &mut ImageMut { format: f(c), data: &mut o[..] }, ks).unwrap()
+                    }),
+                );
+            }
         }
         let lut = &lut;
-        op!("hsv_threshold_rgb", 3 * n, n, 1.0, [let mut o = vec![0u8; n];], {
-            lut.threshold(&img(f(FourCC::RGB24), rgb), &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }).unwrap()
-        });
-        op!("morph_open3", n, n, 1.0, [let mut o = vec![0u8; n]; let mut m = Morphology::new();], {
-            m.apply(&img(f(FourCC::GREY), mask), &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }, MorphOp::Open, 3).unwrap()
-        });
-        op!("morph_close3", n, n, 1.0, [let mut o = vec![0u8; n]; let mut m = Morphology::new();], {
-            m.apply(&img(f(FourCC::GREY), mask), &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }, MorphOp::Close, 3).unwrap()
-        });
-        op!("blobs_largest", n, 0, 1.0, [let mut b = BlobDetector::new();], {
-            black_box(b.largest(&img(f(FourCC::GREY), mask)).unwrap())
-        });
-        op!("moments", n, 0, 1.0, [], { black_box(moments(&img(f(FourCC::GREY), mask)).unwrap()) });
-        op!("tracker_yuyv", 2 * n, 0, 0.5, [let mut t = tracker.clone();], {
-            black_box(t.moments(&img(f(FourCC::YUYV), yuyv)).unwrap())
-        });
-        op!("tracker_rgb", 3 * n, 0, 1.0, [let mut t = tracker.clone();], {
-            black_box(t.moments(&img(f(FourCC::RGB24), rgb)).unwrap())
-        });
-        // Copy buffers for the floor, allocated once per size.
-        let (floor_src, mut floor_dst) = (vec![1u8; 4 * n], vec![0u8; 4 * n]);
+        for (cname, c, src) in [("rgb", FourCC::RGB24, rgb), ("bgr", FourCC::BGR24, bgr)] {
+            let mut o = page(n);
+            push(
+                &mut ops,
+                format!("hsv_threshold_{cname}"),
+                3 * n,
+                n,
+                1.0,
+                Box::new(move || {
+                    lut.threshold(&img(f(c), src), &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] }).unwrap()
+                }),
+            );
+        }
+        for k in (3..=31).step_by(2) {
+            for (oname, op) in [
+                ("erode", MorphOp::Erode),
+                ("dilate", MorphOp::Dilate),
+                ("open", MorphOp::Open),
+                ("close", MorphOp::Close),
+            ] {
+                let (mut o, mut m) = (page(n), Morphology::new());
+                push(
+                    &mut ops,
+                    format!("morph_{oname}{k}"),
+                    n,
+                    n,
+                    1.0,
+                    Box::new(move || {
+                        m.apply(
+                            &img(f(FourCC::GREY), mask),
+                            &mut ImageMut { format: f(FourCC::GREY), data: &mut o[..] },
+                            op,
+                            k,
+                        )
+                        .unwrap()
+                    }),
+                );
+            }
+        }
+        let mut b = BlobDetector::new();
+        push(
+            &mut ops,
+            "blobs_largest".into(),
+            n,
+            0,
+            1.0,
+            Box::new(move || {
+                black_box(b.largest(&img(f(FourCC::GREY), mask)).unwrap());
+            }),
+        );
+        push(
+            &mut ops,
+            "moments".into(),
+            n,
+            0,
+            1.0,
+            Box::new(move || {
+                black_box(moments(&img(f(FourCC::GREY), mask)).unwrap());
+            }),
+        );
+        for (cname, c, src, target) in [
+            ("yuyv", FourCC::YUYV, yuyv, 0.5),
+            ("uyvy", FourCC::UYVY, yuyv, 0.5),
+            ("rgb", FourCC::RGB24, rgb, 1.0),
+            ("bgr", FourCC::BGR24, bgr, 1.0),
+        ] {
+            let mut t = tracker.clone();
+            t.prepare(c);
+            push(
+                &mut ops,
+                format!("tracker_{cname}"),
+                f(c).byte_len(),
+                0,
+                target,
+                Box::new(move || {
+                    black_box(t.moments(&img(f(c), src)).unwrap());
+                }),
+            );
+        }
+        // Copy buffers for the floor, page-aligned like the filters' own.
+        let (floor_src, mut floor_dst) = (page_from(&vec![1u8; 4 * n]), page(4 * n));
+        let floor_args = Args { min_time: args.min_time / 4, ..args.clone() };
         for (name, inb, outb, target, mut op) in ops {
             if args.only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
                 continue;
             }
             let half = ((inb + outb) / 2).min(floor_src.len());
-            let floor_ms = median_ms(|| floor_dst[..half].copy_from_slice(black_box(&floor_src[..half])), args);
-            let (mut fw, mut cv, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut fw, mut cv, mut ratios, mut floor) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for _ in 0..args.rounds {
-                let f = median_ms(&mut op, args);
-                fw.push(f);
-                if let Some(c) = cv_server.as_mut().and_then(|s| s.time(name, &size)) {
+                // The floor is timed every round, beside the filter, so a
+                // change in the machine's load shows in both.
+                floor.push(median_ms(|| floor_dst[..half].copy_from_slice(black_box(&floor_src[..half])), &floor_args));
+                let t = median_ms(&mut op, args);
+                fw.push(t);
+                if let Some(c) = cv_server.as_mut().and_then(|s| s.time(&name, &size)) {
                     cv.push(c);
-                    ratios.push(f / c);
+                    ratios.push(t / c);
                 }
             }
             let row = Row {
-                op: name.into(),
+                op: name.clone(),
                 size: (w, h),
                 ms: median(&mut fw),
                 opencv_ms: (!cv.is_empty()).then(|| median(&mut cv)),
                 ratio: (!ratios.is_empty()).then(|| median(&mut ratios)),
-                floor_ms,
+                floor_ms: median(&mut floor),
                 target,
             };
             eprintln!("{}", fmt_row(&row));
@@ -518,9 +686,21 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
     }
     drop(cv_server);
     let _ = std::fs::remove_dir_all(&dir);
-    let report = Report { rows, bandwidth_gbs: bw / 1e9, opencv: format!("{opencv}; {pinned}") };
+    let report = Report { rows, bandwidth_gbs: bw / 1e9, opencv: format!("{machine}; {opencv}; {pinned}") };
     print!("{}", table(&report));
     Ok(report)
+}
+
+/// The lower-case name used in operation names (`gray` for GREY).
+fn fourcc_name(c: FourCC) -> &'static str {
+    match c {
+        FourCC::YUYV => "yuyv",
+        FourCC::UYVY => "uyvy",
+        FourCC::NV12 => "nv12",
+        FourCC::RGB24 => "rgb",
+        FourCC::BGR24 => "bgr",
+        _ => "gray",
+    }
 }
 
 fn img(format: ImageFormat, data: &[u8]) -> ImageRef<'_> {
@@ -535,13 +715,14 @@ fn fmt_row(r: &Row) -> String {
         _ => ("        -".into(), "     -".into(), "-"),
     };
     format!(
-        "{:<26} {:>9} {:9.3} {cv} {ratio} (≤{:.1}x {verdict:<4}) {:8.3} {:6.1}x",
+        "{:<26} {:>9} {:9.3} {cv} {ratio} (≤{:.1}x {verdict:<4}) {:8.3} {:6.1}x  {}",
         r.op,
         format!("{}x{}", r.size.0, r.size.1),
         r.ms,
         r.target,
         r.floor_ms,
-        r.ms / r.floor_ms.max(1e-9)
+        r.ms / r.floor_ms.max(1e-9),
+        note(&r.op)
     )
 }
 
@@ -549,12 +730,12 @@ fn fmt_row(r: &Row) -> String {
 pub fn table(rep: &Report) -> String {
     let mut s = String::new();
     s += &format!(
-        "# framewire filters, single thread, ms/frame = median over rounds of each round's median. {}. Floor: a warm copy of the same bytes. DRAM copy bandwidth {:.1} GB/s.\n",
+        "# framewire filters, single thread, ms/frame = median over rounds of each round's median. {}. Floor: a warm copy of the same bytes between page-aligned buffers, timed in every round. DRAM copy bandwidth {:.1} GB/s.\n",
         rep.opencv, rep.bandwidth_gbs
     );
     s += &format!(
-        "{:<26} {:>9} {:>9} {:>9} {:>7} {:<12} {:>8} {:>7}\n",
-        "op", "size", "fw ms", "cv ms", "fw/cv", "(target)", "floor ms", "fw/floor"
+        "{:<26} {:>9} {:>9} {:>9} {:>7} {:<12} {:>8} {:>7}  {}\n",
+        "op", "size", "fw ms", "cv ms", "fw/cv", "(target)", "floor ms", "fw/floor", "unequal work"
     );
     for r in &rep.rows {
         s += &fmt_row(r);

@@ -60,20 +60,54 @@ fn cfg(e: String) -> BlockError {
     BlockError::Config(e)
 }
 
-/// A filter error on one frame: corrupt data is counted and the frame
-/// dropped; anything else (a format the block was not configured for) stops
-/// the block with the reason.
-fn frame_error(e: FilterError, dropped: &mut u64) -> Result<Step, BlockError> {
-    match e {
-        FilterError::Corrupt(msg) => {
-            *dropped += 1;
-            if dropped.is_power_of_two() {
-                tracing::warn!("dropped corrupt frame ({msg}); {dropped} dropped so far");
-            }
-            Ok(Step::Continue)
+/// Frames a block dropped, by cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Corrupt or truncated data, or a frame header that does not fit the
+    /// wires.
+    pub corrupt: u64,
+    /// Valid frames of a kind the decoder refuses (see
+    /// [`FilterError::Unsupported`]).
+    pub unsupported: u64,
+    /// Frames on which a decoder panicked: a bug, caught and counted apart.
+    pub panicked: u64,
+}
+
+impl Dropped {
+    /// Counts `e` if it is about the frame's data and returns `true` (the
+    /// frame is dropped, the block goes on); `false` for anything else.
+    pub fn record(&mut self, e: &FilterError) -> bool {
+        let (n, what) = match e {
+            FilterError::Corrupt(_) => (&mut self.corrupt, "corrupt"),
+            FilterError::Unsupported(_) => (&mut self.unsupported, "unsupported"),
+            FilterError::Panicked(_) => (&mut self.panicked, "decoder panic on a"),
+            _ => return false,
+        };
+        *n += 1;
+        if n.is_power_of_two() {
+            tracing::warn!("dropped {what} frame ({e}); {n} such dropped so far");
         }
-        other => Err(BlockError::Other(other.to_string())),
+        true
     }
+
+    /// Logs the totals (at the block's stop).
+    pub fn report(&self) {
+        if *self != Dropped::default() {
+            tracing::warn!(
+                "frames dropped: {} corrupt, {} unsupported, {} decoder panics",
+                self.corrupt,
+                self.unsupported,
+                self.panicked
+            );
+        }
+    }
+}
+
+/// A filter error on one frame: corrupt, unsupported and panicking frames
+/// are counted (apart) and dropped; anything else (a format the block was
+/// not configured for) stops the block with the reason.
+fn frame_error(e: FilterError, dropped: &mut Dropped) -> Result<Step, BlockError> {
+    if dropped.record(&e) { Ok(Step::Continue) } else { Err(BlockError::Other(e.to_string())) }
 }
 
 /// The shared step of image → image blocks: receive, loan, run `f` from the
@@ -82,7 +116,7 @@ fn image_step(
     input: &mut Input<Image>,
     output: &mut Output<Image>,
     cx: &Context,
-    dropped: &mut u64,
+    dropped: &mut Dropped,
     out_format: impl FnOnce(&ImageFormat) -> Result<ImageFormat, BlockError>,
     f: impl FnOnce(&ImageRef, &mut ImageMut) -> super::Result<()>,
 ) -> Result<Step, BlockError> {
@@ -113,7 +147,7 @@ pub struct ConvertBlock {
     input: Input<Image>,
     output: Output<Image>,
     to: FourCC,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 impl BlockType for ConvertBlock {
@@ -135,7 +169,12 @@ impl BlockType for ConvertBlock {
     }
     fn open(p: ConvertParams, setup: &mut Setup) -> Result<Self, BlockError> {
         let to = parse_fourcc(&p.format, &[FourCC::RGB24, FourCC::BGR24, FourCC::GREY]).map_err(cfg)?;
-        Ok(ConvertBlock { input: setup.input("input")?, output: setup.output("output")?, to, dropped: 0 })
+        Ok(ConvertBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            to,
+            dropped: Dropped::default(),
+        })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let to = self.to;
@@ -171,7 +210,7 @@ pub struct JpegDecodeBlock {
     output: Output<Image>,
     to: FourCC,
     dec: JpegDecoder,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 impl BlockType for JpegDecodeBlock {
@@ -193,7 +232,7 @@ impl BlockType for JpegDecodeBlock {
             output: setup.output("output")?,
             to,
             dec: JpegDecoder::new(),
-            dropped: 0,
+            dropped: Dropped::default(),
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
@@ -205,8 +244,24 @@ impl BlockType for JpegDecodeBlock {
             Ok(d) => d,
             Err(e) => return frame_error(e, &mut self.dropped),
         };
+        // A damaged header can claim any size: a frame that disagrees with
+        // the camera's format, or would not fit the output wire, is corrupt
+        // data, not a reason to stop the pipeline.
+        let fmt = ImageFormat::packed(self.to, w, h);
+        let (cw, ch) = (meta.image.width, meta.image.height);
+        if cw != 0 && ch != 0 && (cw, ch) != (w, h) {
+            let e = FilterError::Corrupt(format!("JPEG header says {w}x{h} but the input wire's frames are {cw}x{ch}"));
+            return frame_error(e, &mut self.dropped);
+        }
+        if fmt.byte_len() > self.output.slot_size() {
+            let e = FilterError::Corrupt(format!(
+                "JPEG header says {w}x{h}, which does not fit the output wire's {}-byte slots",
+                self.output.slot_size()
+            ));
+            return frame_error(e, &mut self.dropped);
+        }
         let mut loan = self.output.loan(cx.tick())?;
-        let mut dst = loan.image(ImageFormat::packed(self.to, w, h))?;
+        let mut dst = loan.image(fmt)?;
         if let Err(e) = self.dec.decode(jpeg, &mut dst) {
             return frame_error(e, &mut self.dropped);
         }
@@ -214,9 +269,7 @@ impl BlockType for JpegDecodeBlock {
         Ok(Step::Continue)
     }
     fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
-        if self.dropped > 0 {
-            tracing::warn!("{} corrupt frames dropped", self.dropped);
-        }
+        self.dropped.report();
         Ok(())
     }
 }
@@ -243,7 +296,7 @@ pub struct ResizeBlock {
     output: Output<Image>,
     p: ResizeParams,
     r: Resizer,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 impl BlockType for ResizeBlock {
@@ -268,7 +321,7 @@ impl BlockType for ResizeBlock {
             output: setup.output("output")?,
             p,
             r: Resizer::new(),
-            dropped: 0,
+            dropped: Dropped::default(),
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
@@ -303,7 +356,7 @@ pub struct CropBlock {
     input: Input<Image>,
     output: Output<Image>,
     rect: Rect,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 const CROP_FORMATS: [FourCC; 5] = [FourCC::GREY, FourCC::RGB24, FourCC::BGR24, FourCC::YUYV, FourCC::UYVY];
@@ -327,7 +380,12 @@ impl BlockType for CropBlock {
     }
     fn open(p: CropParams, setup: &mut Setup) -> Result<Self, BlockError> {
         let rect = Rect { x: p.x, y: p.y, w: p.width, h: p.height };
-        Ok(CropBlock { input: setup.input("input")?, output: setup.output("output")?, rect, dropped: 0 })
+        Ok(CropBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            rect,
+            dropped: Dropped::default(),
+        })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let r = self.rect;
@@ -361,7 +419,7 @@ pub struct FlipBlock {
     input: Input<Image>,
     output: Output<Image>,
     mode: Flip,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 impl BlockType for FlipBlock {
@@ -380,7 +438,12 @@ impl BlockType for FlipBlock {
             .output("output", PortType::image_from("input", &RGB_GREY)))
     }
     fn open(p: FlipParams, setup: &mut Setup) -> Result<Self, BlockError> {
-        Ok(FlipBlock { input: setup.input("input")?, output: setup.output("output")?, mode: p.mode, dropped: 0 })
+        Ok(FlipBlock {
+            input: setup.input("input")?,
+            output: setup.output("output")?,
+            mode: p.mode,
+            dropped: Dropped::default(),
+        })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let mode = self.mode;
@@ -415,7 +478,7 @@ pub struct BlurBlock {
     output: Output<Image>,
     k: Ksize,
     blur: GaussianBlur,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 impl BlockType for BlurBlock {
@@ -437,7 +500,7 @@ impl BlockType for BlurBlock {
             output: setup.output("output")?,
             k,
             blur: GaussianBlur::new(),
-            dropped: 0,
+            dropped: Dropped::default(),
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
@@ -475,7 +538,7 @@ pub struct HsvThresholdBlock {
     input: Input<Image>,
     output: Output<Image>,
     lut: HsvLut,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 const HSV_DOC_LO: &str = "lower [h, s, v]: H 0-179, S and V 0-255; h_lo > h_hi wraps around red";
@@ -499,7 +562,7 @@ impl BlockType for HsvThresholdBlock {
             input: setup.input("input")?,
             output: setup.output("output")?,
             lut: HsvLut::new(range),
-            dropped: 0,
+            dropped: Dropped::default(),
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
@@ -541,7 +604,7 @@ pub struct MorphologyBlock {
     op: MorphOp,
     k: u32,
     m: Morphology,
-    dropped: u64,
+    dropped: Dropped,
 }
 
 impl BlockType for MorphologyBlock {
@@ -566,7 +629,7 @@ impl BlockType for MorphologyBlock {
             op: p.op,
             k: p.ksize,
             m: Morphology::new(),
-            dropped: 0,
+            dropped: Dropped::default(),
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
@@ -675,3 +738,21 @@ framewire_sdk::serde_params!(BlurParams);
 framewire_sdk::serde_params!(HsvParams);
 framewire_sdk::serde_params!(MorphParams);
 framewire_sdk::serde_params!(NoParams);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Corrupt data, refused kinds and decoder panics are counted apart;
+    /// other errors are not frame errors.
+    #[test]
+    fn dropped_frames_are_counted_by_cause() {
+        let mut d = Dropped::default();
+        assert!(d.record(&FilterError::Corrupt("bad".into())));
+        assert!(d.record(&FilterError::Corrupt("bad".into())));
+        assert!(d.record(&FilterError::Unsupported("arithmetic".into())));
+        assert!(d.record(&FilterError::Panicked("boom".into())));
+        assert!(!d.record(&FilterError::Geometry("no".into())));
+        assert_eq!(d, Dropped { corrupt: 2, unsupported: 1, panicked: 1 });
+    }
+}

@@ -37,7 +37,9 @@ pub struct GaussianBlur {
     row: Vec<u16>,
 }
 
-/// `BORDER_REFLECT_101` for index `i` in `0..n`, safe for tiny images.
+/// `BORDER_REFLECT_101` for index `i`, as OpenCV's `borderInterpolate`:
+/// reflected again and again until it lands in `0..n` (a 5x5 kernel on a
+/// side of 2 pixels reflects index 3 to -1, then to 1).
 #[inline]
 fn reflect101(i: isize, n: usize) -> usize {
     let n = n as isize;
@@ -45,13 +47,10 @@ fn reflect101(i: isize, n: usize) -> usize {
         return 0;
     }
     let mut i = i;
-    if i < 0 {
-        i = -i;
+    while i < 0 || i >= n {
+        i = if i < 0 { -i } else { 2 * n - 2 - i };
     }
-    if i >= n {
-        i = 2 * n - 2 - i;
-    }
-    i.clamp(0, n - 1) as usize
+    i as usize
 }
 
 impl GaussianBlur {

@@ -27,9 +27,9 @@ const HALF: i32 = 1 << (SHIFT - 1);
 
 // OpenCV's RGB → grey coefficients for 8-bit images (2^15 scale, summing to
 // exactly 2^15 so white stays 255), as its `RGB2Gray<uchar>` uses them.
-const R2Y: u32 = 9798;
-const G2Y: u32 = 19235;
-const B2Y: u32 = 3735;
+pub(crate) const R2Y: u32 = 9798;
+pub(crate) const G2Y: u32 = 19235;
+pub(crate) const B2Y: u32 = 3735;
 
 #[inline(always)]
 fn clamp_u8(v: i32) -> u8 {
@@ -68,7 +68,7 @@ fn yuv422_kernel<const Y0: usize, const U: usize, const Y1: usize, const V: usiz
         let d = &mut dst[y * ds..y * ds + 3 * w];
         // AVX2 for most of the row; the scalar loop finishes it (and does
         // all of it elsewhere).
-        let done = simd::yuv_rgb::<Y0, U, V, false, BGR>(s, &[], d, w, avx2);
+        let done = simd::yuv_rgb::<Y0, U, V, false, BGR>(s, &[], d, w, &[], &mut [], avx2);
         for (m, o) in s[2 * done..].chunks_exact(4).zip(d[3 * done..].chunks_exact_mut(6)) {
             let (ruv, guv, buv) = chroma(m[U], m[V]);
             let p0 = yuv_px(m[Y0], ruv, guv, buv);
@@ -105,20 +105,26 @@ simd_dispatch!(fn uyvy_gray(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w:
 fn nv12_kernel<const BGR: bool>(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     let avx2 = simd::have_avx2();
     let uv_plane = ss * h;
-    for y in 0..h {
-        let yrow = &src[y * ss..y * ss + w];
+    // Rows in pairs (h is even): both share one chroma row, whose products
+    // the SIMD kernels compute once.
+    for y in (0..h).step_by(2) {
         let uvrow = &src[uv_plane + (y / 2) * ss..][..w];
-        let d = &mut dst[y * ds..y * ds + 3 * w];
-        let done = simd::yuv_rgb::<0, 0, 0, true, BGR>(yrow, uvrow, d, w, avx2);
-        let it = yrow[done..].chunks_exact(2).zip(uvrow[done..].chunks_exact(2)).zip(d[3 * done..].chunks_exact_mut(6));
-        for ((yy, uv), o) in it {
-            let (ruv, guv, buv) = chroma(uv[0], uv[1]);
-            let p0 = yuv_px(yy[0], ruv, guv, buv);
-            let p1 = yuv_px(yy[1], ruv, guv, buv);
-            if BGR {
-                o.copy_from_slice(&[p0[2], p0[1], p0[0], p1[2], p1[1], p1[0]]);
-            } else {
-                o.copy_from_slice(&[p0[0], p0[1], p0[2], p1[0], p1[1], p1[2]]);
+        let (y0, y1) = (&src[y * ss..y * ss + w], &src[(y + 1) * ss..(y + 1) * ss + w]);
+        let (top, bottom) = dst[y * ds..].split_at_mut(ds);
+        let (d0, d1) = (&mut top[..3 * w], &mut bottom[..3 * w]);
+        let done = simd::yuv_rgb::<0, 0, 0, true, BGR>(y0, uvrow, d0, w, y1, d1, avx2);
+        for (yrow, d) in [(y0, d0), (y1, d1)] {
+            let it =
+                yrow[done..].chunks_exact(2).zip(uvrow[done..].chunks_exact(2)).zip(d[3 * done..].chunks_exact_mut(6));
+            for ((yy, uv), o) in it {
+                let (ruv, guv, buv) = chroma(uv[0], uv[1]);
+                let p0 = yuv_px(yy[0], ruv, guv, buv);
+                let p1 = yuv_px(yy[1], ruv, guv, buv);
+                if BGR {
+                    o.copy_from_slice(&[p0[2], p0[1], p0[0], p1[2], p1[1], p1[0]]);
+                } else {
+                    o.copy_from_slice(&[p0[0], p0[1], p0[2], p1[0], p1[1], p1[2]]);
+                }
             }
         }
     }
@@ -148,9 +154,12 @@ simd_dispatch!(fn swap_rb(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: u
 #[inline(always)]
 fn gray_kernel<const R: usize>(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, w: usize, h: usize) {
     for y in 0..h {
+        // The AVX-512 VBMI kernel for most of the row where the CPU has it;
+        // this loop (vectorised by LLVM) for the rest.
         let s = &src[y * ss..y * ss + 3 * w];
         let d = &mut dst[y * ds..y * ds + w];
-        for (p, o) in s.chunks_exact(3).zip(d.iter_mut()) {
+        let done = simd::rgb_gray::<R>(s, d);
+        for (p, o) in s[3 * done..].chunks_exact(3).zip(d[done..].iter_mut()) {
             let v = p[R] as u32 * R2Y + p[1] as u32 * G2Y + p[2 - R] as u32 * B2Y;
             *o = ((v + (1 << 14)) >> 15) as u8;
         }

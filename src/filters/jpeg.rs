@@ -15,8 +15,12 @@
 //! splices the standard tables in before the first SOS (a copy into a
 //! buffer kept between frames).
 //!
-//! Corrupt data returns [`FilterError::Corrupt`]; the decoder is also run
-//! under `catch_unwind` so a decoder bug cannot take the block down.
+//! Corrupt data returns [`FilterError::Corrupt`], and kinds of JPEG that
+//! would come out wrong are refused with [`FilterError::Unsupported`]
+//! (arithmetic coding, lossless, sequential frames with one scan per
+//! component, GREY from an RGB-coded JPEG). [`JpegDecoder::decode`] also
+//! runs under `catch_unwind` so that a decoder bug cannot take the block
+//! down; such a panic is [`FilterError::Panicked`], counted apart.
 
 mod baseline;
 
@@ -106,6 +110,8 @@ pub fn dimensions(data: &[u8]) -> Result<(u32, u32)> {
 #[derive(Debug, Default, Clone)]
 pub struct JpegDecoder {
     patched: Vec<u8>,
+    /// Packed output for strided destinations (general decoder only).
+    strided: Vec<u8>,
     scratch: baseline::Scratch,
 }
 
@@ -116,9 +122,17 @@ impl JpegDecoder {
     }
 
     /// Decodes one JPEG frame into `dst` (RGB24 or GREY, packed or strided),
-    /// whose size must equal the frame's. Returns an error, never panics, on
-    /// corrupt data.
+    /// whose size must equal the frame's. Returns an error, never panics:
+    /// corrupt data is [`FilterError::Corrupt`], a kind of JPEG that is
+    /// refused is [`FilterError::Unsupported`], and a panic inside a
+    /// decoder (a bug) is caught and returned as [`FilterError::Panicked`].
     pub fn decode(&mut self, jpeg: &[u8], dst: &mut ImageMut) -> Result<()> {
+        guard(|| self.decode_unguarded(jpeg, dst))
+    }
+
+    /// [`JpegDecoder::decode`] without catching panics: for the tests and
+    /// the fuzz target (`src/filters/fuzz/`), where a panic must fail.
+    pub fn decode_unguarded(&mut self, jpeg: &[u8], dst: &mut ImageMut) -> Result<()> {
         let df = dst.format;
         let cs = match df.fourcc {
             FourCC::RGB24 => ColorSpace::RGB,
@@ -128,30 +142,31 @@ impl JpegDecoder {
             }
         };
         check_geometry(&df, dst.data.len(), "output")?;
-        {
-            // Our baseline decoder handles what webcams send; anything else
-            // (progressive, CMYK, unusual sampling...) goes on to zune-jpeg
-            // below.
-            let scratch = &mut self.scratch;
-            let out = &mut *dst.data;
-            let done = catch_value(|| {
-                let Some(frame) = baseline::parse(jpeg, &STD_DHT)? else { return Ok(false) };
+        // Our baseline decoder handles what webcams send; progressive and
+        // other rare frames go on to zune-jpeg below.
+        match baseline::parse(jpeg, &STD_DHT)? {
+            baseline::Parsed::Unsupported(why) => return Err(FilterError::Unsupported(why)),
+            baseline::Parsed::General => {}
+            baseline::Parsed::Ours(frame) => {
                 if (frame.width as u32, frame.height as u32) != (df.width, df.height) {
                     return Err(FilterError::Geometry(format!(
                         "frame is {}x{} but the output is {}x{}",
                         frame.width, frame.height, df.width, df.height
                     )));
                 }
+                let (out, stride) = (&mut *dst.data, df.stride as usize);
                 if cs == ColorSpace::Luma {
-                    baseline::decode_gray(jpeg, &frame, out, df.stride as usize, scratch)?;
-                    Ok(true)
-                } else {
-                    baseline::decode_rgb(jpeg, &frame, out, df.stride as usize, scratch)
+                    return baseline::decode_gray(jpeg, &frame, out, stride, &mut self.scratch);
                 }
-            })?;
-            if done {
-                return Ok(());
+                if baseline::decode_rgb(jpeg, &frame, out, stride, &mut self.scratch)? {
+                    return Ok(());
+                }
             }
+        }
+        if cs == ColorSpace::Luma && baseline::is_rgb(jpeg) {
+            return Err(FilterError::Unsupported(
+                "GREY output from a JPEG stored as RGB (not YCbCr): decode it to RGB24 and convert".into(),
+            ));
         }
         let (has_dht, sos) = scan_markers(jpeg)?;
         let data: &[u8] = if has_dht {
@@ -180,29 +195,35 @@ impl JpegDecoder {
             d.decode_into(out).map_err(|e| FilterError::Corrupt(e.to_string()))
         };
         if packed {
-            let out = &mut dst.data[..out_len];
-            catch(|| run(out))
+            run(&mut dst.data[..out_len])
         } else {
             // Strided output (rare: wire slots are packed): decode into a
-            // temporary packed buffer, then copy rows.
-            let mut tmp = vec![0u8; out_len];
-            catch(|| run(&mut tmp))?;
-            let n = df.fourcc.min_stride(df.width).unwrap_or(0) as usize;
-            for (y, row) in tmp.chunks_exact(n).enumerate() {
-                dst.data[y * df.stride as usize..][..n].copy_from_slice(row);
+            // packed buffer kept between frames, then copy rows.
+            let mut tmp = std::mem::take(&mut self.strided);
+            tmp.resize(out_len, 0);
+            let r = run(&mut tmp);
+            if r.is_ok() {
+                let n = df.fourcc.min_stride(df.width).unwrap_or(0) as usize;
+                for (y, row) in tmp.chunks_exact(n).enumerate() {
+                    dst.data[y * df.stride as usize..][..n].copy_from_slice(row);
+                }
             }
-            Ok(())
+            self.strided = tmp;
+            r
         }
     }
 }
 
-fn catch(f: impl FnOnce() -> Result<()>) -> Result<()> {
-    catch_value(f)
-}
-
-fn catch_value<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(FilterError::Corrupt("decoder panicked".into())))
+/// Runs `f`, turning a panic into [`FilterError::Panicked`] with its message.
+fn guard(f: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let why = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(FilterError::Panicked(why))
+    })
 }
 
 #[cfg(test)]
@@ -216,7 +237,7 @@ mod tests {
         let mut out = vec![0u8; 16 * 16 * 3];
         let f = ImageFormat::packed(FourCC::RGB24, 16, 16);
         for junk in [&b""[..], &b"\xff\xd8"[..], &b"\xff\xd8\xff\xdb\x00\x02\xff\xda"[..], &[0u8; 100][..]] {
-            assert!(d.decode(junk, &mut ImageMut { format: f, data: &mut out }).is_err());
+            assert!(d.decode_unguarded(junk, &mut ImageMut { format: f, data: &mut out }).is_err());
         }
     }
 
@@ -232,9 +253,10 @@ mod tests {
         for name in
             ["jpeg_q90_420.jpg", "jpeg_q90_420_nodht.jpg", "jpeg_q75_444.jpg", "jpeg_q85_422_rst.jpg", "jpeg_q80_y.jpg"]
         {
-            assert!(baseline::parse(&data(name), &STD_DHT).unwrap().is_some(), "{name}");
+            assert!(matches!(baseline::parse(&data(name), &STD_DHT).unwrap(), baseline::Parsed::Ours(_)), "{name}");
         }
-        assert!(baseline::parse(&data("jpeg_q85_progressive.jpg"), &STD_DHT).unwrap().is_none());
+        let p = baseline::parse(&data("jpeg_q85_progressive.jpg"), &STD_DHT).unwrap();
+        assert!(matches!(p, baseline::Parsed::General), "{p:?}");
     }
 
     /// A frame cut short (USB packet loss) is an error naming the cause,
@@ -284,7 +306,8 @@ mod tests {
     }
 
     /// Random damage anywhere in a frame: an error or a picture, never a
-    /// panic, on both decoders.
+    /// panic, on both decoders. `decode_unguarded` does not catch panics,
+    /// so a panic fails this test; every error must be about the data.
     #[test]
     fn bit_flips_never_panic() {
         let mut d = JpegDecoder::new();
@@ -303,10 +326,39 @@ mod tests {
                         let i = (rng % bad.len() as u64) as usize;
                         bad[i] ^= 1 << (rng >> 60 & 7);
                     }
-                    let _ = d.decode(&bad, &mut ImageMut { format: f, data: &mut out });
+                    match d.decode_unguarded(&bad, &mut ImageMut { format: f, data: &mut out }) {
+                        Ok(())
+                        | Err(FilterError::Corrupt(_) | FilterError::Unsupported(_) | FilterError::Geometry(_)) => {}
+                        Err(e) => panic!("{name}: unexpected error {e}"),
+                    }
                 }
             }
         }
+    }
+
+    /// Every prefix of a frame (a frame cut anywhere), through both
+    /// decoders without the panic guard.
+    #[test]
+    fn every_truncation_is_an_error_or_a_picture_never_a_panic() {
+        let mut d = JpegDecoder::new();
+        for (name, w, h) in [("jpeg_q85_422_rst.jpg", 75u32, 51u32), ("jpeg_q85_progressive.jpg", 64, 48)] {
+            let j = data(name);
+            for fcc in [FourCC::GREY, FourCC::RGB24] {
+                let f = ImageFormat::packed(fcc, w, h);
+                let mut out = vec![0u8; f.byte_len()];
+                for cut in 0..j.len() {
+                    let _ = d.decode_unguarded(&j[..cut], &mut ImageMut { format: f, data: &mut out });
+                }
+            }
+        }
+    }
+
+    /// A panic inside the guarded decoder comes back as `Panicked` with its
+    /// message, apart from corrupt data.
+    #[test]
+    fn a_panic_is_reported_as_such() {
+        assert_eq!(guard(|| panic!("boom {}", 7)), Err(FilterError::Panicked("boom 7".into())));
+        assert_eq!(guard(|| Err(FilterError::Corrupt("x".into()))), Err(FilterError::Corrupt("x".into())));
     }
 
     #[test]

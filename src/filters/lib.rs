@@ -12,9 +12,12 @@
 //! compare against.
 //!
 //! SIMD: the hot loops are written as plain safe Rust that LLVM vectorises,
-//! compiled twice (baseline and AVX2) with run-time dispatch through
-//! [`simd_dispatch!`]; on aarch64 NEON is part of the baseline, so the
-//! portable build is already vectorised there.
+//! compiled three times (baseline, AVX2, AVX-512) with run-time dispatch through
+//! [`simd_dispatch!`], plus hand-written kernels (`simd/`) for what LLVM
+//! does not vectorise; on aarch64 NEON is part of the baseline, so the
+//! portable build is already vectorised there. The environment variable
+//! `FRAMEWIRE_SIMD` (`avx512`, `avx2`, `ssse3` or `scalar`) caps the level
+//! for the whole process, read once: see [`simd_level`].
 //!
 //! May depend on: `framewire-sdk` (for the blocks in [`blocks`]) and
 //! `zune-jpeg`. The functions themselves use only image views. `unsafe` is
@@ -34,6 +37,8 @@ pub mod morph;
 pub mod resize;
 mod simd;
 pub mod tracker;
+
+pub use simd::{SIMD_ENV, SimdLevel, detected_simd_level, simd_description, simd_level};
 
 use framewire_sdk::image::{FourCC, ImageFormat};
 
@@ -57,6 +62,15 @@ pub enum FilterError {
     /// A compressed frame could not be decoded.
     #[error("corrupt frame: {0}")]
     Corrupt(String),
+    /// A valid compressed frame of a kind the decoder does not handle (for
+    /// JPEG: arithmetic coding, lossless, sequential frames with one scan
+    /// per component); refused rather than decoded wrongly.
+    #[error("unsupported frame: {0}")]
+    Unsupported(String),
+    /// A decoder panicked on this frame (a bug in the decoder, caught so
+    /// that the block keeps running; reported apart from corrupt data).
+    #[error("decoder panicked: {0}")]
+    Panicked(String),
 }
 
 /// Result of a filter.
@@ -141,8 +155,8 @@ pub(crate) fn same_format_grey_or_rgb(
     Ok(c)
 }
 
-/// Compiles a safe kernel twice, baseline and with AVX2 enabled, and picks
-/// one at run time. The kernel is a plain `fn` whose loops LLVM vectorises;
+/// Compiles a safe kernel three times, baseline, with AVX2 and with
+/// AVX-512 (F, BW, VL, DQ) enabled, and picks one at run time. The kernel is a plain `fn` whose loops LLVM vectorises;
 /// `#[inline(always)]` lets each copy be optimised for its own target
 /// features.
 ///
@@ -154,20 +168,25 @@ macro_rules! simd_dispatch {
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,bmi1,bmi2,fma,lzcnt,popcnt")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    $kernel($($arg),*)
+                }
                 #[target_feature(enable = "avx2,bmi1,bmi2,fma,lzcnt,popcnt")]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $kernel($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("bmi1")
-                    && std::is_x86_feature_detected!("bmi2")
-                    && std::is_x86_feature_detected!("fma")
-                    && std::is_x86_feature_detected!("lzcnt")
-                    && std::is_x86_feature_detected!("popcnt")
-                {
+                if $crate::simd::have_avx512_all() {
+                    // SAFETY: `avx512` only needs the target features it
+                    // enables, and `have_avx512_all()` is true only when
+                    // all of them were detected on this CPU (and the level
+                    // is not capped below AVX-512); the body is safe Rust.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if $crate::simd::have_avx2() {
                     // SAFETY: `avx2` only needs the target features it
-                    // enables, and they were all detected on this CPU just
-                    // above; the body is safe Rust.
+                    // enables, and `have_avx2()` is true only when all of
+                    // them were detected on this CPU; the body is safe Rust.
                     return unsafe { avx2($($arg),*) };
                 }
             }

@@ -8,12 +8,13 @@
 //! horizontal then a vertical running min/max.
 //!
 //! Binary masks (every byte 0 or 255, which is what the thresholds produce)
-//! with a 3x3 element take a bit-plane path: rows are packed 64 pixels to a
-//! word (AVX2 `movemask` when available), eroded/dilated with shifts and
-//! AND/OR, and unpacked once. Any other byte value falls back to the byte
-//! path, so results are the same either way.
+//! take a bit-plane path for every kernel size: rows are packed 64 pixels to
+//! a word (AVX-512 `vpmovb2m` or AVX2 `movemask` when available),
+//! eroded/dilated with shifts and AND/OR (horizontal windows by doubling),
+//! and unpacked once. Any other byte value falls back to the byte path, so
+//! results are the same either way.
 
-use super::{FilterError, Result, check, same_size, simd_dispatch};
+use super::{FilterError, Result, SimdLevel, check, same_size, simd_dispatch};
 use framewire_sdk::image::{FourCC, ImageMut, ImageRef};
 
 /// Which morphological operation to run.
@@ -40,7 +41,6 @@ pub struct Morphology {
     mid: Vec<u8>,
     bits: [Vec<u64>; 2],
     ring_bits: Vec<u64>,
-    tmp32: Vec<u32>,
 }
 
 /// 0/255 bytes to bits, 8 at a time: byte `i` of `v` → bit `i`. `None` if a
@@ -56,14 +56,11 @@ fn pack8(v: u64) -> Option<u64> {
 
 /// Packs a binary row into bits (bit `x % 64` of word `x / 64`); bits past
 /// the end of the row are set to `pad`. `false` if the row is not binary.
-fn pack_row(row: &[u8], out: &mut [u64], pad: bool, avx2: bool, tmp: &mut [u32]) -> bool {
+fn pack_row(row: &[u8], out: &mut [u64], pad: bool, level: SimdLevel) -> bool {
     let w = row.len();
     let whole = w / 64;
-    let (done, mut ok) = crate::simd::pack_mask(&row[..whole * 64], &mut tmp[..2 * whole], avx2);
+    let (done, mut ok) = crate::simd::pack_mask(&row[..whole * 64], &mut out[..whole], level);
     debug_assert_eq!(done, whole * 64);
-    for (i, o) in out[..whole].iter_mut().enumerate() {
-        *o = tmp[2 * i] as u64 | (tmp[2 * i + 1] as u64) << 32;
-    }
     for (wi, word) in out.iter_mut().enumerate().skip(whole) {
         let start = wi * 64;
         let mut acc = 0u64;
@@ -109,42 +106,58 @@ fn unpack8(b: u8) -> u64 {
     u64::from_le_bytes(spread.to_be_bytes()).wrapping_mul(0xff)
 }
 
-/// A 3x3 erosion (`MIN`) or dilation of a bit plane, `wn` words per row,
-/// `h` rows, pixels outside the image never winning (padding bits are
-/// `MIN`). Row `y` of `dst` = row-op of rows `y-1..=y+1` of the
-/// horizontally reduced `src`.
-fn bits3<const MIN: bool>(src: &[u64], dst: &mut [u64], wn: usize, h: usize, hrow: &mut Vec<u64>) {
+/// A `k` x `k` erosion (`MIN`) or dilation of a bit plane, `k = 2r + 1`
+/// (`r` < 64), `wn` words per row, `h` rows, pixels outside the image never
+/// winning (padding bits are `MIN`). Horizontally by doubling: the
+/// operation over `[x, x + 2s)` is that over `[x, x + s)` and over
+/// `[x + s, x + 2s)`, so windows of `p` (the largest power of two up to
+/// `k`) take log2(p) word operations per word, and the `k` window is two
+/// overlapping `p` windows; vertically a plain fold over the `k` rows, one
+/// word operation per 64 pixels and row. `scratch` keeps the horizontally
+/// reduced plane between frames.
+fn bits_k<const MIN: bool>(src: &[u64], dst: &mut [u64], wn: usize, h: usize, r: usize, scratch: &mut Vec<u64>) {
     let pad = if MIN { u64::MAX } else { 0 };
     let f = |a: u64, b: u64| if MIN { a & b } else { a | b };
-    hrow.clear();
-    hrow.resize(3 * wn, 0);
-    let horiz = |y: usize, out: &mut [u64]| {
-        let r = &src[y * wn..y * wn + wn];
-        for i in 0..wn {
-            let prev = if i > 0 { r[i - 1] } else { pad };
-            let next = if i + 1 < wn { r[i + 1] } else { pad };
-            let left = (r[i] << 1) | (prev >> 63); // bit x holds pixel x-1
-            let right = (r[i] >> 1) | (next << 63); // bit x holds pixel x+1
-            out[i] = f(f(r[i], left), right);
+    let k = 2 * r + 1;
+    let p = 1usize << (usize::BITS - 1 - k.leading_zeros());
+    scratch.clear();
+    scratch.resize(h * wn + wn + 2, 0);
+    let (hx, ext) = scratch.split_at_mut(h * wn);
+    // Bit j of the result is the value at pixel 64 (e - 1) + j + o of the
+    // row held in `ext` (word e - 1 of the row is `ext[e]`).
+    let shifted = |ext: &[u64], e: usize, o: isize| -> u64 {
+        match o {
+            0 => ext[e],
+            o if o > 0 => (ext[e] >> o) | (ext[e + 1] << (64 - o)),
+            o => (ext[e] << -o) | (ext[e - 1] >> (64 + o)),
         }
     };
     for y in 0..h {
-        // Ring of three horizontally reduced rows, indexed by y % 3.
-        if y == 0 {
-            horiz(0, &mut hrow[..wn]);
+        // The row between two words of padding, so that windows reaching
+        // past either end read the operation's identity.
+        ext[0] = pad;
+        ext[1..=wn].copy_from_slice(&src[y * wn..][..wn]);
+        ext[wn + 1] = pad;
+        let mut s = 1;
+        while s < p {
+            for i in 0..wn + 1 {
+                ext[i] = f(ext[i], (ext[i] >> s) | (ext[i + 1] << (64 - s)));
+            }
+            s *= 2;
         }
-        if y + 1 < h {
-            let s = (y + 1) % 3;
-            horiz(y + 1, &mut hrow[s * wn..s * wn + wn]);
+        let (lo, hi) = (-(r as isize), r as isize + 1 - p as isize);
+        for (i, o) in hx[y * wn..][..wn].iter_mut().enumerate() {
+            *o = f(shifted(ext, i + 1, lo), shifted(ext, i + 1, hi));
         }
-        let d = &mut dst[y * wn..y * wn + wn];
-        let c = &hrow[(y % 3) * wn..(y % 3) * wn + wn];
-        // Rows outside the image are the operation's identity: reuse `c`.
-        let above = if y > 0 { ((y - 1) % 3) * wn } else { (y % 3) * wn };
-        let below = if y + 1 < h { ((y + 1) % 3) * wn } else { (y % 3) * wn };
-        let (a, b) = (&hrow[above..above + wn], &hrow[below..below + wn]);
-        for i in 0..wn {
-            d[i] = f(f(a[i], c[i]), b[i]);
+    }
+    for y in 0..h {
+        let (first, last) = (y.saturating_sub(r), (y + r).min(h - 1));
+        let d = &mut dst[y * wn..][..wn];
+        d.copy_from_slice(&hx[first * wn..][..wn]);
+        for row in hx[(first + 1) * wn..(last + 1) * wn].chunks_exact(wn) {
+            for (d, &v) in d.iter_mut().zip(row) {
+                *d = f(*d, v);
+            }
         }
     }
 }
@@ -255,7 +268,7 @@ impl Morphology {
             self.ring.resize(ring_len, 0);
         }
         let (ss, ds) = (sf.stride as usize, df.stride as usize);
-        if k == 3 && self.binary3(src, dst, op) {
+        if r < 64 && self.binary(src, dst, op, r) {
             return Ok(());
         }
         let ring = &mut self.ring;
@@ -277,10 +290,11 @@ impl Morphology {
         Ok(())
     }
 
-    /// The 3x3 fast path for binary (0/255) masks: 64 pixels per word
-    /// operation. Returns `false`, having written nothing, if the input has
-    /// other values (then the byte path runs).
-    fn binary3(&mut self, src: &ImageRef, dst: &mut ImageMut, op: MorphOp) -> bool {
+    /// The fast path for binary (0/255) masks: 64 pixels per word
+    /// operation, any `k = 2r + 1` up to 127. Returns `false`, having
+    /// written nothing, if the input has other values (then the byte path
+    /// runs).
+    fn binary(&mut self, src: &ImageRef, dst: &mut ImageMut, op: MorphOp, r: usize) -> bool {
         let (w, h) = (src.format.width as usize, src.format.height as usize);
         let (ss, ds) = (src.format.stride as usize, dst.format.stride as usize);
         let wn = w.div_ceil(64);
@@ -292,24 +306,21 @@ impl Morphology {
         // Padding bits past the row end must never win the first stage.
         let first_min = matches!(op, MorphOp::Erode | MorphOp::Open);
         let [a, b] = &mut self.bits;
-        let avx2 = crate::simd::have_avx2();
-        let mut tmp = std::mem::take(&mut self.tmp32);
-        tmp.resize(2 * wn, 0);
+        let level = crate::simd::simd_level();
         for y in 0..h {
-            if !pack_row(&src.data[y * ss..y * ss + w], &mut a[y * wn..y * wn + wn], first_min, avx2, &mut tmp) {
-                self.tmp32 = tmp;
+            if !pack_row(&src.data[y * ss..y * ss + w], &mut a[y * wn..y * wn + wn], first_min, level) {
                 return false;
             }
         }
         let mut hrow = std::mem::take(&mut self.ring_bits);
         match op {
-            MorphOp::Erode => bits3::<true>(a, b, wn, h, &mut hrow),
-            MorphOp::Dilate => bits3::<false>(a, b, wn, h, &mut hrow),
+            MorphOp::Erode => bits_k::<true>(a, b, wn, h, r, &mut hrow),
+            MorphOp::Dilate => bits_k::<false>(a, b, wn, h, r, &mut hrow),
             MorphOp::Open | MorphOp::Close => {
                 if op == MorphOp::Open {
-                    bits3::<true>(a, b, wn, h, &mut hrow);
+                    bits_k::<true>(a, b, wn, h, r, &mut hrow);
                 } else {
-                    bits3::<false>(a, b, wn, h, &mut hrow);
+                    bits_k::<false>(a, b, wn, h, r, &mut hrow);
                 }
                 // Reset the padding bits for the second stage's operation.
                 let pad_second = !first_min;
@@ -322,9 +333,9 @@ impl Morphology {
                     }
                 }
                 if op == MorphOp::Open {
-                    bits3::<false>(b, a, wn, h, &mut hrow);
+                    bits_k::<false>(b, a, wn, h, r, &mut hrow);
                 } else {
-                    bits3::<true>(b, a, wn, h, &mut hrow);
+                    bits_k::<true>(b, a, wn, h, r, &mut hrow);
                 }
                 std::mem::swap(a, b);
             }
@@ -335,11 +346,7 @@ impl Morphology {
             let d = &mut dst.data[y * ds..y * ds + w];
             let r = &out[y * wn..y * wn + wn];
             let whole = w / 64;
-            for (i, &word) in r[..whole].iter().enumerate() {
-                tmp[2 * i] = word as u32;
-                tmp[2 * i + 1] = (word >> 32) as u32;
-            }
-            crate::simd::unpack_mask(&tmp[..2 * whole], &mut d[..whole * 64], avx2);
+            crate::simd::unpack_mask(&r[..whole], &mut d[..whole * 64], level);
             let word = r[wn - 1];
             for (j, c) in d[whole * 64..].chunks_mut(8).enumerate() {
                 let v = UNPACK[(word >> (8 * j)) as u8 as usize].to_le_bytes();
@@ -347,7 +354,6 @@ impl Morphology {
                 c.copy_from_slice(&v[..n]);
             }
         }
-        self.tmp32 = tmp;
         true
     }
 }
@@ -368,32 +374,40 @@ mod tests {
 
     #[test]
     fn binary_path_matches_byte_path() {
-        // Odd width (not a multiple of 64) and a pseudo-random binary mask.
-        let (w, h) = (133usize, 37usize);
-        let f = ImageFormat::packed(FourCC::GREY, w as u32, h as u32);
-        let mut rng = 12345u32;
-        let m: Vec<u8> = (0..w * h)
-            .map(|_| {
-                rng = rng.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                if (rng >> 16).is_multiple_of(3) { 0 } else { 255 }
-            })
-            .collect();
-        // The same mask with one value of 254 forces the byte path.
-        let mut m2 = m.clone();
-        let i = m2.iter().position(|&v| v == 255).unwrap();
-        m2[i] = 254;
-        for op in [MorphOp::Erode, MorphOp::Dilate, MorphOp::Open, MorphOp::Close] {
-            let mut a = vec![0u8; w * h];
-            let mut b = vec![0u8; w * h];
-            let mut mo = Morphology::new();
-            mo.apply(&ImageRef { format: f, data: &m }, &mut ImageMut { format: f, data: &mut a }, op, 3).unwrap();
-            // The byte path on the 254 variant, thresholded back to 0/255:
-            // 254 orders like 255 against 0, so the shapes must agree.
-            mo.apply(&ImageRef { format: f, data: &m2 }, &mut ImageMut { format: f, data: &mut b }, op, 3).unwrap();
-            for v in b.iter_mut() {
-                *v = if *v >= 254 { 255 } else { 0 };
+        // Widths around word boundaries, and every kernel size the block
+        // accepts (up to 31) plus the largest the bit path takes.
+        for (w, h) in [(133usize, 37usize), (64, 5), (1, 9), (200, 3), (7, 40)] {
+            let f = ImageFormat::packed(FourCC::GREY, w as u32, h as u32);
+            let mut rng = 12345u32 + w as u32;
+            let m: Vec<u8> = (0..w * h)
+                .map(|_| {
+                    rng = rng.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    if (rng >> 16) % 7 < 3 { 0 } else { 255 }
+                })
+                .collect();
+            // The same mask with one value of 254 forces the byte path.
+            let mut m2 = m.clone();
+            if let Some(i) = m2.iter().position(|&v| v == 255) {
+                m2[i] = 254;
             }
-            assert_eq!(a, b, "{op:?}");
+            for k in (1..=31).step_by(2).chain([63, 127]) {
+                for op in [MorphOp::Erode, MorphOp::Dilate, MorphOp::Open, MorphOp::Close] {
+                    let mut a = vec![0u8; w * h];
+                    let mut b = vec![0u8; w * h];
+                    let mut mo = Morphology::new();
+                    mo.apply(&ImageRef { format: f, data: &m }, &mut ImageMut { format: f, data: &mut a }, op, k)
+                        .unwrap();
+                    // The byte path on the 254 variant, thresholded back to
+                    // 0/255: 254 orders like 255 against 0, so the shapes
+                    // must agree.
+                    mo.apply(&ImageRef { format: f, data: &m2 }, &mut ImageMut { format: f, data: &mut b }, op, k)
+                        .unwrap();
+                    for v in b.iter_mut() {
+                        *v = if *v >= 254 { 255 } else { 0 };
+                    }
+                    assert_eq!(a, b, "{op:?} k = {k}, {w}x{h}");
+                }
+            }
         }
     }
 

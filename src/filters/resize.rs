@@ -5,7 +5,10 @@
 //!   averages each block and rounds like OpenCV's `INTER_AREA` fast path
 //!   (2x2: half up; larger blocks: half to even), bit-exact. Other shrink factors use fractional
 //!   overlap weights in `f32` like OpenCV's general path (within ±1).
-//!   Enlarging with "area" is bilinear, as in OpenCV.
+//!   Enlarging with "area" (or shrinking one axis only) uses OpenCV's
+//!   `INTER_AREA` weights for that case: two taps, the second weighted by
+//!   the part of the output cell past the source cell (at 2x: repeated
+//!   pixels, not bilinear).
 //! - **Bilinear** uses OpenCV's 11-bit fixed-point weights and its SIMD
 //!   rounding of the vertical pass, so results match `INTER_LINEAR` within
 //!   ±1 (exactly in the tested cases).
@@ -30,7 +33,7 @@ const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
 /// they are rebuilt only when the geometry changes.
 #[derive(Debug, Default, Clone)]
 pub struct Resizer {
-    key: (u32, u32, u32, u32, usize),
+    key: (u32, u32, u32, u32, usize, bool),
     xofs: Vec<u32>,
     alpha: Vec<i16>,
     yofs: Vec<u32>,
@@ -46,18 +49,34 @@ pub struct Resizer {
     area_key: Option<(u32, u32, u32, u32)>,
     xt: Vec<(u32, u32, f32)>,
     yt: Vec<(u32, u32, f32)>,
+    /// Fractional area shrink: first source pixel of each output column,
+    /// and `taps` weights per column (tap-major: `xw[t * dw + dx]`).
+    xs0: Vec<u32>,
+    xw: Vec<f32>,
+    taps: usize,
 }
 
 /// Source index and 11-bit weight of the right/bottom neighbour for each
-/// destination index, exactly as OpenCV's `resize` computes them.
-fn linear_tab(dsize: u32, ssize: u32, ofs: &mut Vec<u32>, w: &mut Vec<i16>) {
+/// destination index, exactly as OpenCV's `resize` computes them. With
+/// `area` the weights are `INTER_AREA`'s when it enlarges: the part of the
+/// destination cell that lies past the source cell's right edge (so at 2x
+/// every weight is 0 and pixels repeat).
+fn linear_tab(dsize: u32, ssize: u32, area: bool, ofs: &mut Vec<u32>, w: &mut Vec<i16>) {
     ofs.clear();
     w.clear();
     let scale = ssize as f64 / dsize as f64;
+    let inv = dsize as f64 / ssize as f64;
+    let area_scale = 1.0 / inv;
     for d in 0..dsize {
-        let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
-        let mut s = f.floor() as i64;
-        let mut fx = f - s as f32;
+        let (mut s, mut fx) = if area {
+            let s = (d as f64 * area_scale).floor() as i64;
+            let fx = ((d + 1) as f64 - (s + 1) as f64 * inv) as f32;
+            (s, if fx <= 0.0 { 0.0 } else { fx - fx.floor() })
+        } else {
+            let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+            let s = f.floor() as i64;
+            (s, f - s as f32)
+        };
         if s < 0 {
             s = 0;
             fx = 0.0;
@@ -245,7 +264,7 @@ impl Resizer {
                 self.area2(src, dst, c);
                 Ok(())
             }
-            _ => self.bilinear(src, dst, c),
+            _ => self.bilinear(src, dst, c, interp == Interp::Area),
         }
     }
 
@@ -265,13 +284,16 @@ impl Resizer {
         }
     }
 
-    fn bilinear(&mut self, src: &ImageRef, dst: &mut ImageMut, c: usize) -> Result<()> {
+    /// Bilinear interpolation, or with `area` OpenCV's `INTER_AREA` where it
+    /// does not shrink both axes (the same two-tap machinery with other
+    /// weights).
+    fn bilinear(&mut self, src: &ImageRef, dst: &mut ImageMut, c: usize, area: bool) -> Result<()> {
         let (sf, df) = (src.format, dst.format);
-        let key = (sf.width, sf.height, df.width, df.height, c);
+        let key = (sf.width, sf.height, df.width, df.height, c, area);
         if self.key != key || self.xofs.is_empty() {
-            linear_tab(df.width, sf.width, &mut self.xofs, &mut self.alpha);
+            linear_tab(df.width, sf.width, area, &mut self.xofs, &mut self.alpha);
             sample_tab(&self.xofs, &self.alpha, c, &mut self.sofs, &mut self.swts);
-            linear_tab(df.height, sf.height, &mut self.yofs, &mut self.beta);
+            linear_tab(df.height, sf.height, area, &mut self.yofs, &mut self.beta);
             self.key = key;
         }
         let n = df.width as usize * c;
@@ -322,33 +344,61 @@ impl Resizer {
         let (sf, df) = (src.format, dst.format);
         // The overlap tables depend only on the geometry: build them once.
         let key = (sf.width, sf.height, df.width, df.height);
+        let sw = sf.width as usize;
         if self.area_key != Some(key) {
             self.xt = area_tab(sf.width, df.width);
             self.yt = area_tab(sf.height, df.height);
             self.area_key = Some(key);
+            // Per output column: the first source pixel and `taps` weights
+            // (OpenCV's overlap weights in its order, zeros where a column
+            // has fewer), shifted left at the right edge so every tap reads
+            // inside the row (zero weights add exactly nothing).
+            let dw = df.width as usize;
+            let mut count = vec![0usize; dw];
+            for &(d, _, _) in &self.xt {
+                count[d as usize] += 1;
+            }
+            let taps = count.iter().copied().max().unwrap_or(1).min(sw);
+            self.xs0 = vec![u32::MAX; dw];
+            self.xw = vec![0.0; dw * taps];
+            for &(d, s, _) in &self.xt {
+                self.xs0[d as usize] = self.xs0[d as usize].min(s);
+            }
+            for s0 in self.xs0.iter_mut() {
+                *s0 = (*s0).min((sw - taps) as u32);
+            }
+            for &(d, s, w) in &self.xt {
+                let d = d as usize;
+                self.xw[(s - self.xs0[d]) as usize * dw + d] = w;
+            }
+            self.taps = taps;
         }
-        let (xt, yt) = (&self.xt, &self.yt);
+        let yt = &self.yt;
         let n = df.width as usize * c;
         self.facc.clear();
         self.facc.resize(2 * n, 0.0);
         let (acc, row) = self.facc.split_at_mut(n);
         let (ss, ds) = (sf.stride as usize, df.stride as usize);
+        let (xs0, xw, taps) = (&self.xs0, &self.xw, self.taps);
+        // Each source row is reduced horizontally once, even when it
+        // overlaps two output rows.
+        let mut row_sy = u32::MAX;
         let mut i = 0;
         while i < yt.len() {
             let dy = yt[i].0;
             acc.fill(0.0);
             while i < yt.len() && yt[i].0 == dy {
                 let (_, sy, wy) = yt[i];
-                row.fill(0.0);
-                let line = &src.data[sy as usize * ss..];
-                for &(dx, sx, wx) in xt {
-                    for ch in 0..c {
-                        row[dx as usize * c + ch] += line[sx as usize * c + ch] as f32 * wx;
+                if sy != row_sy {
+                    let line = &src.data[sy as usize * ss..][..sw * c];
+                    if c == 1 {
+                        area_h1(line, xs0, xw, taps, row);
+                    } else {
+                        area_h3(line, xs0, xw, taps, row);
                     }
+                    row_sy = sy;
                 }
-                for (a, r) in acc.iter_mut().zip(row.iter()) {
-                    *a += r * wy;
-                }
+                area_v(acc, row, wy);
                 i += 1;
             }
             let out = &mut dst.data[dy as usize * ds..dy as usize * ds + n];
@@ -359,6 +409,36 @@ impl Resizer {
         Ok(())
     }
 }
+
+/// One source row reduced horizontally for the fractional area shrink:
+/// `row[dx]` is the weighted sum of the row's pixels under output column
+/// `dx`, added in OpenCV's order from 0 (so the float result is the same).
+#[inline(always)]
+fn area_h_k<const C: usize>(line: &[u8], xs0: &[u32], xw: &[f32], taps: usize, row: &mut [f32]) {
+    // Tap by tap over the whole row (weights stored tap-major), so the inner
+    // loop has no variable-length loop inside it; each output still adds
+    // its taps in order.
+    let dw = xs0.len();
+    row.fill(0.0);
+    for (t, w) in xw.chunks_exact(dw).enumerate().take(taps) {
+        for ((o, &s0), &wt) in row.chunks_exact_mut(C).zip(xs0).zip(w) {
+            let p = &line[(s0 as usize + t) * C..][..C];
+            for ch in 0..C {
+                o[ch] += p[ch] as f32 * wt;
+            }
+        }
+    }
+}
+simd_dispatch!(fn area_h1(line: &[u8], xs0: &[u32], xw: &[f32], taps: usize, row: &mut [f32]) = area_h_k::<1>;);
+simd_dispatch!(fn area_h3(line: &[u8], xs0: &[u32], xw: &[f32], taps: usize, row: &mut [f32]) = area_h_k::<3>;);
+
+#[inline(always)]
+fn area_v_k(acc: &mut [f32], row: &[f32], wy: f32) {
+    for (a, r) in acc.iter_mut().zip(row) {
+        *a += r * wy;
+    }
+}
+simd_dispatch!(fn area_v(acc: &mut [f32], row: &[f32], wy: f32) = area_v_k;);
 
 simd_dispatch!(#[allow(clippy::too_many_arguments)] fn area1(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, dw: usize, dh: usize, fx: usize, fy: usize, acc: &mut [u32]) = area_int_k::<1>;);
 simd_dispatch!(#[allow(clippy::too_many_arguments)] fn area3(src: &[u8], ss: usize, dst: &mut [u8], ds: usize, dw: usize, dh: usize, fx: usize, fy: usize, acc: &mut [u32]) = area_int_k::<3>;);

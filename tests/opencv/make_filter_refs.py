@@ -48,7 +48,9 @@ def scene(w, h):
 def main():
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
-        os.remove(os.path.join(OUT, f))
+        # edge/ belongs to make_edge_refs.py.
+        if os.path.isfile(os.path.join(OUT, f)):
+            os.remove(os.path.join(OUT, f))
     W, H = 64, 48
 
     # --- colour conversion (random bytes: every code path) ---

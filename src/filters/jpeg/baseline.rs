@@ -28,8 +28,9 @@
 //! scan, any sampling factors up to 4 for GREY (4:4:4, 4:2:2 and 4:2:0 for
 //! RGB), with or without restart markers and
 //! with or without Huffman tables (the standard tables of ITU T.81 Annex K.3
-//! apply when there are none). Anything else ([`parse`] returns `Ok(None)`)
-//! goes to the general decoder. Corrupt data gives [`FilterError::Corrupt`],
+//! apply when there are none). Progressive and other rare frames ([`parse`] returns `Parsed::General`)
+//! go to the general decoder; arithmetic-coded, lossless and
+//! non-interleaved sequential frames are refused (`Parsed::Unsupported`). Corrupt data gives [`FilterError::Corrupt`],
 //! never a panic; a truncated frame is an error too, not a half-grey picture.
 //!
 //! Reference: ITU T.81 (the JPEG standard): B.2 (marker segments), F.2.2
@@ -281,11 +282,23 @@ fn be16(d: &[u8], i: usize) -> Result<usize> {
     }
 }
 
-/// Reads the marker segments up to the first scan. `Ok(None)` means the
-/// frame is valid but not one this decoder handles (progressive,
-/// arithmetic-coded, 12-bit, CMYK, RGB, multi-scan...); `std_dht` holds
-/// the standard Huffman tables used when the frame has none.
-pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
+/// What [`parse`] found. The frame is returned by value once per frame:
+/// boxing it to shrink the other variants would only add an allocation.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Parsed {
+    /// A frame this decoder handles.
+    Ours(Frame),
+    /// A valid frame for the general decoder (progressive, 12-bit, CMYK,
+    /// RGB, unusual sampling...).
+    General,
+    /// A valid frame that no decoder here gets right: refused, with why.
+    Unsupported(String),
+}
+
+/// Reads the marker segments up to the first scan; `std_dht` holds the
+/// standard Huffman tables used when the frame has none.
+pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Parsed> {
     if d.len() < 4 || d[0] != 0xFF || d[1] != 0xD8 {
         return Err(corrupt("no JPEG SOI marker"));
     }
@@ -323,7 +336,7 @@ pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
                     return Err(corrupt("short frame header"));
                 }
                 if seg[0] != 8 {
-                    return Ok(None);
+                    return Ok(Parsed::General);
                 }
                 f.height = be16(seg, 1)?;
                 f.width = be16(seg, 3)?;
@@ -331,7 +344,7 @@ pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
                 if f.height == 0 || f.width == 0 || !(n == 1 || n == 3) {
                     // Height 0 (DNL), CMYK and two-component frames: rare,
                     // left to the general decoder.
-                    return Ok(None);
+                    return Ok(Parsed::General);
                 }
                 if seg.len() < 6 + 3 * n {
                     return Err(corrupt("short frame header"));
@@ -346,12 +359,20 @@ pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
                 // libjpeg reads components named 'R', 'G', 'B' as RGB, not
                 // YCbCr: their grey is not component 0.
                 if n == 3 && f.comps.iter().map(|c| c.id).eq(*b"RGB") {
-                    return Ok(None);
+                    return Ok(Parsed::General);
                 }
                 have_sof = true;
             }
-            // Other frame types: progressive, lossless, arithmetic coding.
-            0xC2 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return Ok(None),
+            // Progressive Huffman: the general decoder.
+            0xC2 => return Ok(Parsed::General),
+            // Lossless and hierarchical (differential) frames.
+            0xC3 | 0xC5..=0xC7 => {
+                return Ok(Parsed::Unsupported(format!("lossless or hierarchical JPEG (SOF{})", m - 0xC0)));
+            }
+            // Arithmetic coding (SOF9-SOF11, SOF13-SOF15).
+            0xC9..=0xCB | 0xCD..=0xCF => {
+                return Ok(Parsed::Unsupported(format!("arithmetic-coded JPEG (SOF{})", m - 0xC0)));
+            }
             0xC4 => read_dht(seg, &mut f)?,
             0xDB => {
                 let mut s = seg;
@@ -371,7 +392,7 @@ pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
             0xDD => f.restart = be16(seg, 0)?,
             // Adobe APP14 with transform 0: the three components are RGB.
             0xEE if seg.len() >= 12 && &seg[..5] == b"Adobe" && seg[11] == 0 && f.comps.len() != 1 => {
-                return Ok(None);
+                return Ok(Parsed::General);
             }
             0xDA => {
                 if !have_sof {
@@ -379,8 +400,13 @@ pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
                 }
                 let ns = *seg.first().ok_or_else(|| corrupt("empty scan header"))? as usize;
                 if ns != f.comps.len() {
-                    // Non-interleaved (one scan per component): rare.
-                    return Ok(None);
+                    // Non-interleaved (one scan per component, `cjpeg
+                    // -scans`): the general decoder returns a wrong picture
+                    // for these, so they are refused.
+                    return Ok(Parsed::Unsupported(format!(
+                        "sequential JPEG in several scans (the first has {ns} of the {} components): only frames with one interleaved scan are supported",
+                        f.comps.len()
+                    )));
                 }
                 if seg.len() < 1 + 2 * ns + 3 {
                     return Err(corrupt("short scan header"));
@@ -389,7 +415,7 @@ pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
                     let comp = &mut f.comps[j];
                     if comp.id != c[0] {
                         // Scan order differing from frame order: rare.
-                        return Ok(None);
+                        return Ok(Parsed::General);
                     }
                     (comp.td, comp.ta) = ((c[1] >> 4) as usize, (c[1] & 15) as usize);
                     if comp.td > 3 || comp.ta > 3 {
@@ -413,13 +439,35 @@ pub(crate) fn parse(d: &[u8], std_dht: &[u8]) -> Result<Option<Frame>> {
                     }
                 }
                 f.scan = i + 2 + len;
-                return Ok(Some(f));
+                return Ok(Parsed::Ours(f));
             }
             0xD9 => return Err(corrupt("EOI before any image data")),
             _ => {}
         }
         i += 2 + len;
     }
+}
+
+/// Whether the frame's three components are R, G and B rather than Y, Cb
+/// and Cr (component ids 'R', 'G', 'B', or an Adobe APP14 marker with
+/// transform 0), as libjpeg decides it; `false` for anything unreadable.
+pub(crate) fn is_rgb(d: &[u8]) -> bool {
+    let (mut i, mut adobe_rgb, mut ids_rgb, mut three) = (2, false, false, false);
+    while i + 4 <= d.len() && d[i] == 0xFF {
+        let (m, len) = (d[i + 1], u16::from_be_bytes([d[i + 2], d[i + 3]]) as usize);
+        let Some(seg) = d.get(i + 4..i + 2 + len.max(2)) else { break };
+        match m {
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF if seg.len() >= 6 => {
+                three = seg[5] == 3;
+                ids_rgb = three && seg.len() >= 15 && [seg[6], seg[9], seg[12]] == *b"RGB";
+            }
+            0xEE if seg.len() >= 12 && &seg[..5] == b"Adobe" => adobe_rgb = seg[11] == 0,
+            0xDA => break,
+            _ => {}
+        }
+        i += 2 + len.max(2);
+    }
+    three && (ids_rgb || adobe_rgb)
 }
 
 fn read_dht(mut s: &[u8], f: &mut Frame) -> Result<()> {
@@ -654,9 +702,24 @@ pub(crate) fn decode_rgb(d: &[u8], f: &Frame, out: &mut [u8], stride: usize, sc:
     let sums = &mut sc.sums;
     cbrow.resize(2 * cw.max(1), 0);
     crrow.resize(2 * cw.max(1), 0);
+    // libjpeg's fancy upsampling reads a neighbour on each side, so it
+    // runs only for chroma rows of more than two samples (`jdsample.c`:
+    // `do_fancy && downsampled_width > 2`); narrower frames (1 to 4 pixels
+    // wide) are upsampled by replication, rows and columns alike.
+    let fancy = cw > 2;
     for y in 0..h {
         let yrow = &yp[y * pw[0]..][..w];
         let o = &mut out[y * stride..][..3 * w];
+        if h0 == 2 && !fancy {
+            let cy = if v0 == 2 { y / 2 } else { y };
+            for (row, plane, p) in [(&mut *cbrow, cbp, pw[1]), (&mut *crrow, crp, pw[2])] {
+                for (pair, &c) in row.chunks_exact_mut(2).zip(&plane[cy * p..][..cw]) {
+                    pair.fill(c);
+                }
+            }
+            ycc_to_rgb(yrow, &cbrow[..w], &crrow[..w], o);
+            continue;
+        }
         let (cy, other) = match v0 {
             // The nearer chroma row and, for 4:2:0, the next nearer one
             // (above for even rows, below for odd), edges repeated.
