@@ -25,6 +25,7 @@ use super::driver::{
     ArduinoBackend, Backend, Driver, DriverConfig, DynamixelBackend, OdriveBackend, PololuBackend, RoboclawBackend,
     SabertoothBackend, SabertoothMode, VescBackend,
 };
+use super::latency::Latencies;
 use super::serial::LinkConfig;
 use super::{MotorError, proto};
 use framewire_sdk::block::{
@@ -660,10 +661,32 @@ pub struct MotorBlock<P> {
     driver: Driver,
     last_error: Option<(String, Instant)>,
     errors_since: u64,
+    /// Glass-to-motor latencies of the whole run (the driver's own
+    /// histogram holds the current report period's).
+    latency_run: Latencies,
+    next_latency_report: Instant,
     _p: std::marker::PhantomData<P>,
 }
 
+/// How often a driver block logs its glass-to-motor latency.
+const LATENCY_REPORT: Duration = Duration::from_secs(1);
+
 impl<P: DriverParams> MotorBlock<P> {
+    /// Logs the latencies of the period that ended (until the lead's per-block
+    /// gauges reach `framewire status`, the log is where they show).
+    fn report_latency(&mut self, now: Instant) {
+        if now < self.next_latency_report {
+            return;
+        }
+        self.next_latency_report = now + LATENCY_REPORT;
+        let window = self.driver.latency();
+        if window.count() > 0 {
+            tracing::info!("glass-to-motor latency (frame capture to serial write): {}", window.summary());
+            self.latency_run.merge(window);
+            window.clear();
+        }
+    }
+
     /// Logs link errors without flooding: a new kind of error at once, the
     /// same one again at most every 5 s with a count.
     fn report(&mut self, e: &MotorError) {
@@ -704,13 +727,23 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
             driver,
             last_error: None,
             errors_since: 0,
+            latency_run: Latencies::new(),
+            next_latency_report: Instant::now() + LATENCY_REPORT,
             _p: std::marker::PhantomData,
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let wait = self.driver.time_to_next_tick(Instant::now()).min(cx.tick());
-        let cmd = self.input.recv(wait).map(|s| s.msg);
-        match self.driver.tick(Instant::now(), cmd) {
+        let cmd = self.input.recv(wait).map(|s| {
+            // The capture time of the frame this command came from travels
+            // in the slot's metadata; its age is taken when the bytes go out.
+            self.driver.note_source(s.meta.timestamp_ns);
+            s.msg
+        });
+        let now = Instant::now();
+        let r = self.driver.tick(now, cmd);
+        self.report_latency(now);
+        match r {
             Ok(Some(odom)) => {
                 self.output.send(&odom, None)?;
                 Ok(Step::Continue)
@@ -730,6 +763,10 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
         }
     }
     fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
+        self.latency_run.merge(self.driver.latency());
+        if self.latency_run.count() > 0 {
+            tracing::info!("glass-to-motor latency over the run: {}", self.latency_run.summary());
+        }
         self.driver.stop().map_err(|e| BlockError::Device { device: P::NAME.into(), message: e.to_string() })
     }
 }

@@ -11,10 +11,14 @@
 //! * a lost port is reopened at the same path, at most every
 //!   `reconnect_interval`, without ever blocking a tick for long;
 //! * non-finite targets are zero and targets are clamped to
-//!   `max_wheel_speed`.
+//!   `max_wheel_speed`;
+//! * a new command is written as soon as it arrives (the period paces
+//!   feedback and the deadman), and the age of the frame it came from is
+//!   recorded then ([`Driver::note_source`], [`Driver::latency`]).
 
 use super::MotorError;
 use super::diff::{Geometry, OdometryIntegrator, forward};
+use super::latency::Latencies;
 use super::proto::{arduino as ard, dynamixel as dx, roboclaw as rc};
 use super::serial::{LINE, Link, LinkConfig, LinkStats};
 use framewire_sdk::msg::{Odometry, WheelCommand};
@@ -120,6 +124,10 @@ pub struct Driver {
     last_feedback_at: Option<Instant>,
     last_angles: Option<(f64, f64)>,
     sent: [f64; 2],
+    /// Capture time of the frame the newest command came from, until that
+    /// command's bytes are written.
+    source_ns: Option<u64>,
+    latency: Latencies,
 }
 
 impl Driver {
@@ -141,6 +149,8 @@ impl Driver {
             last_feedback_at: None,
             last_angles: None,
             sent: [0.0; 2],
+            source_ns: None,
+            latency: Latencies::new(),
         })
     }
 
@@ -165,6 +175,21 @@ impl Driver {
         self.next_tick.map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
     }
 
+    /// Notes the capture time (`CLOCK_MONOTONIC` ns, `FrameMeta::timestamp_ns`)
+    /// of the frame the command passed to the next [`Driver::tick`] was
+    /// derived from: when its bytes are written, their age is recorded in
+    /// [`Driver::latency`].
+    pub fn note_source(&mut self, capture_ns: u64) {
+        self.source_ns = Some(capture_ns);
+    }
+
+    /// Glass-to-motor latencies recorded so far: for each command whose
+    /// source was noted, the time from the frame's capture to the write of
+    /// the command's bytes. The caller reads and clears it.
+    pub fn latency(&mut self) -> &mut Latencies {
+        &mut self.latency
+    }
+
     /// The wheel speeds (rad/s, left and right) last sent.
     pub fn last_sent(&self) -> [f64; 2] {
         self.sent
@@ -181,6 +206,12 @@ impl Driver {
         if let Some(t) = self.next_tick
             && now < t
         {
+            // A new command goes out at once rather than at the next period:
+            // the period paces feedback and the deadman, not how late a
+            // command may reach the motors.
+            if cmd.is_some() && self.link.is_connected() && !self.needs_setup {
+                self.drive(now)?;
+            }
             return Ok(None);
         }
         // Schedule from the ideal time, but never try to catch up a backlog.
@@ -193,17 +224,7 @@ impl Driver {
         if self.needs_setup {
             self.setup()?;
         }
-        let was_stopped = self.deadman;
-        let target = self.target(now);
-        if was_stopped && !self.deadman {
-            self.backend.resume(&mut self.link).inspect_err(|e| self.note_loss(e))?;
-        }
-        let (l, r) = (target.left as f64, target.right as f64);
-        let l = if self.cfg.invert_left { -l } else { l };
-        let r = if self.cfg.invert_right { -r } else { r };
-        let ch = if self.cfg.swap { [r, l] } else { [l, r] };
-        self.send(ch)?;
-        self.sent = [target.left as f64, target.right as f64];
+        self.drive(now)?;
         let fb = match self.backend.feedback(&mut self.link) {
             Ok(f) => f,
             Err(e) => {
@@ -222,6 +243,28 @@ impl Driver {
         if matches!(e, MotorError::Disconnected(_)) {
             self.needs_setup = true;
         }
+    }
+
+    /// Commands the current target (zero under the deadman), and records the
+    /// glass-to-motor latency of a command written for the first time.
+    fn drive(&mut self, now: Instant) -> Result<(), MotorError> {
+        let was_stopped = self.deadman;
+        let target = self.target(now);
+        if was_stopped && !self.deadman {
+            self.backend.resume(&mut self.link).inspect_err(|e| self.note_loss(e))?;
+        }
+        let (l, r) = (target.left as f64, target.right as f64);
+        let l = if self.cfg.invert_left { -l } else { l };
+        let r = if self.cfg.invert_right { -r } else { r };
+        let ch = if self.cfg.swap { [r, l] } else { [l, r] };
+        self.send(ch)?;
+        self.sent = [target.left as f64, target.right as f64];
+        if !self.deadman
+            && let Some(captured) = self.source_ns.take()
+        {
+            self.latency.record(self.link.last_write_ns().saturating_sub(captured));
+        }
+        Ok(())
     }
 
     fn send(&mut self, ch: [f64; 2]) -> Result<(), MotorError> {

@@ -10,6 +10,7 @@
 //!   `framewire sim-motor`), with fault injection for tests;
 //! * [`diff`]: differential-drive kinematics and odometry integration;
 //! * [`driver`]: the per-protocol driver core with its deadman stop;
+//! * [`latency`]: the glass-to-motor latency histogram the driver fills;
 //! * [`blocks`]: the `diff_drive` block and one driver block per protocol
 //!   (register them with [`blocks::register`]).
 //!
@@ -23,6 +24,7 @@
 pub mod blocks;
 pub mod diff;
 pub mod driver;
+pub mod latency;
 pub mod proto;
 pub mod serial;
 pub mod sim;

@@ -223,12 +223,28 @@ pub struct Link {
     stats: LinkStats,
     last_attempt: Option<Instant>,
     last_error: Option<String>,
+    last_write_ns: u64,
 }
 
 impl Link {
     /// A link that is not opened yet; [`Link::connect`] opens it.
     pub fn new(cfg: LinkConfig) -> Self {
-        Link { cfg, port: None, rx: Vec::new(), stats: LinkStats::default(), last_attempt: None, last_error: None }
+        Link {
+            cfg,
+            port: None,
+            rx: Vec::new(),
+            stats: LinkStats::default(),
+            last_attempt: None,
+            last_error: None,
+            last_write_ns: 0,
+        }
+    }
+
+    /// When the last write to the port returned (`CLOCK_MONOTONIC` ns, the
+    /// clock frames are stamped with; 0 before the first): the moment bytes
+    /// were handed to the serial port, for the glass-to-motor latency.
+    pub fn last_write_ns(&self) -> u64 {
+        self.last_write_ns
     }
 
     /// The configuration.
@@ -299,6 +315,9 @@ impl Link {
         // full reply timeout so a slow line is not mistaken for a lost port.
         let _ = port.set_timeout(timeout);
         let r = port.write_all(bytes);
+        if r.is_ok() {
+            self.last_write_ns = framewire_sdk::monotonic_ns();
+        }
         self.stats.sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         r.map_err(|e| self.lose(&e))
