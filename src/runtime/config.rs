@@ -238,6 +238,11 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
     }
     let mut blocks: Vec<Parsed> = Vec::new();
     let mut seen = BTreeMap::new();
+    // Device paths that blocks create when they start (path -> block), and
+    // device paths that do not exist yet (offset, block, path): checked once
+    // every block is known, since the creator may come later in the file.
+    let mut provided: BTreeMap<String, String> = BTreeMap::new();
+    let mut absent: Vec<(usize, String, String)> = Vec::new();
     for b in &raw.block {
         let table = b.get_ref();
         let start = b.span().start;
@@ -363,17 +368,18 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
                 None
             }
         };
-        // Device files named by parameters must exist.
+        // Device files named by parameters must exist, or be created by a
+        // block of this pipeline.
         for p in info.params.iter().filter(|p| p.device) {
             if let Some(v) = params.get(p.name).and_then(|v| v.as_str())
                 && !Path::new(v).exists()
             {
-                let at_key = keys.get(p.name).copied().unwrap_or(start);
-                problems.push(main.at(
-                    at_key,
-                    format!("device {v} for block {bname:?} does not exist"),
-                    Some(device_hint(v)),
-                ));
+                absent.push((keys.get(p.name).copied().unwrap_or(start), bname.clone(), v.to_string()));
+            }
+        }
+        for p in &info.provides {
+            if let Some(v) = params.get(*p).and_then(|v| v.as_str()) {
+                provided.insert(v.to_string(), bname.clone());
             }
         }
         let role = if tname == "exec" && params.get("actuator").and_then(|v| v.as_bool()) == Some(true) {
@@ -395,6 +401,12 @@ pub fn load(path: &Path, reg: &Registry) -> Result<Pipeline, ConfigError> {
             ports,
             at: start,
         });
+    }
+
+    for (at, bname, v) in absent {
+        if !provided.contains_key(&v) {
+            problems.push(main.at(at, format!("device {v} for block {bname:?} does not exist"), Some(device_hint(&v))));
+        }
     }
 
     // Connections.
@@ -673,7 +685,7 @@ fn dependency_order(blocks: Vec<BlockConf>) -> Vec<BlockConf> {
 
 /// A hint listing device nodes like the missing one.
 pub fn device_hint(missing: &str) -> String {
-    let video = missing.contains("video") || missing.contains("v4l");
+    let video = missing.contains("video") || missing.contains("v4l") || missing.contains("camera");
     let mut found = Vec::new();
     let dirs: &[(&str, &str)] = if video {
         &[("/dev/v4l/by-id", ""), ("/dev", "video")]
@@ -692,13 +704,20 @@ pub fn device_hint(missing: &str) -> String {
     }
     found.sort();
     let kind = if video { "cameras" } else { "serial ports" };
-    if found.is_empty() {
+    let mut hint = if found.is_empty() && video {
+        format!("no {kind} are present; plug the camera in (`framewire devices` lists what V4L2 sees)")
+    } else if found.is_empty() {
         format!(
             "no {kind} are present; plug the device in, or point the path at a simulator (`framewire sim-motor` prints one)"
         )
     } else {
         format!("{kind} present: {}", found.join(", "))
+    };
+    // Stable names made by framewire's udev rules.
+    if missing.starts_with("/dev/framewire/") {
+        hint.push_str("; /dev/framewire/... links are made by the udev rules in udev/: install them, or name the device by its /dev/v4l/by-id or /dev/serial/by-id path");
     }
+    hint
 }
 
 #[cfg(test)]
