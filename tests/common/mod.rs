@@ -142,3 +142,25 @@ pub fn check_frame(buf: &[u8]) -> Result<u64, String> {
     }
     Ok(seed)
 }
+
+/// The real `framewire` binary, run from the repository root with this
+/// test's shared-memory prefix.
+pub fn framewire_command(prefix: &Prefix) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_framewire"));
+    c.env("FRAMEWIRE_SHM_PREFIX", &prefix.name).current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// The run file the supervisor of `pipeline` keeps under this prefix.
+pub fn run_file(prefix: &Prefix, pipeline: &str) -> Option<toml::Table> {
+    std::fs::read_to_string(format!("/dev/shm/{}.{pipeline}._run", prefix.name)).ok()?.parse().ok()
+}
+
+/// The pid of block `block` of a running pipeline, from its run file.
+pub fn block_pid(prefix: &Prefix, pipeline: &str, block: &str) -> Option<i32> {
+    let t = run_file(prefix, pipeline)?;
+    t.get("block")?
+        .as_array()?
+        .iter()
+        .find_map(|b| (b.get("name")?.as_str()? == block).then(|| b.get("pid")?.as_integer().map(|p| p as i32))?)
+}
