@@ -20,6 +20,9 @@
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
 //!
 //! See `src/ARCHITECTURE.md` for the layering and the invariants.
+//!
+//! May depend on: every crate of the workspace (it is the top), `clap`,
+//! `anyhow` and `tracing-subscriber` for the command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

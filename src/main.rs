@@ -8,6 +8,39 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use framewire::runtime::{self, config, status, supervisor};
 
+/// Writes a line to stderr, ignoring errors: a closed stderr (`run 2>&1 |
+/// head`) must not panic the supervisor in the middle of a pipeline.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Writes to stdout; when the reader has gone (`framewire blocks | head`),
+/// stops quietly with exit code 0 instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    () => {
+        out!("\n")
+    };
+    ($($t:tt)*) => {{
+        out!($($t)*);
+        out!("\n");
+    }};
+}
+
 /// Exit codes, in one place.
 mod exit {
     /// Clean stop.
@@ -40,8 +73,8 @@ enum Cmd {
         /// Stop cleanly after this long (e.g. 10s, 500ms, 2m).
         #[arg(long = "for", value_parser = parse_duration)]
         duration: Option<Duration>,
-        /// Seconds blocks get to stop after SIGTERM before SIGKILL.
-        #[arg(long, default_value = "3")]
+        /// Seconds each block gets to stop after SIGTERM before SIGKILL (0 to 3600).
+        #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.0, 3600.0))]
         grace: f64,
     },
     /// Validate a pipeline file without running it.
@@ -63,8 +96,8 @@ enum Cmd {
     Status {
         /// Only this pipeline.
         pipeline: Option<String>,
-        /// Sampling window for rates, in seconds.
-        #[arg(long, default_value = "1")]
+        /// Sampling window for rates, in seconds (0.05 to 60).
+        #[arg(long, default_value = "1", value_parser = |s: &str| parse_seconds(s, 0.05, 60.0))]
         window: f64,
     },
     /// List V4L2 cameras: driver, card, bus, formats, sizes, rates, controls.
@@ -163,9 +196,22 @@ enum Bench {
     },
 }
 
+/// A number of seconds within `lo..=hi` (NaN, infinities and negatives are
+/// refused here rather than panicking later).
+fn parse_seconds(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !v.is_finite() || v < lo || v > hi {
+        return Err(format!("{s} is out of range: give {lo} to {hi} seconds"));
+    }
+    Ok(v)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
     let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 10s, 500ms or 2m"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{s:?} is not a duration like 10s, 500ms or 2m"));
+    }
     let secs = match unit {
         "ms" => v / 1000.0,
         "s" | "" => v,
@@ -173,7 +219,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => v * 3600.0,
         _ => return Err(format!("unknown unit {unit:?} in {s:?}; use ms, s, m or h")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is too long"))
 }
 
 fn init_logging() {
@@ -203,12 +249,13 @@ fn main() -> ExitCode {
         Err(e) => {
             // Configuration errors are already a full report; others get a chain.
             if let Some(ce) = e.downcast_ref::<config::ConfigError>() {
-                eprintln!("{ce}");
-                eprintln!("framewire: {} problem(s); nothing was started", ce.problems.len());
+                errln!("{ce}");
+                errln!("framewire: {} problem(s); nothing was started", ce.problems.len());
                 return ExitCode::from(exit::CONFIG);
             }
-            eprintln!("framewire: error: {e:#}");
-            ExitCode::from(exit::RUNTIME)
+            errln!("framewire: error: {e:#}");
+            let config = e.downcast_ref::<supervisor::SupervisorError>().is_some_and(|s| s.is_config());
+            ExitCode::from(if config { exit::CONFIG } else { exit::RUNTIME })
         }
     }
 }
@@ -219,25 +266,25 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Run { file, duration, grace } => {
             let p = config::load(&file, &reg)?;
             let opts = supervisor::RunOptions { duration, grace: Duration::from_secs_f64(grace), ..Default::default() };
-            eprintln!(
+            errln!(
                 "framewire: running pipeline {} ({} blocks, {} wires); Ctrl-C stops it",
                 p.name,
                 p.blocks.len(),
                 p.wires.len()
             );
             let outcome = supervisor::run(&p, &opts)?;
-            eprintln!("framewire: pipeline {} stopped cleanly ({outcome:?})", p.name);
+            errln!("framewire: pipeline {} stopped cleanly ({outcome:?})", p.name);
             Ok(exit::OK)
         }
         Cmd::Check { file } => {
             let p = config::load(&file, &reg)?;
-            println!("{}: pipeline {} is valid", file.display(), p.name);
+            outln!("{}: pipeline {} is valid", file.display(), p.name);
             for b in &p.blocks {
-                println!("  block {} ({})", b.name, b.type_name);
+                outln!("  block {} ({})", b.name, b.type_name);
             }
             for w in &p.wires {
                 let c = &w.config;
-                println!(
+                outln!(
                     "  wire {} -> {}: {} x {} bytes, policy {}, {} readers max ({} MiB)",
                     w.name,
                     w.readers.join(", "),
@@ -258,15 +305,15 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
                     continue;
                 }
                 any = true;
-                println!("{} ({:?}): {}", info.name, info.role, info.description);
+                outln!("{} ({:?}): {}", info.name, info.role, info.description);
                 for p in &info.params {
-                    println!("    {:<22} {:<14} default {:<14} {}", p.name, p.ty, p.default, p.doc);
+                    outln!("    {:<22} {:<14} default {:<14} {}", p.name, p.ty, p.default, p.doc);
                 }
                 // Ports with every parameter at its default, and the required
                 // ones at the examples their declaration gives.
                 if let Ok(ports) = (spec.ports)(&(spec.example)()) {
                     for d in &ports.inputs {
-                        println!(
+                        outln!(
                             "    in  {:<18} {}{}",
                             d.name,
                             d.ty.describe(),
@@ -274,10 +321,10 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
                         );
                     }
                     for d in &ports.outputs {
-                        println!("    out {:<18} {}", d.name, d.ty.describe());
+                        outln!("    out {:<18} {}", d.name, d.ty.describe());
                     }
                 }
-                println!();
+                outln!();
             }
             if !any {
                 anyhow::bail!("no block type {:?}; known: {}", name.unwrap_or_default(), reg.names().join(", "));
@@ -286,30 +333,25 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Graph { file } => {
             let p = config::load(&file, &reg)?;
-            println!("digraph {} {{\n  rankdir=LR;\n  node [shape=box, style=rounded];", dot_id(&p.name));
+            outln!("digraph {} {{\n  rankdir=LR;\n  node [shape=box, style=rounded];", dot_id(&p.name));
             for b in &p.blocks {
-                println!("  {} [label=\"{}\\n({})\"];", dot_id(&b.name), b.name, b.type_name);
+                outln!("  {} [label=\"{}\\n({})\"];", dot_id(&b.name), b.name, b.type_name);
             }
             for w in &p.wires {
                 let (from, port) = w.name.split_once('.').unwrap();
                 for r in &w.readers {
                     let (to, rport) = r.split_once('.').unwrap();
-                    println!(
-                        "  {} -> {} [label=\"{port} -> {rport}\\n{}\"];",
-                        dot_id(from),
-                        dot_id(to),
-                        w.config.policy
-                    );
+                    outln!("  {} -> {} [label=\"{port} -> {rport}\\n{}\"];", dot_id(from), dot_id(to), w.config.policy);
                 }
             }
-            println!("}}");
+            outln!("}}");
             Ok(exit::OK)
         }
         Cmd::Status { pipeline, window } => {
             let prefix = framewire::wire::prefix();
-            let runs = status::pipelines(&prefix, pipeline.as_deref());
-            print!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
-            Ok(if runs.is_empty() { exit::NOT_RUNNING } else { exit::OK })
+            let alive = status::pipelines(&prefix, pipeline.as_deref()).iter().filter(|r| r.alive).count();
+            out!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
+            Ok(if alive == 0 { exit::NOT_RUNNING } else { exit::OK })
         }
         Cmd::Messages { name } => {
             let mut any = false;
@@ -318,11 +360,11 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
                     continue;
                 }
                 any = true;
-                println!("{} ({} bytes): {}", m.ty.name(), m.ty.size(), (m.doc)().trim().replace('\n', " "));
+                outln!("{} ({} bytes): {}", m.ty.name(), m.ty.size(), (m.doc)().trim().replace('\n', " "));
                 for f in (m.layout)() {
-                    println!("    {:>3}  {:<14} {:<16} {}", f.offset, f.ty, f.name, f.doc);
+                    outln!("    {:>3}  {:<14} {:<16} {}", f.offset, f.ty, f.name, f.doc);
                 }
-                println!();
+                outln!();
             }
             if !any {
                 let known: Vec<String> = framewire::msg::known().iter().map(|m| m.ty.name().to_string()).collect();
@@ -341,10 +383,10 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Devices => {
             let devs = framewire::camera::list_devices();
             if devs.is_empty() {
-                println!("no V4L2 devices (/dev/video*) found");
+                outln!("no V4L2 devices (/dev/video*) found");
             }
             for d in devs {
-                println!("{d}");
+                outln!("{d}");
             }
             Ok(exit::OK)
         }
@@ -360,7 +402,7 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         }
         Cmd::Bench { what: Bench::Camera { device, frames } } => {
             for r in framewire::bench::camera::bench_camera(&device, frames)? {
-                println!("{r}");
+                outln!("{r}");
             }
             Ok(exit::OK)
         }
@@ -374,7 +416,7 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
                 Ok(()) => Ok(exit::OK),
                 Err(e) => {
                     tracing::error!("block {name} failed: {e}");
-                    Ok(exit::RUNTIME)
+                    Ok(e.exit_code() as u8)
                 }
             }
         }

@@ -14,11 +14,11 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Prefix, block_pid, framewire_command};
+use common::{Prefix, block_pid, framewire, text};
 
 /// One line of the world's trace per frame.
 #[derive(Clone, Copy, Debug)]
@@ -115,10 +115,6 @@ fn demo_config(
     (cfg, trace, port)
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 /// The world's `final:` line.
 fn final_line(all: &str) -> &str {
     all.lines()
@@ -156,7 +152,7 @@ fn assert_clean_stop(p: &Prefix, all: &str, port: &std::path::Path, tr: &Trace) 
 fn the_robot_turns_to_the_ball_and_approaches_it() {
     let p = Prefix::new();
     let (cfg, trace, port) = demo_config(&p, &[], &[]);
-    let out = framewire_command(&p).arg("run").arg(&cfg).args(["--for", "16s"]).output().unwrap();
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "16s"]).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     let tr = read_trace(&trace);
@@ -208,7 +204,7 @@ fn a_lost_ball_is_searched_for_and_found_again() {
     let jump_s = 8.0;
     let (cfg, trace, port) =
         demo_config(&p, &[("ball_jumps", toml::Value::try_from([[jump_s, -1.3, -0.6]]).unwrap())], &[]);
-    let out = framewire_command(&p).arg("run").arg(&cfg).args(["--for", "26s"]).output().unwrap();
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "26s"]).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     let tr = read_trace(&trace);
@@ -250,8 +246,7 @@ struct Running {
 
 impl Running {
     fn start(p: &Prefix, cfg: &std::path::Path) -> Running {
-        let mut child =
-            framewire_command(p).arg("run").arg(cfg).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = framewire(p).arg("run").arg(cfg).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let err = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -325,6 +320,17 @@ fn sigkill_of_the_vision_block_stops_the_wheels_by_deadman_then_the_robot_resume
     run.wait_for("commands received, driving", Duration::from_secs(60));
     // Let it reach speed.
     std::thread::sleep(Duration::from_millis(1500));
+    // The live status: frames/s per wire, the ball's offset and the wheel
+    // speeds (the controller's gauges), the glass-to-motor latency (the
+    // motor driver's).
+    let st = framewire(&p).args(["status", "--window", "0.5"]).output().unwrap();
+    let s = text(&st);
+    assert!(st.status.success(), "{s}");
+    for want in
+        ["world.frames", "offset=", "size=", "left_rad_s=", "right_rad_s=", "latency_p50_ms=", "latency_p99_ms="]
+    {
+        assert!(s.contains(want), "{want} in framewire status:\n{s}");
+    }
     let kill = |pid: i32| {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
         framewire::sys::proc::monotonic_ns()
@@ -399,7 +405,7 @@ fn sigkill_of_the_vision_block_stops_the_wheels_by_deadman_then_the_robot_resume
 #[test]
 fn bench_demo_prints_frames_per_second_and_latency() {
     let p = Prefix::new();
-    let child = framewire_command(&p)
+    let child = framewire(&p)
         .args(["bench", "demo", "--sizes", "160x120", "--seconds", "2", "--warmup", "3"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

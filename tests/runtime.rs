@@ -5,35 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Prefix;
-
-fn framewire(prefix: &Prefix) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_framewire"));
-    c.env("FRAMEWIRE_SHM_PREFIX", &prefix.name).current_dir(env!("CARGO_MANIFEST_DIR"));
-    c
-}
-
-fn temp_config(prefix: &Prefix, name: &str, text: &str) -> PathBuf {
-    let p = prefix.dir().join(format!("{name}.toml"));
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Runs `framewire run CFG --for DURATION`; returns its result and all it printed.
-fn run_for(p: &Prefix, cfg: &Path, duration: &str) -> (Output, String) {
-    let out = framewire(p).arg("run").arg(cfg).args(["--for", duration]).output().unwrap();
-    let all = text(&out);
-    (out, all)
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::*;
 
 #[test]
 fn every_validation_error_fixture_gives_its_message() {
@@ -50,15 +26,21 @@ fn every_validation_error_fixture_gives_its_message() {
         let out = framewire(&p).arg("check").arg(&path).output().unwrap();
         let all = text(&out);
         assert_eq!(out.status.code(), Some(2), "{}: exit code 2 expected\n{all}", path.display());
-        let fname = path.file_name().unwrap().to_str().unwrap();
-        assert!(all.contains(fname), "{}: error names the file\n{all}", path.display());
+        // The error names the file the problem is in: the fixture, or the
+        // file it includes when the fixture says `# file: NAME`.
+        let fname = src
+            .lines()
+            .find_map(|l| l.strip_prefix("# file: "))
+            .map(str::to_string)
+            .unwrap_or_else(|| path.file_name().unwrap().to_str().unwrap().to_string());
+        assert!(all.contains(&fname), "{}: error names the file {fname}\n{all}", path.display());
         for ex in expects {
             assert!(all.contains(ex), "{}: expected {ex:?} in\n{all}", path.display());
         }
         assert!(all.contains("nothing was started"), "{all}");
         checked += 1;
     }
-    assert!(checked >= 15, "only {checked} fixtures");
+    assert!(checked >= 25, "only {checked} fixtures");
     assert!(p.leftovers().is_empty());
 }
 
@@ -66,10 +48,22 @@ fn every_validation_error_fixture_gives_its_message() {
 fn check_accepts_the_shipped_pipelines() {
     let p = Prefix::new();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    // config/devices.toml points the rover at a simulated controller.
-    let _sim = SimMotor::start("roboclaw", Path::new("/tmp/framewire-roboclaw"));
-    let mut n = 0;
+    // config/devices.toml points the rover at a simulated controller's
+    // link; the test runs its own simulator at a link of its own (never the
+    // path a user's simulator may be using) and checks copies of the files.
+    let link = p.dir().join("roboclaw");
+    let _sim = SimMotor::start("roboclaw", &link);
+    let copies = p.dir().join("config");
+    std::fs::create_dir_all(&copies).unwrap();
     for e in std::fs::read_dir(&dir).unwrap() {
+        let f = e.unwrap().path();
+        if f.extension().is_some_and(|x| x == "toml") {
+            let src = std::fs::read_to_string(&f).unwrap().replace("/tmp/framewire-roboclaw", link.to_str().unwrap());
+            std::fs::write(copies.join(f.file_name().unwrap()), src).unwrap();
+        }
+    }
+    let mut n = 0;
+    for e in std::fs::read_dir(&copies).unwrap() {
         let f = e.unwrap().path();
         let src = std::fs::read_to_string(&f).unwrap_or_default();
         // Device files hold only [devices.*] tables; pipelines have blocks.
@@ -87,13 +81,13 @@ fn check_accepts_the_shipped_pipelines() {
                 let all = text(&out);
                 assert_eq!(out.status.code(), Some(2), "{all}");
                 for d in &absent {
-                    assert!(all.contains(&format!("device {d} for block")), "{all}");
+                    assert!(all.contains(&format!("device {d} does not exist")), "{all}");
                 }
                 assert!(all.contains(&format!("{} problem(s)", absent.len())), "only the devices are missing: {all}");
-                let _ = std::io::Write::write_all(
-                    &mut std::io::stderr(),
-                    format!("SKIPPED check of config/robot.toml's devices: {} not present here\n", absent.join(", "))
-                        .as_bytes(),
+                skip(
+                    "check_accepts_the_shipped_pipelines (config/robot.toml's devices)",
+                    "robot-hardware",
+                    &format!("{} not present here; the rest of config/robot.toml checked", absent.join(", ")),
                 );
                 continue;
             }
@@ -117,30 +111,6 @@ fn invert_pipeline_with_the_custom_block_runs_and_cleans_up() {
         .unwrap_or_else(|| panic!("sink summary missing:\n{all}"));
     assert!(received >= 10, "frames flowed through the custom block: {received}\n{all}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
-}
-
-fn pipeline(camera_extra: &str, sink_extra: &str) -> String {
-    format!(
-        r#"
-[pipeline]
-name = "t"
-connect = ["cam.frames -> sink.input"]
-
-[[block]]
-name = "cam"
-type = "test_pattern"
-width = 64
-height = 48
-fps = 100
-{camera_extra}
-
-[[block]]
-name = "sink"
-type = "frame_sink"
-report_every_s = 0
-{sink_extra}
-"#
-    )
 }
 
 #[test]
@@ -174,7 +144,9 @@ fn exceeding_the_restart_limit_stops_the_pipeline_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(t.elapsed() < Duration::from_secs(25), "gave up early, not at --for");
     assert!(
-        all.contains("block cam failed 3 times (last: exit code 3), more than max_restarts = 2; the pipeline stopped"),
+        all.contains(
+            "block cam ended again after 2 restart(s) within 60 s (last: exit code 3), the most max_restarts = 2 allows; the pipeline stopped"
+        ),
         "{all}"
     );
     assert!(p.leftovers().is_empty());
@@ -188,39 +160,6 @@ fn restart_never_stops_the_pipeline_on_the_first_failure() {
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(all.contains("block sink failed (exit code 3) and its restart policy is \"never\""), "{all}");
     assert!(p.leftovers().is_empty());
-}
-
-fn start(p: &Prefix, cfg: &Path) -> (Child, BufReader<std::process::ChildStderr>) {
-    let mut c = framewire(p).arg("run").arg(cfg).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut err = BufReader::new(c.stderr.take().unwrap());
-    // Wait until both blocks run and frames flow.
-    let mut line = String::new();
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(20) {
-        line.clear();
-        if err.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if line.contains("[sink]") && line.contains("first frame") {
-            return (c, err);
-        }
-    }
-    let _ = c.kill();
-    let _ = c.wait();
-    panic!("pipeline did not start (last line: {line})");
-}
-
-fn block_pids(p: &Prefix, pipeline: &str) -> Vec<i32> {
-    let text = std::fs::read_to_string(format!("/dev/shm/{}.{pipeline}._run", p.name)).unwrap();
-    let t: toml::Table = text.parse().unwrap();
-    t["block"].as_array().unwrap().iter().map(|b| b["pid"].as_integer().unwrap() as i32).filter(|&p| p > 0).collect()
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie is not alive: it has exited and only awaits its parent.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
-        .unwrap_or(false)
 }
 
 #[test]
@@ -261,7 +200,8 @@ fn sigkill_of_the_supervisor_leaves_no_orphans_and_the_next_run_starts_cleanly()
     assert!(!p.leftovers().is_empty(), "a SIGKILLed supervisor cannot clean up");
     let (out, all) = run_for(&p, &cfg, "1s");
     assert!(out.status.success(), "{all}");
-    assert!(all.contains("removed 2 stale segment(s) left by an earlier run of t"), "{all}");
+    // Its wire, its run file and the two blocks' state segments.
+    assert!(all.contains("removed 4 stale segment(s) left by an earlier run of t"), "{all}");
     assert!(p.leftovers().is_empty(), "{:?}", p.leftovers());
 }
 
@@ -305,7 +245,7 @@ fn graph_prints_dot() {
 #[test]
 fn an_exec_block_in_python_reads_a_wire_from_the_documented_layout() {
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED an_exec_block_in_python_reads_a_wire: python3 is not installed");
+        skip("an_exec_block_in_python_reads_a_wire_from_the_documented_layout", "python", "python3 is not installed");
         return;
     }
     let p = Prefix::new();
@@ -390,48 +330,6 @@ fn shutdown_stops_actuators_first() {
 }
 
 /// `framewire sim-motor` on a pty, stopped (SIGINT) on drop.
-struct SimMotor {
-    child: Child,
-    err: Option<std::process::ChildStderr>,
-}
-
-impl SimMotor {
-    fn start(protocol: &str, link: &Path) -> SimMotor {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
-            .args(["sim-motor", "--protocol", protocol, "--link"])
-            .arg(link)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), link.to_str().unwrap(), "sim-motor prints the path to use");
-        let err = child.stderr.take();
-        SimMotor { child, err }
-    }
-
-    /// Stops the simulator and returns what it reported.
-    fn finish(mut self) -> String {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGINT)
-            .unwrap();
-        let mut s = String::new();
-        std::io::Read::read_to_string(self.err.as_mut().unwrap(), &mut s).unwrap();
-        self.child.wait().unwrap();
-        s
-    }
-}
-
-impl Drop for SimMotor {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        );
-        let _ = self.child.wait();
-    }
-}
-
 /// The shipped rover pipeline drives a simulated RoboClaw through the CLI:
 /// stop first on connection, commands, the deadman after the script ends,
 /// and a stop on shutdown.
@@ -471,52 +369,11 @@ fn rover_pipeline_drives_a_simulated_roboclaw_and_stops_it() {
 /// controller: it connects with a stop first, drives, and stops at the end.
 #[test]
 fn every_motor_driver_block_drives_its_simulated_controller() {
-    let cases = [
-        ("roboclaw", "roboclaw", "counts_per_rev = 1920"),
-        ("dynamixel", "dynamixel", ""),
-        ("arduino", "ros_arduino_bridge", "counts_per_rev = 1920"),
-        ("sabertooth", "sabertooth", ""),
-        ("vesc", "vesc", ""),
-        ("odrive", "odrive", ""),
-        ("pololu", "pololu_smc", ""),
-    ];
-    for (protocol, block, extra) in cases {
+    for (protocol, block, extra) in MOTOR_CASES {
         let p = Prefix::new();
         let link = p.dir().join(protocol);
         let sim = SimMotor::start(protocol, &link);
-        let cfg = temp_config(
-            &p,
-            protocol,
-            &format!(
-                r#"
-[pipeline]
-name = "m"
-connect = ["script.drive -> base.drive", "base.wheels -> motors.wheels"]
-
-[[block]]
-name = "script"
-type = "drive_script"
-steps = [[60.0, 0.2, 0.0]]
-
-[[block]]
-name = "base"
-type = "diff_drive"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-
-[[block]]
-name = "motors"
-type = "{block}"
-port = "{}"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-{extra}
-"#,
-                link.display()
-            ),
-        );
+        let cfg = temp_config(&p, protocol, &motor_pipeline(&script_block(60.0), block, &link, extra));
         let (out, all) = run_for(&p, &cfg, "2.5s");
         assert!(out.status.success(), "{block}: {all}");
         let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{block}: {s:?} missing in\n{all}"));
@@ -575,9 +432,7 @@ fn live_status_line_only_on_a_terminal() {
     assert!(plain.status.success());
     assert!(!text(&plain).contains("\x1b["), "no escape codes without a terminal");
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED live_status_line_only_on_a_terminal (terminal half): script(1) from util-linux is not installed"
-        );
+        skip("live_status_line_only_on_a_terminal", "util-linux", "script(1) from util-linux is not installed");
         return;
     }
     // script(1) runs the command on a pseudo-terminal.

@@ -6,7 +6,6 @@
 //! SKIPPED and passes. Run them one at a time (`--test-threads=1`): they
 //! share the device.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,10 +20,11 @@ fn vivid(test: &str) -> Option<PathBuf> {
     let found =
         list_devices().into_iter().find(|d| d.caps.driver == "vivid" && d.caps.is_video_capture()).map(|d| d.node);
     if found.is_none() {
-        // Straight to stderr, past the test harness's capture, so it shows.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: no vivid capture device here (tests/vm/run.sh runs these tests in a VM)"
+        // On the host these run inside the VM instead (tests/vm.rs).
+        framewire::sys::testing::skip(
+            test,
+            "vivid",
+            "no vivid capture device here (tests/vm.rs runs these tests in a VM)",
         );
     }
     found
@@ -267,7 +267,11 @@ fn a_vanished_node_is_waited_for_with_backoff_until_it_reappears() {
     let Some(dev) = vivid("a_vanished_node_is_waited_for_with_backoff_until_it_reappears") else { return };
     let module = std::path::Path::new("/modules/vivid.ko");
     if !module.exists() {
-        let _ = writeln!(std::io::stderr(), "SKIPPED a_vanished_node_is_waited_for: needs the VM (reloads vivid)");
+        framewire::sys::testing::skip(
+            "a_vanished_node_is_waited_for_with_backoff_until_it_reappears",
+            "vivid",
+            "needs the VM (reloads vivid)",
+        );
         return;
     }
     // The first reopen attempt comes 1 s after the loss: time for the test
@@ -404,7 +408,7 @@ fn camera_block_captures_into_a_wire_by_userptr_at_two_sizes_and_formats() {
     init_log();
     let Some(dev) = vivid("camera_block_captures_into_a_wire") else { return };
     if !std::path::Path::new("/dev/shm").is_dir() {
-        let _ = writeln!(std::io::stderr(), "SKIPPED camera_block_captures_into_a_wire: no /dev/shm");
+        framewire::sys::testing::skip("camera_block_captures_into_a_wire", "vivid", "no /dev/shm");
         return;
     }
     for (f, w, h) in [(FourCC::YUYV, 640, 480), (FourCC::NV12, 1280, 720), (FourCC::RGB24, 640, 480)] {
@@ -477,9 +481,10 @@ impl Drop for LoopbackWriter {
 fn loopback(test: &str) -> Option<PathBuf> {
     let found = list_devices().into_iter().find(|d| d.caps.driver.contains("loopback")).map(|d| d.node);
     if found.is_none() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: no v4l2loopback device (tests/vm/run.sh loads one if it could build it)"
+        framewire::sys::testing::skip(
+            test,
+            "vivid",
+            "no v4l2loopback device (tests/vm/run.sh loads one if it could build it)",
         );
     }
     found
@@ -568,7 +573,11 @@ fn framewire_run_streams_vivid_through_the_camera_block_and_stops_cleanly_on_sig
     let Some(dev) = vivid("framewire_run_streams_vivid_through_the_camera_block") else { return };
     let bin = std::path::Path::new("/bin/framewire");
     if !bin.exists() {
-        let _ = writeln!(std::io::stderr(), "SKIPPED framewire_run_streams_vivid: needs the VM (/bin/framewire)");
+        framewire::sys::testing::skip(
+            "framewire_run_streams_vivid_through_the_camera_block_and_stops_cleanly_on_sigint",
+            "vivid",
+            "needs the VM (/bin/framewire)",
+        );
         return;
     }
     let dir = std::env::temp_dir().join("framewire-run-cam");

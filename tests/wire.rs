@@ -322,8 +322,10 @@ fn writer_killed_mid_write_never_exposes_a_torn_frame_and_a_new_writer_continues
 #[test]
 fn too_small_dev_shm_fails_at_creation_with_a_clear_error() {
     if !nix::unistd::geteuid().is_root() || std::process::Command::new("unshare").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED too_small_dev_shm_fails_at_creation: needs root and unshare(1) to mount a private small /dev/shm"
+        common::skip(
+            "too_small_dev_shm_fails_at_creation_with_a_clear_error",
+            "root",
+            "needs root and unshare(1) to mount a private small /dev/shm",
         );
         return;
     }
@@ -340,9 +342,10 @@ fn too_small_dev_shm_fails_at_creation_with_a_clear_error() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() && text.is_empty() {
-        eprintln!(
-            "SKIPPED too_small_dev_shm_fails_at_creation: cannot mount a private tmpfs here: {}",
-            String::from_utf8_lossy(&out.stderr)
+        common::skip(
+            "too_small_dev_shm_fails_at_creation_with_a_clear_error",
+            "root",
+            &format!("cannot mount a private tmpfs here: {}", String::from_utf8_lossy(&out.stderr)),
         );
         return;
     }

@@ -12,6 +12,8 @@ framewire_sdk::params! {
         crash_after_frames: u64 = 0,
         /// Finish after this many frames (0 = run until stopped).
         frames: u64 = 0,
+        /// Testing aid: refuse the configuration when opening (how the supervisor treats open-time configuration errors).
+        refuse_config: bool = false,
     }
 }
 
@@ -39,6 +41,9 @@ impl BlockType for FrameSink {
     }
 
     fn open(p: Params, setup: &mut Setup) -> Result<Self, BlockError> {
+        if p.refuse_config {
+            return Err(BlockError::Config("refuse_config = true (testing aid)".into()));
+        }
         Ok(FrameSink {
             input: setup.input("input")?,
             p,

@@ -43,7 +43,7 @@ pub use framewire_sys::v4l2::{PageRegion, UserBuf};
 
 use std::collections::BTreeMap;
 
-use framewire_sdk::params::DevicePath;
+use framewire_sdk::params::VideoPath;
 
 framewire_sdk::params! {
     /// A camera's settings as written in a pipeline's TOML.
@@ -63,7 +63,7 @@ framewire_sdk::params! {
     /// ```
     pub struct CameraConfig {
         /// V4L2 node or any link to it (`/dev/v4l/by-id/...`, `/dev/framewire/camera0`).
-        pub device: DevicePath = required("/dev/video0"),
+        pub device: VideoPath = required("/dev/video0"),
         /// Pixel format: YUYV, MJPEG, GREY, RGB24, BGR24, NV12 or any FourCC.
         pub format: String = required("YUYV"),
         /// Frame width in pixels.

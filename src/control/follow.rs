@@ -401,6 +401,8 @@ impl BlockType for Follow {
                 {
                     self.follower.on_odometry(&o.msg);
                     self.odom = Some(o.msg);
+                    cx.gauge("left_rad_s", o.msg.left_speed as f64);
+                    cx.gauge("right_rad_s", o.msg.right_speed as f64);
                 }
                 if ready.contains(0) { self.detection.try_recv() } else { None }
             }
@@ -411,6 +413,10 @@ impl BlockType for Follow {
             // Stamped with the frame's capture time, for glass-to-motor latency.
             self.drive.send(&cmd, Some(&d.meta))?;
             self.commands += 1;
+            // The live status line: where the ball is (NaN: not seen).
+            let seen = self.follower.seen;
+            cx.gauge("offset", seen.map_or(f64::NAN, |s| s.offset));
+            cx.gauge("size", seen.map_or(f64::NAN, |s| s.size));
         }
         let now = cx.now_ns();
         if self.report_ns > 0 && now >= self.next_report_ns {

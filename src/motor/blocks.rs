@@ -672,9 +672,10 @@ pub struct MotorBlock<P> {
 const LATENCY_REPORT: Duration = Duration::from_secs(1);
 
 impl<P: DriverParams> MotorBlock<P> {
-    /// Logs the latencies of the period that ended (until the lead's per-block
-    /// gauges reach `framewire status`, the log is where they show).
-    fn report_latency(&mut self, now: Instant) {
+    /// Logs the latencies of the period that ended and shows them as gauges
+    /// (`latency_p50_ms`, `latency_p99_ms`) on the live status line and in
+    /// `framewire status`.
+    fn report_latency(&mut self, now: Instant, cx: &Context) {
         if now < self.next_latency_report {
             return;
         }
@@ -682,6 +683,8 @@ impl<P: DriverParams> MotorBlock<P> {
         let window = self.driver.latency();
         if window.count() > 0 {
             tracing::info!("glass-to-motor latency (frame capture to serial write): {}", window.summary());
+            cx.gauge("latency_p50_ms", window.quantile(0.5) as f64 / 1e6);
+            cx.gauge("latency_p99_ms", window.quantile(0.99) as f64 / 1e6);
             self.latency_run.merge(window);
             window.clear();
         }
@@ -742,7 +745,7 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
         });
         let now = Instant::now();
         let r = self.driver.tick(now, cmd);
-        self.report_latency(now);
+        self.report_latency(now, cx);
         match r {
             Ok(Some(odom)) => {
                 self.output.send(&odom, None)?;

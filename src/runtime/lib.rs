@@ -13,5 +13,7 @@
 
 pub mod child;
 pub mod config;
+pub mod orphans;
+pub mod runfile;
 pub mod status;
 pub mod supervisor;

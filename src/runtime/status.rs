@@ -5,8 +5,23 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
-use framewire_sys::proc::{ProcId, cpu_time_ns, monotonic_ns};
+use framewire_sdk::state::{BlockState, Link};
+use framewire_sys::proc::{cpu_time_ns, monotonic_ns};
 use framewire_wire as wire;
+
+use super::runfile;
+
+/// A block's gauges as `name=value` pairs (3 significant decimals at most).
+pub fn gauge_text(st: &BlockState) -> String {
+    st.gauges()
+        .iter()
+        .map(|(n, v)| {
+            let v = if v.fract() == 0.0 && v.abs() < 1e9 { format!("{v:.0}") } else { format!("{v:.3}") };
+            format!("{n}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Frame rates from successive samples of wire counters.
 #[derive(Default)]
@@ -56,15 +71,14 @@ pub fn pipelines(prefix: &str, only: Option<&str>) -> Vec<RunInfo> {
         return out;
     };
     for n in names.iter().filter(|n| n.ends_with("._run")) {
-        let Ok(text) = std::fs::read_to_string(format!("/dev/shm/{n}")) else { continue };
+        // Our own regular files only: never a symlink or another user's.
+        let Ok(text) = runfile::read_own(&std::path::Path::new(runfile::SHM_DIR).join(n)) else { continue };
         let Ok(table) = text.parse::<toml::Table>() else { continue };
         let name = table.get("pipeline").and_then(|v| v.as_str()).unwrap_or("");
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        let pid = table.get("supervisor_pid").and_then(|v| v.as_integer()).unwrap_or(0) as u32;
-        let start = table.get("supervisor_start").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
-        out.push(RunInfo { alive: ProcId { pid, start }.is_alive(), table });
+        out.push(RunInfo { alive: super::supervisor::live_supervisor(&text).is_some(), table });
     }
     out
 }
@@ -108,8 +122,15 @@ pub fn report(prefix: &str, only: Option<&str>, window: Duration) -> String {
         let pid = t.get("supervisor_pid").and_then(|v| v.as_integer()).unwrap_or(0);
         let up = t.get("uptime_s").and_then(|v| v.as_float()).unwrap_or(0.0);
         let file = t.get("file").and_then(|v| v.as_str()).unwrap_or("?");
-        let state = if r.alive { "running" } else { "DEAD (supervisor gone; the next `framewire run` cleans up)" };
-        let _ = writeln!(out, "pipeline {name} ({file}): {state}, supervisor pid {pid}, up {up:.0} s");
+        if !r.alive {
+            // Its blocks are not "running": what is left is stale state.
+            let _ = writeln!(
+                out,
+                "pipeline {name} ({file}): NOT RUNNING: its supervisor (pid {pid}) is gone; the state left in /dev/shm is stale and the next `framewire run` of it removes it"
+            );
+            continue;
+        }
+        let _ = writeln!(out, "pipeline {name} ({file}): running, supervisor pid {pid}, up {up:.0} s");
         let _ = writeln!(
             out,
             "  {:<16} {:<14} {:>7} {:<11} {:>8} {:>6}  last exit",
@@ -135,6 +156,18 @@ pub fn report(prefix: &str, only: Option<&str>, window: Duration) -> String {
                 cpu,
                 g("last_exit")
             );
+            // What the block says of itself: its device link and gauges.
+            if let Some(st) = b.get("state_segment").and_then(|v| v.as_str()).and_then(|n| BlockState::open(n).ok()) {
+                let (link, detail, since) = st.link();
+                if link != Link::None {
+                    let ago = monotonic_ns().saturating_sub(since) as f64 / 1e9;
+                    let _ = writeln!(out, "  {:<16} link {} for {ago:.1} s: {detail}", "", link.name());
+                }
+                let g = gauge_text(&st);
+                if !g.is_empty() {
+                    let _ = writeln!(out, "  {:<16} {g}", "");
+                }
+            }
         }
         let _ = writeln!(
             out,

@@ -4,8 +4,9 @@
 //! Invariant: when `run` returns, for whatever reason, every block process
 //! has exited and every wire of the pipeline is unlinked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,8 +16,11 @@ use nix::unistd::Pid;
 
 use super::child;
 use super::config::{BlockConf, Pipeline, Restart};
+use super::orphans;
+use super::runfile::{self, RunFileError, SHM_DIR};
 use framewire_sdk::block::Role;
-use framewire_sys::proc::{ProcId, signals};
+use framewire_sdk::state::{self, BlockState, Phase};
+use framewire_sys::proc::{ProcId, monotonic_ns, signals};
 use framewire_wire::{self as wire, WireError};
 
 /// Errors that stop a pipeline.
@@ -51,26 +55,34 @@ pub enum SupervisorError {
     },
     /// A block failed more often than its restart limit allows.
     #[error(
-        "block {block} failed {failures} times (last: {status}), more than max_restarts = {max}; the pipeline stopped. Its log lines above, prefixed [{block}], say why"
+        "block {block} ended again after {restarts} restart(s) within {window_s} s (last: {status}), the most max_restarts = {max} allows; the pipeline stopped. Its log lines above, prefixed [{block}], say why"
     )]
     GaveUp {
         /// Block name.
         block: String,
-        /// Failures counted.
-        failures: u32,
+        /// Restarts within the window.
+        restarts: u32,
         /// Its limit.
         max: u32,
+        /// The window, seconds.
+        window_s: u64,
         /// How it ended last.
         status: String,
     },
-    /// The run file could not be written.
-    #[error("cannot write run state {path}: {source}")]
-    RunFile {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
+    /// A block refused its configuration when it opened; a restart cannot help.
+    #[error(
+        "block {block} refused its configuration when it opened (its log lines above, prefixed [{block}], say what to fix); not restarting it"
+    )]
+    BlockConfig {
+        /// Block name.
+        block: String,
     },
+    /// A name in /dev/shm cannot be used (another user's, or planted).
+    #[error(transparent)]
+    Shm(#[from] RunFileError),
+    /// A block's state segment could not be created.
+    #[error(transparent)]
+    State(#[from] state::StateError),
 }
 
 /// How `run` ended without error.
@@ -103,6 +115,14 @@ impl Default for RunOptions {
     }
 }
 
+impl SupervisorError {
+    /// Whether the pipeline's configuration is at fault (exit code 2)
+    /// rather than something at run time (exit code 3).
+    pub fn is_config(&self) -> bool {
+        matches!(self, SupervisorError::BlockConfig { .. })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum State {
     Running,
@@ -115,10 +135,20 @@ struct Managed {
     conf: BlockConf,
     child: Option<Child>,
     state: State,
-    failures: u32,
+    /// Restarts so far (what `status` shows, and `FRAMEWIRE_RESTARTS`).
     restarts: u32,
+    /// When recent restarts happened, for the restart window.
+    recent: VecDeque<Instant>,
+    /// Doublings of the backoff delay; back to 0 after a healthy run.
+    backoff: u32,
+    /// When the current process started.
+    started: Instant,
     last_exit: String,
+    /// Set when the watchdog killed the process: why.
+    hung: Option<String>,
     segs: Vec<String>,
+    /// Its state segment (heartbeat, link, gauges), and the segment's name.
+    state_seg: Option<(String, BlockState)>,
     /// Threads draining the current process's stdout and stderr.
     drains: Vec<std::thread::JoinHandle<()>>,
 }
@@ -184,20 +214,50 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// The supervisor named in a run file, if it is alive and really a
+/// supervisor of this user (a forged file naming pid 1 names nobody).
+pub fn live_supervisor(run_file_text: &str) -> Option<ProcId> {
+    let t: toml::Table = run_file_text.parse().ok()?;
+    let pid = t.get("supervisor_pid").and_then(|v| v.as_integer()).unwrap_or(0) as u32;
+    let start = t.get("supervisor_start").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
+    let id = ProcId { pid, start };
+    let me = nix::unistd::getuid().as_raw();
+    // The same program as this one: a pid that is alive but runs something
+    // else (pid 1, say) is not a supervisor, whatever the file claims.
+    let same_program = std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.file_name().map(|n| n.to_owned()))
+        == std::env::current_exe().ok().map(|p| p.file_name().map(|n| n.to_owned()));
+    (id.is_alive() && pid != std::process::id() && framewire_sys::proc::owner(pid) == Some(me) && same_program)
+        .then_some(id)
+}
+
 /// Runs pipeline `p` until a signal, the duration, or a failure.
 pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, SupervisorError> {
     signals::catch_termination().ok();
     let prefix = &opts.prefix;
-    // Refuse to run twice; otherwise purge what a crashed run left.
-    let rf = run_file(prefix, &p.name);
-    if let Ok(text) = std::fs::read_to_string(format!("/dev/shm/{rf}"))
-        && let Ok(t) = text.parse::<toml::Table>()
-    {
-        let pid = t.get("supervisor_pid").and_then(|v| v.as_integer()).unwrap_or(0) as u32;
-        let start = t.get("supervisor_start").and_then(|v| v.as_integer()).unwrap_or(0) as u64;
-        if (ProcId { pid, start }).is_alive() && pid != std::process::id() {
-            return Err(SupervisorError::AlreadyRunning { pipeline: p.name.clone(), pid });
+    // Refuse to run twice; otherwise purge what a crashed run left. A run
+    // file another user planted is refused, never trusted.
+    let rf = Path::new(SHM_DIR).join(run_file(prefix, &p.name));
+    match runfile::read_own(&rf) {
+        Ok(text) => {
+            if let Some(sup) = live_supervisor(&text) {
+                return Err(SupervisorError::AlreadyRunning { pipeline: p.name.clone(), pid: sup.pid });
+            }
         }
+        Err(RunFileError::Missing { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Blocks of an earlier run whose supervisor was killed: stop them
+    // before anything of this run starts (an orphaned driver keeps driving).
+    let orphans = orphans::find(prefix, &p.name);
+    if !orphans.is_empty() {
+        let names: Vec<String> = orphans.iter().map(|o| format!("{} (pid {})", o.block, o.id.pid)).collect();
+        tracing::warn!(
+            "stopping {} process(es) left running by an earlier run of {} whose supervisor died: {}",
+            orphans.len(),
+            p.name,
+            names.join(", ")
+        );
+        orphans::stop(&orphans, opts.grace.min(Duration::from_secs(5)));
     }
     let stale = wire::purge_pipeline(prefix, &p.name)?;
     if !stale.is_empty() {
@@ -212,7 +272,15 @@ pub fn run(p: &Pipeline, opts: &RunOptions) -> Result<Outcome, SupervisorError> 
         status: Mutex::new(String::new()),
         tty: opts.status_line && std::io::stderr().is_terminal(),
     });
-    let mut sup = Supervisor { p, opts, console, blocks: Vec::new(), segs: BTreeMap::new(), started: Instant::now() };
+    let mut sup = Supervisor {
+        p,
+        opts,
+        console,
+        blocks: Vec::new(),
+        segs: BTreeMap::new(),
+        started: Instant::now(),
+        run_file_failing: false,
+    };
     let result = sup.start().and_then(|()| sup.watch());
     sup.shutdown();
     result
@@ -226,36 +294,50 @@ struct Supervisor<'a> {
     /// Wire name (`block.port`) to segment name.
     segs: BTreeMap<String, String>,
     started: Instant,
+    /// Whether the last run-file write failed (warn once, not every second).
+    run_file_failing: bool,
 }
 
 impl Supervisor<'_> {
     fn start(&mut self) -> Result<(), SupervisorError> {
         for w in &self.p.wires {
             let seg = wire::segment_name(&self.opts.prefix, &self.p.name, &w.name)?;
+            // A name another user planted would make creation fail with a
+            // misleading "exists": say whose it is.
+            runfile::check_own(&Path::new(SHM_DIR).join(&seg))?;
             // Record first: shutdown unlinks whatever was recorded.
             self.segs.insert(w.name.clone(), seg.clone());
             wire::create(&seg, &w.config)?;
         }
         for b in &self.p.blocks {
             let segs = b.inputs.values().chain(b.outputs.values()).map(|w| self.segs[w].clone()).collect();
+            let name = state::segment_name(&self.opts.prefix, &self.p.name, &b.name);
+            runfile::check_own(&Path::new(SHM_DIR).join(&name))?;
+            let st = BlockState::create(&name)?;
             self.blocks.push(Managed {
                 conf: b.clone(),
                 child: None,
                 state: State::Stopped,
-                failures: 0,
                 restarts: 0,
+                recent: VecDeque::new(),
+                backoff: 0,
+                started: Instant::now(),
                 last_exit: String::new(),
+                hung: None,
                 segs,
+                state_seg: Some((name, st)),
                 drains: Vec::new(),
             });
         }
-        self.write_run_file()?;
+        runfile::check_own(&Path::new(SHM_DIR).join(run_file(&self.opts.prefix, &self.p.name)))?;
+        self.write_run_file();
         // Dependency order: producers first, so readers find their wires'
         // writers running (they would wait for them anyway).
         for i in 0..self.blocks.len() {
             self.spawn(i)?;
         }
-        self.write_run_file()
+        self.write_run_file();
+        Ok(())
     }
 
     fn command(&self, b: &BlockConf) -> Command {
@@ -281,6 +363,10 @@ impl Supervisor<'_> {
                     c.env(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
                 }
             }
+            // A foreign program cannot ask for this itself: SIGTERM when the
+            // supervisor dies (an actuator gets its chance to stop), and the
+            // next run stops it if it ignores that (see `orphans`).
+            framewire_sys::proc::exec_dies_with_parent(&mut c, Signal::SIGTERM);
             c
         } else {
             let exe = std::env::current_exe().unwrap_or_else(|_| "framewire".into());
@@ -288,13 +374,23 @@ impl Supervisor<'_> {
             c.arg("block");
             c
         };
+        let me = ProcId::current();
+        let grace_ms = self.opts.grace.as_millis().min(u64::MAX as u128) as u64;
+        let restarts = self.blocks.iter().find(|m| m.conf.name == b.name).map_or(0, |m| m.restarts);
+        if let Some((seg, _)) = self.blocks.iter().find(|m| m.conf.name == b.name).and_then(|m| m.state_seg.as_ref()) {
+            cmd.env(child::ENV_STATE, seg);
+        }
         cmd.env(child::ENV_BLOCK, &b.name)
+            .env(child::ENV_SUPERVISOR_START, me.start.to_string())
+            .env(orphans::ENV_PREFIX, &self.opts.prefix)
+            .env(child::ENV_RESTARTS, restarts.to_string())
+            .env(child::ENV_STOP_GRACE, grace_ms.to_string())
             .env(child::ENV_TYPE, &b.type_name)
             .env(child::ENV_PARAMS, toml::to_string(&b.params).unwrap_or_default())
             .env(child::ENV_INPUTS, child::encode_ports(&inputs))
             .env(child::ENV_OUTPUTS, child::encode_ports(&outputs))
             .env(child::ENV_SUPERVISOR, std::process::id().to_string())
-            .env("FRAMEWIRE_PIPELINE", &self.p.name)
+            .env(child::ENV_PIPELINE, &self.p.name)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -332,8 +428,15 @@ impl Supervisor<'_> {
             self.blocks[i].drains.push(handle);
         }
         self.console.line(&format!("framewire: started block {} ({}) pid {}", conf.name, conf.type_name, child.id()));
-        self.blocks[i].child = Some(child);
-        self.blocks[i].state = State::Running;
+        let b = &mut self.blocks[i];
+        b.child = Some(child);
+        b.state = State::Running;
+        b.started = Instant::now();
+        b.hung = None;
+        if let Some((_, st)) = &b.state_seg {
+            // A fresh process: no heartbeat until it has opened.
+            st.set_phase(Phase::Opening);
+        }
         Ok(())
     }
 
@@ -360,14 +463,22 @@ impl Supervisor<'_> {
                 return Ok(Outcome::AllFinished);
             }
             if changed {
-                self.write_run_file()?;
+                self.write_run_file();
             }
             if Instant::now() >= next_status {
                 next_status = Instant::now() + Duration::from_secs(1);
-                self.write_run_file()?;
+                self.write_run_file();
                 if self.console.tty {
                     let segs: Vec<String> = self.segs.values().cloned().collect();
-                    let line = rates.summary(&segs);
+                    let mut line = rates.summary(&segs);
+                    for b in &self.blocks {
+                        if let Some((_, st)) = &b.state_seg {
+                            let g = super::status::gauge_text(st);
+                            if !g.is_empty() {
+                                line.push_str(&format!(" | {}: {g}", b.conf.name));
+                            }
+                        }
+                    }
                     self.console.set_status(format!("[{}] {line}", self.p.name));
                 }
             }
@@ -375,9 +486,35 @@ impl Supervisor<'_> {
         }
     }
 
+    /// Kills block `i` if its heartbeat stopped for longer than its
+    /// watchdog allows (SIGSTOPped, deadlocked, stuck in a device call).
+    fn watchdog(&mut self, i: usize) {
+        let b = &mut self.blocks[i];
+        let (Some(limit), Some(child), Some((_, st))) = (b.conf.watchdog, b.child.as_ref(), b.state_seg.as_ref())
+        else {
+            return;
+        };
+        if b.hung.is_some() || st.phase() != Phase::Running {
+            return;
+        }
+        let (_, last) = st.heartbeat();
+        let silent = Duration::from_nanos(monotonic_ns().saturating_sub(last));
+        if last != 0 && silent > limit {
+            let why = format!(
+                "no heartbeat for {} ms (watchdog_ms = {}): stopped or stuck",
+                silent.as_millis(),
+                limit.as_millis()
+            );
+            self.console.line(&format!("framewire: block {} is not responding: {why}; killing it", b.conf.name));
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            b.hung = Some(why);
+        }
+    }
+
     /// Reaps block `i` if it exited and applies its restart policy. Returns
     /// whether its state changed.
     fn check(&mut self, i: usize) -> Result<bool, SupervisorError> {
+        self.watchdog(i);
         let b = &mut self.blocks[i];
         if let State::Backoff(at) = b.state {
             if Instant::now() >= at {
@@ -390,7 +527,10 @@ impl Supervisor<'_> {
         let Some(child) = b.child.as_mut() else { return Ok(false) };
         let Ok(Some(status)) = child.try_wait() else { return Ok(false) };
         b.child = None;
-        b.last_exit = describe(status);
+        b.last_exit = match &b.hung {
+            Some(why) => format!("hung: {why}"),
+            None => describe(status),
+        };
         // Its last words come before the supervisor's verdict on them.
         finish_drains(&mut b.drains, Duration::from_secs(1));
         // A dead block must not pin slots or stall a queue.
@@ -398,7 +538,12 @@ impl Supervisor<'_> {
             let _ = wire::reclaim_dead(s);
         }
         let name = b.conf.name.clone();
-        let failed = !status.success();
+        let failed = !status.success() || b.hung.is_some();
+        // An open-time configuration error fails the same way every time.
+        if status.code() == Some(child::EXIT_CONFIG) && b.conf.type_name != "exec" {
+            self.console.line(&format!("framewire: block {name} refused its configuration"));
+            return Err(SupervisorError::BlockConfig { block: name });
+        }
         let restart = match (b.conf.restart, failed) {
             (Restart::Never, true) => {
                 self.console.line(&format!("framewire: block {name} failed ({})", b.last_exit));
@@ -412,27 +557,38 @@ impl Supervisor<'_> {
             b.state = State::Finished;
             return Ok(true);
         }
-        if failed {
-            b.failures += 1;
+        // The limit counts restarts within a window (systemd's
+        // StartLimitBurst/StartLimitIntervalSec), not over the robot's life.
+        let now = Instant::now();
+        while b.recent.front().is_some_and(|t| now.duration_since(*t) > b.conf.restart_window) {
+            b.recent.pop_front();
         }
-        if b.restarts >= b.conf.max_restarts {
+        if b.recent.len() as u32 >= b.conf.max_restarts {
             self.console.line(&format!("framewire: block {name} ended ({}), no restarts left", b.last_exit));
             return Err(SupervisorError::GaveUp {
                 block: name,
-                failures: b.failures,
+                restarts: b.recent.len() as u32,
                 max: b.conf.max_restarts,
+                window_s: b.conf.restart_window.as_secs(),
                 status: b.last_exit.clone(),
             });
         }
-        // Exponential backoff: 100 ms, 200 ms, ... up to 5 s.
-        let delay = Duration::from_millis(100u64 << b.restarts.min(6)).min(Duration::from_secs(5));
+        // Exponential backoff, 100 ms doubling to 5 s; it starts again from
+        // 100 ms once the block has run a whole window without a restart.
+        if b.recent.is_empty() {
+            b.backoff = 0;
+        }
+        b.recent.push_back(now);
+        let delay = Duration::from_millis(100u64 << b.backoff.min(6)).min(Duration::from_secs(5));
+        b.backoff += 1;
         self.console.line(&format!(
-            "framewire: block {name} ended ({}); restart {} of {} in {delay:?}",
+            "framewire: block {name} ended ({}); restart {} of {} within {} s, in {delay:?}",
             b.last_exit,
-            b.restarts + 1,
-            b.conf.max_restarts
+            b.recent.len(),
+            b.conf.max_restarts,
+            b.conf.restart_window.as_secs()
         ));
-        b.state = State::Backoff(Instant::now() + delay);
+        b.state = State::Backoff(now + delay);
         Ok(true)
     }
 
@@ -440,7 +596,6 @@ impl Supervisor<'_> {
     /// SIGKILL for stragglers; unlinks every wire and the run file.
     fn shutdown(&mut self) {
         self.console.clear_status();
-        let deadline = Instant::now() + self.opts.grace;
         let actuators: Vec<usize> =
             (0..self.blocks.len()).filter(|&i| self.blocks[i].conf.role == Role::Actuator).collect();
         let others: Vec<usize> = (0..self.blocks.len()).rev().filter(|i| !actuators.contains(i)).collect();
@@ -448,7 +603,18 @@ impl Supervisor<'_> {
             for &i in &group {
                 self.terminate(i);
                 // Reverse dependency order: wait for each before the next.
+                // Each block gets the whole grace: one stuck block must not
+                // use up the time of those stopped after it.
+                let deadline = Instant::now() + self.opts.grace;
                 self.wait_exit(i, deadline);
+                if let Some(mut c) = self.blocks[i].child.take() {
+                    self.console.line(&format!(
+                        "framewire: block {} did not stop within {:?}; killing it",
+                        self.blocks[i].conf.name, self.opts.grace
+                    ));
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
             }
         }
         for i in 0..self.blocks.len() {
@@ -465,8 +631,16 @@ impl Supervisor<'_> {
         for seg in self.segs.values() {
             let _ = wire::unlink(seg);
         }
-        let rf = run_file(&self.opts.prefix, &self.p.name);
-        let _ = std::fs::remove_file(format!("/dev/shm/{rf}"));
+        for b in &mut self.blocks {
+            if let Some((name, _)) = b.state_seg.take() {
+                let _ = framewire_sys::shm::unlink(&name);
+            }
+        }
+        let rf = Path::new(SHM_DIR).join(run_file(&self.opts.prefix, &self.p.name));
+        // Only our own file: a name another user planted stays untouched.
+        if runfile::check_own(&rf).unwrap_or(false) {
+            let _ = std::fs::remove_file(&rf);
+        }
         // Anything else of this run (a tmp run file) goes too.
         let _ = wire::purge_pipeline(&self.opts.prefix, &self.p.name);
     }
@@ -498,7 +672,27 @@ impl Supervisor<'_> {
         }
     }
 
-    fn write_run_file(&self) -> Result<(), SupervisorError> {
+    /// Rewrites the run file. Its failure (a full /dev/shm) is reported
+    /// once and never stops the pipeline: the wires are allocated already,
+    /// and the file is only bookkeeping for `framewire status`.
+    fn write_run_file(&mut self) {
+        match self.try_write_run_file() {
+            Ok(()) if self.run_file_failing => {
+                self.run_file_failing = false;
+                self.console.line("framewire: the run state file is written again");
+            }
+            Ok(()) => {}
+            Err(e) if !self.run_file_failing => {
+                self.run_file_failing = true;
+                self.console.line(&format!(
+                    "framewire: warning: cannot update the run state for `framewire status` ({e}); the pipeline keeps running"
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn try_write_run_file(&self) -> Result<(), RunFileError> {
         let me = ProcId::current();
         let mut t = toml::Table::new();
         t.insert("pipeline".into(), self.p.name.clone().into());
@@ -524,17 +718,14 @@ impl Supervisor<'_> {
                 e.insert("state".into(), state.into());
                 e.insert("restarts".into(), (b.restarts as i64).into());
                 e.insert("last_exit".into(), b.last_exit.clone().into());
+                if let Some((seg, _)) = &b.state_seg {
+                    e.insert("state_segment".into(), seg.clone().into());
+                }
                 toml::Value::Table(e)
             })
             .collect();
         t.insert("block".into(), toml::Value::Array(blocks));
-        let rf = run_file(&self.opts.prefix, &self.p.name);
-        let path = format!("/dev/shm/{rf}");
-        let tmp = format!("{path}.tmp");
-        let write = || -> std::io::Result<()> {
-            std::fs::write(&tmp, toml::to_string(&t).unwrap_or_default())?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|source| SupervisorError::RunFile { path, source })
+        let path = Path::new(SHM_DIR).join(run_file(&self.opts.prefix, &self.p.name));
+        runfile::write_private(&path, &toml::to_string(&t).unwrap_or_default())
     }
 }

@@ -82,6 +82,10 @@ pub enum BlockError {
     /// An I/O error.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Shutdown was requested while the block waited (for a slot on a full
+    /// lossless wire): not a failure.
+    #[error("stopped while waiting")]
+    Stopped,
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -451,12 +455,33 @@ pub struct Setup {
     inputs: BTreeMap<String, String>,
     /// Port name to segment name, for connected outputs.
     outputs: BTreeMap<String, String>,
+    /// The block's stop flag, so outputs can wait on a full lossless wire
+    /// for as long as the block runs.
+    stop: Option<&'static AtomicBool>,
+    /// The block's state segment, so a wait on a full wire still beats.
+    state: Option<std::sync::Arc<crate::state::BlockState>>,
 }
 
 impl Setup {
     /// A setup for block `name` with its connected ports.
     pub fn new(name: &str, inputs: BTreeMap<String, String>, outputs: BTreeMap<String, String>) -> Setup {
-        Setup { name: name.to_string(), inputs, outputs }
+        Setup { name: name.to_string(), inputs, outputs, stop: None, state: None }
+    }
+
+    /// The same, with the block's stop flag (the runtime's block process
+    /// uses this): a `queue` output then waits for its slowest reader until
+    /// shutdown instead of failing after one timeout.
+    pub fn with_stop(mut self, stop: &'static AtomicBool) -> Setup {
+        self.stop = Some(stop);
+        self
+    }
+
+    /// The same, with the block's state segment: a wait for a slot on a full
+    /// wire then keeps the heartbeat going (the block is alive, waiting for
+    /// its reader; the watchdog is for the reader if it hung).
+    pub fn with_state(mut self, state: std::sync::Arc<crate::state::BlockState>) -> Setup {
+        self.state = Some(state);
+        self
     }
 
     /// The block's name in the pipeline.
@@ -501,7 +526,7 @@ impl Setup {
             Some(seg) => Some(Writer::attach(seg, &Expect { kind: Some(T::kind()), ..Default::default() })?),
             None => None,
         };
-        Ok(Output { writer, _t: PhantomData })
+        Ok(Output { writer, stop: self.stop, state: self.state.clone(), next_stall_log: 0, _t: PhantomData })
     }
 }
 
@@ -592,7 +617,68 @@ impl<M: Message> Input<M> {
 /// on it are discarded and image loans fail with a configuration error.
 pub struct Output<T> {
     writer: Option<Writer>,
+    stop: Option<&'static AtomicBool>,
+    state: Option<std::sync::Arc<crate::state::BlockState>>,
+    /// When the next "wire is full" warning may be logged (`CLOCK_MONOTONIC` ns).
+    next_stall_log: u64,
     _t: PhantomData<T>,
+}
+
+/// Reserves a slot on `w`. On a `queue` wire whose slowest reader is a whole
+/// ring behind, a lossless wire must wait: so while the block is not asked
+/// to stop, it keeps waiting, and says (every 5 s) which reader it waits for.
+/// The supervisor's watchdog restarts that reader if it hung.
+fn reserve_waiting(
+    w: &mut Writer,
+    timeout: Duration,
+    stop: Option<&'static AtomicBool>,
+    state: Option<&crate::state::BlockState>,
+    next_log: &mut u64,
+) -> Result<SlotId, BlockError> {
+    loop {
+        match w.reserve(timeout) {
+            Ok(id) => return Ok(id),
+            Err(WireError::Full { .. }) if w.policy() == framewire_wire::Policy::Queue && stop.is_some() => {
+                if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    return Err(BlockError::Stopped);
+                }
+                let now = framewire_sys::proc::monotonic_ns();
+                if let Some(st) = state {
+                    st.beat(now);
+                }
+                if now >= *next_log {
+                    *next_log = now + 5_000_000_000;
+                    tracing::warn!("{}", stalled_reader_message(w.name()));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// "wire X is full: reader `sink` (pid 12) last read 2.1 s ago": the reader
+/// that has gone longest without reading, named by its block.
+fn stalled_reader_message(wire: &str) -> String {
+    let Ok(st) = framewire_wire::inspect(wire) else { return format!("wire {wire} is full; waiting for its readers") };
+    let now = framewire_sys::proc::monotonic_ns();
+    let slowest = st.readers.iter().filter(|r| r.alive).min_by_key(|r| r.last_read_ns);
+    match slowest {
+        Some(r) => {
+            let block = framewire_sys::proc::environ(r.pid)
+                .and_then(|env| env.into_iter().find(|(k, _)| k == "FRAMEWIRE_BLOCK").map(|(_, v)| v))
+                .map(|b| format!("`{b}` (pid {})", r.pid))
+                .unwrap_or_else(|| format!("pid {}", r.pid));
+            let ago = if r.last_read_ns == 0 {
+                "has read nothing yet".to_string()
+            } else {
+                format!("last read {:.1} s ago", now.saturating_sub(r.last_read_ns) as f64 / 1e9)
+            };
+            format!(
+                "wire {wire} is full (policy queue): reader {block} {ago}; waiting for it (a hung reader is restarted by its watchdog)"
+            )
+        }
+        None => format!("wire {wire} is full; waiting for its readers"),
+    }
 }
 
 impl<T> Output<T> {
@@ -607,7 +693,9 @@ impl<M: Message> Output<M> {
     /// (pass `None` for a message with no source frame).
     pub fn send(&mut self, msg: &M, source: Option<&FrameMeta>) -> Result<(), BlockError> {
         let Some(w) = self.writer.as_mut() else { return Ok(()) };
-        let mut loan = w.loan(Duration::from_millis(100))?;
+        let id =
+            reserve_waiting(w, Duration::from_millis(100), self.stop, self.state.as_deref(), &mut self.next_stall_log)?;
+        let mut loan = w.loan_reserved(id);
         msg.encode(&mut loan.bytes()[..M::SIZE]);
         loan.meta.len = M::SIZE;
         if let Some(s) = source {
@@ -626,8 +714,13 @@ impl Output<Image> {
 
     /// Loans a free slot to write one image into, waiting up to `timeout`.
     pub fn loan(&mut self, timeout: Duration) -> Result<ImageLoan<'_>, BlockError> {
-        let loan = self.writer()?.loan(timeout)?;
-        Ok(ImageLoan { loan, format: None })
+        let (stop, state, mut next) = (self.stop, self.state.clone(), self.next_stall_log);
+        let w = self.writer.as_mut().ok_or_else(|| BlockError::Config("image output is not connected".into()))?;
+        let id = reserve_waiting(w, timeout, stop, state.as_deref(), &mut next);
+        self.next_stall_log = next;
+        let id = id?;
+        let w = self.writer.as_mut().ok_or_else(|| BlockError::Config("image output is not connected".into()))?;
+        Ok(ImageLoan { loan: w.loan_reserved(id), format: None })
     }
 
     /// Slot capacity in bytes.
@@ -732,17 +825,28 @@ impl AsImage for Guard<'_> {
     }
 }
 
-/// What the runtime offers a running block: its name, the stop flag, clocks.
+/// What the runtime offers a running block: its name, the stop flag, clocks,
+/// and a way to tell the supervisor and `framewire status` how it is doing.
 pub struct Context {
     name: String,
     stop: &'static AtomicBool,
     tick: Duration,
+    state: Option<std::sync::Arc<crate::state::BlockState>>,
 }
 
 impl Context {
     /// A context for block `name` that stops when `stop` is set.
     pub fn new(name: &str, stop: &'static AtomicBool) -> Context {
-        Context { name: name.to_string(), stop, tick: Duration::from_millis(100) }
+        Context { name: name.to_string(), stop, tick: Duration::from_millis(100), state: None }
+    }
+    /// A context that also reports to the block's state segment (the
+    /// runtime's block process uses this).
+    pub fn with_state(
+        name: &str,
+        stop: &'static AtomicBool,
+        state: std::sync::Arc<crate::state::BlockState>,
+    ) -> Context {
+        Context { state: Some(state), ..Context::new(name, stop) }
     }
     /// The block's name.
     pub fn name(&self) -> &str {
@@ -759,5 +863,29 @@ impl Context {
     /// `CLOCK_MONOTONIC` in ns (the clock frames are stamped with).
     pub fn now_ns(&self) -> u64 {
         framewire_sys::proc::monotonic_ns()
+    }
+    /// Publishes a named number (`offset_px`, `latency_p50_ms`) for the live
+    /// status line and `framewire status`. Cheap enough to call every frame:
+    /// two atomic stores once the name is known.
+    pub fn gauge(&self, name: &str, value: f64) {
+        if let Some(s) = &self.state {
+            s.gauge(name, value);
+        }
+    }
+    /// Reports the state of the block's link to its device (a motor
+    /// controller, a camera), with a line of detail (the port, the error).
+    /// Call it when the state changes, not every step.
+    pub fn set_link(&self, link: crate::state::Link, detail: &str) {
+        if let Some(s) = &self.state {
+            s.set_link(link, detail, self.now_ns());
+        }
+    }
+    /// A heartbeat for the supervisor's watchdog. The runtime beats once per
+    /// step; a block that legitimately spends longer inside one step (a slow
+    /// device open, a long computation) calls this to say it is alive.
+    pub fn beat(&self) {
+        if let Some(s) = &self.state {
+            s.beat(self.now_ns());
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod block;
 pub mod msg;
 pub mod params;
 pub mod select;
+pub mod state;
 
 /// Image descriptions: FourCC codes, geometry, borrowed views.
 pub use framewire_wire::image;

@@ -132,6 +132,51 @@ impl From<&str> for DevicePath {
     }
 }
 
+/// A serial port (`/dev/ttyUSB0`, `/dev/serial/by-id/...`, a simulated
+/// controller's pseudo-terminal): the runtime checks that it exists and is a
+/// terminal before it starts any block.
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct SerialPath(pub PathBuf);
+
+/// A V4L2 video device (`/dev/video0`, `/dev/v4l/by-id/...`): the runtime
+/// checks that it exists and is a video device before it starts any block.
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(transparent)]
+pub struct VideoPath(pub PathBuf);
+
+macro_rules! path_type {
+    ($($t:ident),*) => {$(
+        impl std::ops::Deref for $t {
+            type Target = Path;
+            fn deref(&self) -> &Path {
+                &self.0
+            }
+        }
+        impl AsRef<Path> for $t {
+            fn as_ref(&self) -> &Path {
+                &self.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.display().fmt(f)
+            }
+        }
+        impl From<&str> for $t {
+            fn from(s: &str) -> Self {
+                $t(PathBuf::from(s))
+            }
+        }
+        impl FromDefault<&'static str> for $t {
+            fn from_default(v: &'static str) -> $t {
+                $t::from(v)
+            }
+        }
+    )*};
+}
+path_type!(SerialPath, VideoPath);
+
 /// Converts a declared default into the field's type: the value itself, or
 /// a string literal for `String`, `PathBuf` and [`DevicePath`] fields.
 pub trait FromDefault<V> {
@@ -230,6 +275,8 @@ pub fn type_label(rust: &str) -> String {
         "String" | "&str" => "string",
         "bool" => "bool",
         "PathBuf" | "DevicePath" => "path",
+        "SerialPath" => "serial port",
+        "VideoPath" => "video device",
         "toml::Table" | "Table" => "table",
         _ if inner.starts_with("Vec<") || inner.starts_with('[') => "array",
         _ if inner.starts_with("BTreeMap<") || inner.starts_with("HashMap<") => "table",
@@ -240,7 +287,7 @@ pub fn type_label(rust: &str) -> String {
 
 /// Whether a Rust parameter type names a device file.
 pub fn is_device(rust: &str) -> bool {
-    rust.contains("DevicePath")
+    rust.contains("DevicePath") || rust.contains("SerialPath") || rust.contains("VideoPath")
 }
 
 /// Parses a default or example written as a Rust literal as the TOML value

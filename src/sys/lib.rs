@@ -10,4 +10,5 @@
 
 pub mod proc;
 pub mod shm;
+pub mod testing;
 pub mod v4l2;

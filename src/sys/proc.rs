@@ -86,10 +86,66 @@ fn clock_ticks_per_sec() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map(|v| v as u64).unwrap_or(100)
 }
 
-/// Asks the kernel to send `SIGKILL` to the calling process when its parent
+/// Asks the kernel to send `sig` to the calling process when its parent
 /// dies, so blocks never outlive a supervisor that was itself killed.
-pub fn die_with_parent() -> nix::Result<()> {
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+/// `SIGTERM` lets the block stop cleanly (an actuator commands zero) before
+/// it exits; `SIGKILL` ends it at once.
+pub fn die_with_parent(sig: nix::sys::signal::Signal) -> nix::Result<()> {
+    nix::sys::prctl::set_pdeathsig(sig)
+}
+
+/// Makes a program started with `cmd` receive `sig` when the process that
+/// spawns it dies, and refuse to start at all if that process is already
+/// gone: for `exec` blocks, which are foreign programs that cannot ask for
+/// this themselves.
+pub fn exec_dies_with_parent(cmd: &mut std::process::Command, sig: nix::sys::signal::Signal) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    let signo = sig as libc::c_int;
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: prctl, getppid and _exit are plain
+    // system calls, and the closure allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl: then nobody would send
+            // the signal, so do not start at all.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The user id owning process `pid` (the owner of `/proc/<pid>`).
+pub fn owner(pid: u32) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(format!("/proc/{pid}")).ok().map(|m| m.uid())
+}
+
+/// The environment of process `pid` (readable for the user's own
+/// processes), as `NAME=value` pairs.
+pub fn environ(pid: u32) -> Option<Vec<(String, String)>> {
+    let bytes = fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(
+        bytes
+            .split(|&b| b == 0)
+            .filter_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// Every process id in `/proc`.
+pub fn all_pids() -> Vec<u32> {
+    fs::read_dir("/proc")
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default()
 }
 
 /// Pins the calling thread to the CPU it is running on (children started

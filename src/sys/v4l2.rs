@@ -963,11 +963,11 @@ mod tests {
         let header = std::path::Path::new("/usr/include/linux/videodev2.h");
         let gcc_ok = std::process::Command::new("gcc").arg("--version").output().is_ok_and(|o| o.status.success());
         if !gcc_ok || !header.exists() {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED golden V4L2 layout test: {} (install gcc and linux-libc-dev)",
-                if gcc_ok { "/usr/include/linux/videodev2.h is missing" } else { "gcc is not available" }
+            let why = if gcc_ok { "/usr/include/linux/videodev2.h is missing" } else { "gcc is not available" };
+            crate::testing::skip(
+                "golden_layouts_and_request_numbers_match_videodev2_h",
+                "gcc",
+                &format!("{why} (install gcc and linux-libc-dev)"),
             );
             return;
         }

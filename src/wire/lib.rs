@@ -257,13 +257,15 @@ impl WireError {
     }
 }
 
-/// The prefix of every framewire segment unless `FRAMEWIRE_SHM_PREFIX` says
-/// otherwise (tests give each test its own).
+/// The start of every framewire segment's name; the default prefix adds the
+/// user's id (`framewire-u1000`), so two users' pipelines of the same name
+/// never meet in `/dev/shm`.
 pub const DEFAULT_PREFIX: &str = "framewire";
 
-/// The segment prefix in force: `$FRAMEWIRE_SHM_PREFIX` or `framewire`.
+/// The segment prefix in force: `$FRAMEWIRE_SHM_PREFIX`, or `framewire-u<uid>`.
 pub fn prefix() -> String {
-    std::env::var("FRAMEWIRE_SHM_PREFIX").unwrap_or_else(|_| DEFAULT_PREFIX.to_string())
+    std::env::var("FRAMEWIRE_SHM_PREFIX")
+        .unwrap_or_else(|_| format!("{DEFAULT_PREFIX}-u{}", framewire_sys::shm::current_uid()))
 }
 
 /// Longest segment name Linux accepts (`NAME_MAX` minus nothing: shm_open

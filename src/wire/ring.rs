@@ -247,6 +247,14 @@ impl Writer {
         Ok(Loan { writer: self, id, meta: FrameMeta::default(), done: false })
     }
 
+    /// Wraps slot `id`, reserved with [`Writer::reserve`], in a [`Loan`]
+    /// (which commits or abandons it), for callers that wait for space in
+    /// their own loop.
+    pub fn loan_reserved(&mut self, id: SlotId) -> Loan<'_> {
+        self.check_loaned(id);
+        Loan { writer: self, id, meta: FrameMeta::default(), done: false }
+    }
+
     fn check_loaned(&self, id: SlotId) {
         assert!(self.loaned.contains(&id.0), "slot {} of wire {} is not loaned to this writer", id.0, self.seg.name);
     }

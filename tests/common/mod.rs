@@ -3,8 +3,11 @@
 //! test binary in a given role, and self-checking frame payloads.
 #![allow(dead_code)]
 
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -33,6 +36,14 @@ impl Prefix {
         let d = std::env::temp_dir().join(&self.name);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// Removes what a test left on purpose (a supervisor it killed with
+    /// SIGKILL cannot unlink its segments).
+    pub fn purge(&self) {
+        for n in self.leftovers() {
+            let _ = std::fs::remove_file(format!("/dev/shm/{n}"));
+        }
     }
 
     /// Segments in /dev/shm under this prefix.
@@ -143,12 +154,192 @@ pub fn check_frame(buf: &[u8]) -> Result<u64, String> {
     Ok(seed)
 }
 
-/// The real `framewire` binary, run from the repository root with this
-/// test's shared-memory prefix.
-pub fn framewire_command(prefix: &Prefix) -> Command {
+// ------------------------------------------------------------ skipping
+
+/// Reports that test `test` cannot run here, visibly, and fails instead
+/// when `FRAMEWIRE_REQUIRE` lists `requirement` (see
+/// `framewire::sys::testing::skip`).
+pub fn skip(test: &str, requirement: &str, reason: &str) {
+    framewire::sys::testing::skip(test, requirement, reason)
+}
+
+/// Whether this process runs as root (some tests need a second user's
+/// files, which only root can make).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+// ------------------------------------------------------------ running framewire
+
+pub fn framewire(prefix: &Prefix) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_framewire"));
     c.env("FRAMEWIRE_SHM_PREFIX", &prefix.name).current_dir(env!("CARGO_MANIFEST_DIR"));
     c
+}
+
+pub fn temp_config(prefix: &Prefix, name: &str, text: &str) -> PathBuf {
+    let p = prefix.dir().join(format!("{name}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs `framewire run CFG --for DURATION`; returns its result and all it printed.
+pub fn run_for(p: &Prefix, cfg: &Path, duration: &str) -> (Output, String) {
+    let out = framewire(p).arg("run").arg(cfg).args(["--for", duration]).output().unwrap();
+    let all = text(&out);
+    (out, all)
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+pub fn pipeline(camera_extra: &str, sink_extra: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "t"
+connect = ["cam.frames -> sink.input"]
+
+[[block]]
+name = "cam"
+type = "test_pattern"
+width = 64
+height = 48
+fps = 100
+{camera_extra}
+
+[[block]]
+name = "sink"
+type = "frame_sink"
+report_every_s = 0
+{sink_extra}
+"#
+    )
+}
+
+pub fn start(p: &Prefix, cfg: &Path) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut c = framewire(p).arg("run").arg(cfg).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(c.stderr.take().unwrap());
+    // Wait until both blocks run and frames flow.
+    let mut line = String::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(20) {
+        line.clear();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains("[sink]") && line.contains("first frame") {
+            return (c, err);
+        }
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    panic!("pipeline did not start (last line: {line})");
+}
+
+pub fn block_pids(p: &Prefix, pipeline: &str) -> Vec<i32> {
+    let text = std::fs::read_to_string(format!("/dev/shm/{}.{pipeline}._run", p.name)).unwrap();
+    let t: toml::Table = text.parse().unwrap();
+    t["block"].as_array().unwrap().iter().map(|b| b["pid"].as_integer().unwrap() as i32).filter(|&p| p > 0).collect()
+}
+
+pub fn alive(pid: i32) -> bool {
+    // A zombie is not alive: it has exited and only awaits its parent.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+pub struct SimMotor {
+    child: Child,
+    err: Option<std::process::ChildStderr>,
+}
+
+impl SimMotor {
+    pub fn start(protocol: &str, link: &Path) -> SimMotor {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
+            .args(["sim-motor", "--protocol", protocol, "--link"])
+            .arg(link)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), link.to_str().unwrap(), "sim-motor prints the path to use");
+        let err = child.stderr.take();
+        SimMotor { child, err }
+    }
+
+    /// Stops the simulator and returns what it reported.
+    pub fn finish(mut self) -> String {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGINT)
+            .unwrap();
+        let mut s = String::new();
+        std::io::Read::read_to_string(self.err.as_mut().unwrap(), &mut s).unwrap();
+        self.child.wait().unwrap();
+        s
+    }
+}
+
+impl Drop for SimMotor {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// Every motor protocol: (simulator name, driver block type, the driver's
+/// protocol-specific keys).
+pub const MOTOR_CASES: [(&str, &str, &str); 7] = [
+    ("roboclaw", "roboclaw", "counts_per_rev = 1920"),
+    ("dynamixel", "dynamixel", ""),
+    ("arduino", "ros_arduino_bridge", "counts_per_rev = 1920"),
+    ("sabertooth", "sabertooth", ""),
+    ("vesc", "vesc", ""),
+    ("odrive", "odrive", ""),
+    ("pololu", "pololu_smc", ""),
+];
+
+/// Pipeline `m`: a drive source (`source_block`, a `[[block]]` named
+/// `script` with a `drive` output) -> `diff_drive` -> driver `block` on
+/// `port`, with `extra` keys for the driver.
+pub fn motor_pipeline(source_block: &str, block: &str, port: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "m"
+connect = ["script.drive -> base.drive", "base.wheels -> motors.wheels"]
+
+{source_block}
+
+[[block]]
+name = "base"
+type = "diff_drive"
+wheel_radius = 0.05
+track_width = 0.3
+max_wheel_speed = 20.0
+
+[[block]]
+name = "motors"
+type = "{block}"
+port = "{}"
+wheel_radius = 0.05
+track_width = 0.3
+max_wheel_speed = 20.0
+{extra}
+"#,
+        port.display()
+    )
+}
+
+/// A `drive_script` named `script` driving forward for `seconds`.
+pub fn script_block(seconds: f64) -> String {
+    format!("[[block]]\nname = \"script\"\ntype = \"drive_script\"\nsteps = [[{seconds:.1}, 0.2, 0.0]]\n")
 }
 
 /// The run file the supervisor of `pipeline` keeps under this prefix.

@@ -10,7 +10,8 @@
 #    parse the exit marker.
 #
 # Exit status: 0 passed; 1 failed; 0 with a loud "SKIP" line when QEMU cannot
-# run here (FRAMEWIRE_VM_REQUIRED=1 turns a skip into a failure).
+# run here (FRAMEWIRE_VM_REQUIRED=1, or FRAMEWIRE_REQUIRE listing vm, turns a
+# skip into a failure).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -20,6 +21,7 @@ skip() {
     echo "framewire-vm: SKIPPED the vivid VM tests: $*" >&2
     echo "==================================================================" >&2
     [ "${FRAMEWIRE_VM_REQUIRED:-0}" = 1 ] && exit 1
+    case ",${FRAMEWIRE_REQUIRE:-}," in *,vm,*|*,all,*) exit 1 ;; esac
     exit 0
 }
 
