@@ -766,11 +766,15 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
         }
     }
     fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
+        // Zero first, then anything else: after the supervisor's death a log
+        // line can fail (its pipe is gone), and nothing may delay the stop.
+        let stopped =
+            self.driver.stop().map_err(|e| BlockError::Device { device: P::NAME.into(), message: e.to_string() });
         self.latency_run.merge(self.driver.latency());
         if self.latency_run.count() > 0 {
             tracing::info!("glass-to-motor latency over the run: {}", self.latency_run.summary());
         }
-        self.driver.stop().map_err(|e| BlockError::Device { device: P::NAME.into(), message: e.to_string() })
+        stopped
     }
 }
 
