@@ -275,7 +275,6 @@ impl Running {
             self.seen.push(l);
         }
         if !missing.is_empty() {
-            let _ = self.child.kill();
             panic!("no line with {missing:?} within {limit:?}:\n{}", self.seen.join("\n"));
         }
     }
@@ -289,6 +288,24 @@ impl Running {
             self.seen.push(l);
         }
         (status, self.seen.join("\n"))
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails half-way still stops its pipeline: Ctrl-C, and
+    /// SIGKILL if that takes more than 10 s.
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        let t = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
