@@ -17,6 +17,7 @@
 //! | [`world`] | `framewire-world` | the simulated world of the demo: room, robot, ball, camera, motor controller |
 //! | [`control`] | `framewire-control` | controllers: the `follow` block (detections and odometry to drive commands) |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
+//! | [`setup`] | `framewire-setup` | udev rules, the boot service, `framewire doctor` |
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
 //!
 //! See `src/ARCHITECTURE.md` for the layering and the invariants.
@@ -35,6 +36,7 @@ pub use framewire_motor as motor;
 pub use framewire_runtime as runtime;
 pub use framewire_sdk as sdk;
 pub use framewire_sdk::{block, msg, params, select};
+pub use framewire_setup as setup;
 pub use framewire_sys as sys;
 pub use framewire_user_blocks as user_blocks;
 pub use framewire_wire as wire;

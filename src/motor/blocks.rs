@@ -14,11 +14,14 @@
 //! | `max_wheel_speed` | required | rad/s: clamp, and full scale for open-loop controllers |
 //! | `left_motor` | 1 | which channel (1 or 2) drives the left wheel |
 //! | `invert_left`, `invert_right` | false | reverse a wheel |
-//! | `reply_timeout_ms`, `retries` | 100, 2 | bounded request/response |
+//! | `reply_timeout_ms`, `retries` | 100, 2 | bounded request/response; `reply_timeout_ms × (retries + 1)` ≤ `command_timeout_ms` |
+//! | `connect_timeout_ms` | 5000 | the block fails if it never connects within this long |
 //!
 //! Failsafe: the block stops the motors when its input goes silent for
-//! `command_timeout_ms` (upstream crash or stall), on shutdown (`stop`), and
-//! first thing after every (re)connection, including a restart of the block.
+//! `command_timeout_ms` (upstream crash or stall; a command's age counts
+//! from its commit on the wire), on shutdown (`stop`), and first thing after
+//! every (re)connection, including a restart of the block. See
+//! `src/motor/README.md`.
 
 use super::diff::{DiffDrive, Geometry};
 use super::driver::{
@@ -149,6 +152,8 @@ pub struct Common {
     pub reply_timeout_ms: u64,
     /// Retries after the first attempt.
     pub retries: u32,
+    /// Longest time to the first connection, ms.
+    pub connect_timeout_ms: u64,
 }
 
 /// What a protocol's parameter struct provides to [`MotorBlock`].
@@ -187,6 +192,9 @@ fn d_reply() -> u64 {
 }
 fn d_retries() -> u32 {
     2
+}
+fn d_connect() -> u64 {
+    super::driver::DEFAULT_CONNECT_TIMEOUT.as_millis() as u64
 }
 fn d_one() -> f64 {
     1.0
@@ -228,6 +236,9 @@ macro_rules! driver_params {
             /// Retries after the first attempt.
             #[serde(default = "d_retries")]
             pub retries: u32,
+            /// Longest time to the first connection, ms.
+            #[serde(default = "d_connect")]
+            pub connect_timeout_ms: u64,
             $($(#[$fa])* pub $f: $t,)*
         }
 
@@ -248,6 +259,7 @@ macro_rules! driver_params {
                     invert_right: self.invert_right,
                     reply_timeout_ms: self.reply_timeout_ms,
                     retries: self.retries,
+                    connect_timeout_ms: self.connect_timeout_ms,
                 }
             }
         }
@@ -273,6 +285,12 @@ fn common_info(info: BlockInfo, baud: &'static str) -> BlockInfo {
         .param("invert_right", "bool", "false", "reverse the right wheel")
         .param("reply_timeout_ms", "int", "100", "longest wait for one reply")
         .param("retries", "int", "2", "extra attempts after a bad or missing reply")
+        .param(
+            "connect_timeout_ms",
+            "int",
+            "5000",
+            "the block fails if it cannot open the port and configure the controller within this long",
+        )
 }
 
 fn d_baud_38400() -> u32 {
@@ -643,6 +661,7 @@ pub fn driver_config<P: DriverParams>(p: &P) -> Result<DriverConfig, String> {
         geometry: geometry(c.wheel_radius, c.track_width, p.counts_per_rev(), c.max_wheel_speed, 0.0),
         rate_hz: c.rate_hz,
         command_timeout: Duration::from_millis(c.command_timeout_ms),
+        connect_timeout: Duration::from_millis(c.connect_timeout_ms),
         swap: c.left_motor == 2,
         invert_left: c.invert_left,
         invert_right: c.invert_right,
@@ -659,8 +678,7 @@ pub struct MotorBlock<P> {
     input: Input<WheelCommand>,
     output: Output<Odometry>,
     driver: Driver,
-    last_error: Option<(String, Instant)>,
-    errors_since: u64,
+    port: String,
     /// Glass-to-motor latencies of the whole run (the driver's own
     /// histogram holds the current report period's).
     latency_run: Latencies,
@@ -672,6 +690,29 @@ pub struct MotorBlock<P> {
 const LATENCY_REPORT: Duration = Duration::from_secs(1);
 
 impl<P: DriverParams> MotorBlock<P> {
+    /// The driver inside (its link state, counters, deadman).
+    pub fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    /// The newest command waiting on the input, if any, stamped with its
+    /// commit time on the wire mapped onto [`Instant`] (both are
+    /// `CLOCK_MONOTONIC`): a command that waited while the driver was busy
+    /// keeps its age, so it cannot hold the deadman off.
+    fn newest_command(&mut self, wait: Duration) -> Option<(Instant, WheelCommand)> {
+        let mut newest = self.input.recv(wait);
+        while let Some(s) = self.input.try_recv() {
+            newest = Some(s);
+        }
+        let s = newest?;
+        // The capture time of the frame this command came from travels in
+        // the slot's metadata; its age is taken when the bytes go out.
+        self.driver.note_source(s.meta.timestamp_ns);
+        let age = Duration::from_nanos(framewire_sdk::monotonic_ns().saturating_sub(s.meta.commit_ns));
+        let now = Instant::now();
+        Some((now.checked_sub(age).unwrap_or(now), s.msg))
+    }
+
     /// Logs the latencies of the period that ended and shows them as gauges
     /// (`latency_p50_ms`, `latency_p99_ms`) on the live status line and in
     /// `framewire status`.
@@ -689,25 +730,6 @@ impl<P: DriverParams> MotorBlock<P> {
             window.clear();
         }
     }
-
-    /// Logs link errors without flooding: a new kind of error at once, the
-    /// same one again at most every 5 s with a count.
-    fn report(&mut self, e: &MotorError) {
-        let msg = e.to_string();
-        let now = Instant::now();
-        match &self.last_error {
-            Some((m, t)) if *m == msg && now.duration_since(*t) < Duration::from_secs(5) => self.errors_since += 1,
-            _ => {
-                let n = std::mem::take(&mut self.errors_since);
-                if n > 0 {
-                    tracing::warn!("{msg} (and {n} similar errors)");
-                } else {
-                    tracing::warn!("{msg}");
-                }
-                self.last_error = Some((msg, now));
-            }
-        }
-    }
 }
 
 impl<P: DriverParams> BlockType for MotorBlock<P> {
@@ -723,13 +745,13 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
     }
     fn open(p: P, setup: &mut Setup) -> Result<Self, BlockError> {
         let cfg = driver_config(&p).map_err(BlockError::Config)?;
+        let port = cfg.link.path.clone();
         let driver = Driver::new(cfg, p.backend()).map_err(|e| BlockError::Config(e.to_string()))?;
         Ok(MotorBlock {
             input: setup.input("wheels")?,
             output: setup.output("odometry")?,
             driver,
-            last_error: None,
-            errors_since: 0,
+            port,
             latency_run: Latencies::new(),
             next_latency_report: Instant::now() + LATENCY_REPORT,
             _p: std::marker::PhantomData,
@@ -737,14 +759,9 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let wait = self.driver.time_to_next_tick(Instant::now()).min(cx.tick());
-        let cmd = self.input.recv(wait).map(|s| {
-            // The capture time of the frame this command came from travels
-            // in the slot's metadata; its age is taken when the bytes go out.
-            self.driver.note_source(s.meta.timestamp_ns);
-            s.msg
-        });
+        let cmd = self.newest_command(wait);
         let now = Instant::now();
-        let r = self.driver.tick(now, cmd);
+        let r = self.driver.tick_at(now, cmd);
         self.report_latency(now, cx);
         match r {
             Ok(Some(odom)) => {
@@ -753,10 +770,11 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
             }
             Ok(None) => Ok(if cmd.is_some() { Step::Continue } else { Step::Idle }),
             Err(MotorError::Config(m)) => Err(BlockError::Config(m)),
+            Err(e) if e.is_fatal() => Err(BlockError::Device { device: self.port.clone(), message: e.to_string() }),
             // Link trouble is the driver's to recover from (retries at the
-            // same path, stop first after reconnecting): keep stepping.
+            // same path, stop first after reconnecting) and to log, rate
+            // limited: keep stepping.
             Err(e) => {
-                self.report(&e);
                 if matches!(e, MotorError::Disconnected(_) | MotorError::Open(_)) {
                     // Nothing to do until the next reconnect attempt.
                     std::thread::sleep(cx.tick().min(Duration::from_millis(20)));
@@ -782,7 +800,7 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
 mod tests {
     use super::*;
     use crate::Protocol;
-    use crate::sim::{self, SimOptions};
+    use crate::sim::{self, Faults, SimOptions};
     use framewire_sdk::block::BlockSpec;
     use framewire_sdk::msg::Message;
     use framewire_wire::PayloadType;
@@ -826,6 +844,24 @@ mod tests {
         assert!(driver_config(&p).unwrap_err().contains("128 to 135"));
         let p: RoboclawParams = toml::from_str(&format!("{ok}command_timeout_ms = 60\n")).unwrap();
         assert!(driver_config(&p).unwrap_err().contains("two periods"));
+        // Issue 11, item 10: a request's worst case must fit the deadman;
+        // the error names both keys and the fix.
+        let p: RoboclawParams = toml::from_str(&format!("{ok}reply_timeout_ms = 400\n")).unwrap();
+        let e = driver_config(&p).unwrap_err();
+        assert!(
+            e.contains("reply_timeout_ms (400) × (retries + 1) (3) = 1200 ms exceeds command_timeout_ms (300 ms)"),
+            "{e}"
+        );
+        assert!(e.contains("lower reply_timeout_ms to at most 100"), "{e}");
+        assert!(e.contains("raise command_timeout_ms to at least 1200"), "{e}");
+        assert!(!e.contains("retries to at most"), "no number of retries fits: {e}");
+        let p: RoboclawParams = toml::from_str(&format!("{ok}reply_timeout_ms = 200\n")).unwrap();
+        let e = driver_config(&p).unwrap_err();
+        assert!(e.contains("lower reply_timeout_ms to at most 100 or retries to at most 0, or raise command_timeout_ms to at least 600"), "{e}");
+        let p: RoboclawParams = toml::from_str(&format!("{ok}connect_timeout_ms = 0\n")).unwrap();
+        assert!(driver_config(&p).unwrap_err().contains("connect_timeout_ms must be positive"));
+        let p: RoboclawParams = toml::from_str(ok).unwrap();
+        assert_eq!(p.connect_timeout_ms, 5000);
         // Dynamixel keys are not RoboClaw keys.
         let e = toml::from_str::<DynamixelParams>(ok).unwrap_err().to_string();
         assert!(e.contains("counts_per_rev"), "{e}");
@@ -848,7 +884,8 @@ mod tests {
     /// simulated RoboClaw; then the deadman and the shutdown stop.
     #[test]
     fn drive_wire_to_simulated_roboclaw() {
-        let link = std::env::temp_dir().join(format!("fw-motor-{}-blocks", std::process::id()));
+        let dir = crate::tests::TestDir::new("blocks");
+        let link = dir.link();
         let sim =
             sim::start(Protocol::Roboclaw, SimOptions { link: Some(link.clone()), ..Default::default() }).unwrap();
         let drive = Wire::new("drive", DriveCommand::TYPE, DriveCommand::SIZE);
@@ -860,7 +897,7 @@ mod tests {
         let dp = DiffDriveParams { wheel_radius: 0.05, track_width: 0.3, max_wheel_speed: 20.0, accel_limit: 0.0 };
         let mut dd = DiffDriveBlock::open(dp, &mut setup("dd", &[("drive", &drive)], &[("wheels", &wheels)])).unwrap();
         let mp: RoboclawParams = toml::from_str(&format!(
-            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\nreply_timeout_ms = 400\n",
+            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\ncommand_timeout_ms = 600\nreply_timeout_ms = 200\n",
             link.to_str().unwrap()
         ))
         .unwrap();
@@ -903,8 +940,8 @@ mod tests {
             }
         }
         assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "deadman stop");
-        // 300 ms + one 50 ms period, plus slack for a loaded machine.
-        assert!(silent_since.elapsed() < Duration::from_millis(350) + Duration::from_secs(2));
+        // 600 ms + one 50 ms period, plus slack for a loaded machine.
+        assert!(silent_since.elapsed() < Duration::from_millis(650) + Duration::from_secs(2));
 
         // Shutdown: stop() commands zero even while commands are flowing.
         src.send(&DriveCommand { linear: 0.2, angular: 0.0 }, None).unwrap();
@@ -915,7 +952,137 @@ mod tests {
         }
         BlockType::stop(&mut mb, &mut cx).unwrap();
         assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "stopped on shutdown");
-        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(600)));
+    }
+
+    /// Issue 11, item 10: the controller stops answering, then upstream
+    /// stalls. The driver must command zero within command_timeout of the
+    /// last command's commit on the wire (plus a period, plus slack for a
+    /// loaded machine), although every request to the silent controller
+    /// waits (retries + 1) × reply_timeout: exchanges are cut at the deadman
+    /// deadline, and a command picked up late keeps its commit time.
+    ///
+    /// Timings are chosen so the two behaviours cannot be confused: with
+    /// 1000 ms of deadman and 3 × 333 ms per request, stamping on pickup and
+    /// uncut exchanges put the stop 2 s or more after the stall; the bound
+    /// asserted is 1000 + 50 + 400 ms.
+    fn silent_controller_stops_within_deadline<P: DriverParams>(extra: &str) {
+        let tag = P::NAME;
+        let sim_protocol = match tag {
+            "roboclaw" => Protocol::Roboclaw,
+            "dynamixel" => Protocol::Dynamixel,
+            "ros_arduino_bridge" => Protocol::Arduino,
+            "vesc" => Protocol::Vesc,
+            "odrive" => Protocol::Odrive,
+            _ => Protocol::Pololu,
+        };
+        let dir = crate::tests::TestDir::new(&format!("silent-{tag}"));
+        let sim = std::sync::Arc::new(
+            sim::start(sim_protocol, SimOptions { link: Some(dir.link()), ..Default::default() }).unwrap(),
+        );
+        let wheels = Wire::new(&format!("silent-{tag}-wheels"), WheelCommand::TYPE, WheelCommand::SIZE);
+        let odom = Wire::new(&format!("silent-{tag}-odom"), Odometry::TYPE, Odometry::SIZE);
+        let table: toml::Table = toml::from_str(&format!(
+            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\n\
+             command_timeout_ms = 1000\nreply_timeout_ms = 333\nretries = 2\n{extra}",
+            dir.link().to_str().unwrap()
+        ))
+        .unwrap();
+        let params = P::from_table(&table).unwrap();
+        let mut mb =
+            MotorBlock::<P>::open(params, &mut setup("motors", &[("wheels", &wheels)], &[("odometry", &odom)]))
+                .unwrap();
+        let mut cx = Context::new("test", &STOP);
+
+        // Upstream: a thread committing commands at 20 Hz until told to
+        // stall. It then waits for the driver to start a request (the silent
+        // controller receives bytes), commits one last command at that moment
+        // (the driver cannot see it before its exchange ends) and returns when.
+        let stall = std::sync::Arc::new(AtomicBool::new(false));
+        let stall2 = stall.clone();
+        let wire_name = wheels.0.clone();
+        let sim2 = sim.clone();
+        let producer = std::thread::spawn(move || {
+            let mut out: Output<WheelCommand> =
+                Setup::new("pilot", BTreeMap::new(), BTreeMap::from([("out".to_string(), wire_name)]))
+                    .output("out")
+                    .unwrap();
+            let cmd = WheelCommand { left: 2.0, right: 2.0 };
+            // SYNC: pairs with the store of `stall` by the test thread; a
+            // plain flag, nothing else is published through it.
+            while !stall2.load(std::sync::atomic::Ordering::SeqCst) {
+                out.send(&cmd, None).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let seen = sim2.state().bytes_received;
+            sim2.wait_for(Duration::from_secs(5), |s| s.bytes_received > seen);
+            out.send(&cmd, None).unwrap();
+            Instant::now()
+        });
+        let driving = |sim: &sim::SimHandle| sim.received().last().is_some_and(|r| r.m1 != 0.0 && r.m2 != 0.0);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) && !driving(&sim) {
+            mb.step(&mut cx).unwrap();
+        }
+        assert!(driving(&sim), "{tag}: driving before the fault");
+        // The controller goes silent; commands keep coming for a while, so
+        // the driver is busy waiting for replies when upstream stalls.
+        sim.set_faults(Faults { silence: u32::MAX, ..Default::default() });
+        let silent_from = sim.received().len();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(1500) {
+            mb.step(&mut cx).unwrap();
+        }
+        // SYNC: pairs with the producer's load of `stall2`.
+        stall.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut producer = Some(producer);
+        let mut last_cmd = None;
+        let t = Instant::now();
+        let zero = |sim: &sim::SimHandle, after: Instant| {
+            sim.received().iter().find(|r| r.at > after && r.m1 == 0.0 && r.m2 == 0.0).map(|r| r.at)
+        };
+        while t.elapsed() < Duration::from_secs(20) {
+            mb.step(&mut cx).unwrap();
+            if producer.as_ref().is_some_and(|p| p.is_finished()) {
+                last_cmd = producer.take().map(|p| p.join().unwrap());
+            }
+            if last_cmd.is_some_and(|l| zero(&sim, l).is_some()) {
+                break;
+            }
+        }
+        let last = last_cmd.unwrap_or_else(|| producer.take().unwrap().join().unwrap());
+        let received = sim.received();
+        // Causality: no stop while fresh commands were flowing, although
+        // the controller was silent (a cut exchange is not a stale command).
+        let spurious = received[silent_from..].iter().filter(|r| r.at <= last).find(|r| r.m1 == 0.0 && r.m2 == 0.0);
+        assert!(spurious.is_none(), "{tag}: stopped while commands were fresh: {spurious:?}");
+        let z = zero(&sim, last).unwrap_or_else(|| panic!("{tag}: no stop after upstream stalled: {received:?}"));
+        let late = z.duration_since(last);
+        assert!(late <= Duration::from_millis(1000 + 50 + 400), "{tag}: zero {late:?} after the last command");
+        assert!(mb.driver().deadman_active());
+    }
+
+    macro_rules! silent {
+        ($($name:ident => $p:ty, $extra:expr;)+) => {
+            mod silent_controller_stops_within_deadline {
+                use super::*;
+                $(
+                    #[test]
+                    fn $name() {
+                        super::silent_controller_stops_within_deadline::<$p>($extra);
+                    }
+                )+
+            }
+        };
+    }
+
+    silent! {
+        roboclaw => RoboclawParams, "counts_per_rev = 1000.0";
+        dynamixel => DynamixelParams, "";
+        arduino => ArduinoParams, "counts_per_rev = 1000.0";
+        vesc => VescParams, "";
+        odrive => OdriveParams, "";
+        pololu => PololuParams, "";
     }
 }
 
