@@ -35,7 +35,7 @@ use framewire_sdk::block::{
     BlockError, BlockInfo, BlockType, Context, Input, Output, PortType, Ports, Registry, Role, Setup, Step,
 };
 use framewire_sdk::msg::{DriveCommand, Odometry, WheelCommand};
-use serde::Deserialize;
+use framewire_sdk::params::SerialPath;
 use std::time::{Duration, Instant};
 
 /// Registers `diff_drive` and every motor driver block.
@@ -53,19 +53,18 @@ pub fn register(reg: &mut Registry) -> Result<(), framewire_sdk::block::Registry
 
 // ---------------------------------------------------------------- diff_drive
 
-/// Parameters of `diff_drive`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiffDriveParams {
-    /// Wheel radius, metres.
-    pub wheel_radius: f64,
-    /// Distance between the wheels, metres.
-    pub track_width: f64,
-    /// Largest wheel speed, rad/s; both wheels are scaled together above it.
-    pub max_wheel_speed: f64,
-    /// Largest wheel acceleration, rad/s² (0 = unlimited).
-    #[serde(default)]
-    pub accel_limit: f64,
+framewire_sdk::params! {
+    /// Parameters of `diff_drive`.
+    pub struct DiffDriveParams {
+        /// Wheel radius, metres.
+        pub wheel_radius: f64 = required(0.05),
+        /// Distance between the wheels' contact points, metres.
+        pub track_width: f64 = required(0.3),
+        /// Largest wheel speed, rad/s; both wheels are scaled together above it, so a turn keeps its direction.
+        pub max_wheel_speed: f64 = required(20.0),
+        /// Largest wheel acceleration, rad/s² (0 = unlimited).
+        pub accel_limit: f64 = 0.0,
+    }
 }
 
 /// Drive commands (m/s, rad/s) in, wheel targets (rad/s) out.
@@ -80,15 +79,6 @@ impl BlockType for DiffDriveBlock {
     type Params = DiffDriveParams;
     fn info() -> BlockInfo {
         BlockInfo::new("diff_drive", "Turns drive commands (m/s, rad/s) into left/right wheel speeds (rad/s)")
-            .param("wheel_radius", "float", "required", "wheel radius, metres")
-            .param("track_width", "float", "required", "distance between the wheels, metres")
-            .param(
-                "max_wheel_speed",
-                "float",
-                "required",
-                "rad/s; both wheels are scaled so the turn keeps its direction",
-            )
-            .param("accel_limit", "float", "0", "largest wheel acceleration, rad/s² (0 = unlimited)")
     }
     fn ports(p: &DiffDriveParams) -> Result<Ports, String> {
         geometry(p.wheel_radius, p.track_width, 1.0, p.max_wheel_speed, p.accel_limit).validate()?;
@@ -125,7 +115,7 @@ fn geometry(wheel_radius: f64, track_width: f64, counts_per_rev: f64, max: f64, 
 
 // ------------------------------------------------------------ driver blocks
 
-/// The keys every driver block has, for the generic block.
+/// The keys every driver block has, with its baud rate, for the generic block.
 #[derive(Clone, Debug)]
 pub struct Common {
     /// Serial device path.
@@ -156,6 +146,64 @@ pub struct Common {
     pub connect_timeout_ms: u64,
 }
 
+framewire_sdk::params! {
+    /// The keys every driver block has (each block adds its baud rate and
+    /// its protocol's own keys).
+    pub struct DriverKeys {
+        /// Serial device; /dev/framewire/motors (udev/README.md) or /dev/serial/by-id/... survive replugging.
+        pub port: SerialPath = required("/dev/framewire/motors"),
+        /// How often targets are sent and feedback read, Hz.
+        pub rate_hz: f64 = 20.0,
+        /// Deadman: zero after this long without a command, ms; also the controller's own timeout where framewire programs it.
+        pub command_timeout_ms: u64 = 300,
+        /// Wheel radius, metres (odometry).
+        pub wheel_radius: f64 = required(0.05),
+        /// Distance between the wheels' contact points, metres (odometry).
+        pub track_width: f64 = required(0.3),
+        /// Largest wheel speed, rad/s: targets are clamped to it (and it is full scale for open-loop controllers).
+        pub max_wheel_speed: f64 = required(20.0),
+        /// Channel (1 or 2) that drives the left wheel.
+        pub left_motor: u8 = 1,
+        /// Reverse the left wheel.
+        pub invert_left: bool = false,
+        /// Reverse the right wheel.
+        pub invert_right: bool = false,
+        /// Longest wait for one reply, ms; reply_timeout_ms x (retries + 1) must fit in command_timeout_ms.
+        pub reply_timeout_ms: u64 = 100,
+        /// Extra attempts after a bad or missing reply.
+        pub retries: u32 = 2,
+        /// The block fails if it cannot open the port and configure the controller within this long, ms.
+        pub connect_timeout_ms: u64 = 5000,
+    }
+}
+
+// The defaults written above are the crate's own constants.
+const _: () = assert!(super::DEFAULT_COMMAND_TIMEOUT.as_millis() == 300);
+const _: () = assert!(super::driver::DEFAULT_CONNECT_TIMEOUT.as_millis() == 5000);
+const _: () = assert!(proto::roboclaw::ADDRESS_MIN == 128 && proto::sabertooth::ADDRESS_MIN == 128);
+const _: () = assert!(proto::arduino::DEFAULT_PID_RATE == 30.0);
+
+impl DriverKeys {
+    /// The common keys with the block's baud rate.
+    pub fn common(&self, baud: u32) -> Common {
+        Common {
+            port: self.port.0.to_string_lossy().into_owned(),
+            baud,
+            rate_hz: self.rate_hz,
+            command_timeout_ms: self.command_timeout_ms,
+            wheel_radius: self.wheel_radius,
+            track_width: self.track_width,
+            max_wheel_speed: self.max_wheel_speed,
+            left_motor: self.left_motor,
+            invert_left: self.invert_left,
+            invert_right: self.invert_right,
+            reply_timeout_ms: self.reply_timeout_ms,
+            retries: self.retries,
+            connect_timeout_ms: self.connect_timeout_ms,
+        }
+    }
+}
+
 /// What a protocol's parameter struct provides to [`MotorBlock`].
 pub trait DriverParams: framewire_sdk::params::Params + Clone {
     /// Block type name.
@@ -168,8 +216,6 @@ pub trait DriverParams: framewire_sdk::params::Params + Clone {
     fn counts_per_rev(&self) -> f64 {
         1.0
     }
-    /// The protocol's own keys, for `framewire blocks`.
-    fn extra_info(info: BlockInfo) -> BlockInfo;
     /// Checks the protocol's own keys.
     fn validate(&self) -> Result<(), String> {
         Ok(())
@@ -178,181 +224,19 @@ pub trait DriverParams: framewire_sdk::params::Params + Clone {
     fn backend(&self) -> Box<dyn Backend>;
 }
 
-fn d_rate() -> f64 {
-    20.0
-}
-fn d_timeout() -> u64 {
-    super::DEFAULT_COMMAND_TIMEOUT.as_millis() as u64
-}
-fn d_left() -> u8 {
-    1
-}
-fn d_reply() -> u64 {
-    100
-}
-fn d_retries() -> u32 {
-    2
-}
-fn d_connect() -> u64 {
-    super::driver::DEFAULT_CONNECT_TIMEOUT.as_millis() as u64
-}
-fn d_one() -> f64 {
-    1.0
-}
-
-/// Declares a driver's parameter struct: the common keys plus `extra`.
-macro_rules! driver_params {
-    ($(#[$doc:meta])* $name:ident { $($(#[$fa:meta])* $f:ident : $t:ty,)* }) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            /// Serial device path.
-            pub port: String,
-            /// Send/read rate, Hz.
-            #[serde(default = "d_rate")]
-            pub rate_hz: f64,
-            /// Deadman timeout, ms; also programs the controller's timeout.
-            #[serde(default = "d_timeout")]
-            pub command_timeout_ms: u64,
-            /// Wheel radius, m.
-            pub wheel_radius: f64,
-            /// Track width, m.
-            pub track_width: f64,
-            /// Largest wheel speed, rad/s.
-            pub max_wheel_speed: f64,
-            /// Channel of the left wheel (1 or 2).
-            #[serde(default = "d_left")]
-            pub left_motor: u8,
-            /// Reverse the left wheel.
-            #[serde(default)]
-            pub invert_left: bool,
-            /// Reverse the right wheel.
-            #[serde(default)]
-            pub invert_right: bool,
-            /// Reply timeout, ms.
-            #[serde(default = "d_reply")]
-            pub reply_timeout_ms: u64,
-            /// Retries after the first attempt.
-            #[serde(default = "d_retries")]
-            pub retries: u32,
-            /// Longest time to the first connection, ms.
-            #[serde(default = "d_connect")]
-            pub connect_timeout_ms: u64,
-            $($(#[$fa])* pub $f: $t,)*
-        }
-
-        framewire_sdk::serde_params!($name);
-
-        impl $name {
-            fn common_keys(&self, baud: u32) -> Common {
-                Common {
-                    port: self.port.clone(),
-                    baud,
-                    rate_hz: self.rate_hz,
-                    command_timeout_ms: self.command_timeout_ms,
-                    wheel_radius: self.wheel_radius,
-                    track_width: self.track_width,
-                    max_wheel_speed: self.max_wheel_speed,
-                    left_motor: self.left_motor,
-                    invert_left: self.invert_left,
-                    invert_right: self.invert_right,
-                    reply_timeout_ms: self.reply_timeout_ms,
-                    retries: self.retries,
-                    connect_timeout_ms: self.connect_timeout_ms,
-                }
-            }
-        }
-    };
-}
-
-fn common_info(info: BlockInfo, baud: &'static str) -> BlockInfo {
-    info.role(Role::Actuator)
-        .device_param("port", "required", "serial device; a /dev/serial/by-id/... path survives replugging")
-        .param("baud", "int", baud, "baud rate")
-        .param("rate_hz", "float", "20", "how often targets are sent and feedback read")
-        .param(
-            "command_timeout_ms",
-            "int",
-            "300",
-            "deadman: zero after this long without a command; also the controller's own timeout",
-        )
-        .param("wheel_radius", "float", "required", "metres (odometry)")
-        .param("track_width", "float", "required", "metres (odometry)")
-        .param("max_wheel_speed", "float", "required", "rad/s: targets are clamped to it")
-        .param("left_motor", "int", "1", "channel (1 or 2) that drives the left wheel")
-        .param("invert_left", "bool", "false", "reverse the left wheel")
-        .param("invert_right", "bool", "false", "reverse the right wheel")
-        .param("reply_timeout_ms", "int", "100", "longest wait for one reply")
-        .param("retries", "int", "2", "extra attempts after a bad or missing reply")
-        .param(
-            "connect_timeout_ms",
-            "int",
-            "5000",
-            "the block fails if it cannot open the port and configure the controller within this long",
-        )
-}
-
-fn d_baud_38400() -> u32 {
-    38400
-}
-fn d_baud_57600() -> u32 {
-    57600
-}
-fn d_baud_9600() -> u32 {
-    9600
-}
-fn d_baud_115200() -> u32 {
-    115200
-}
-fn d_roboclaw_address() -> u8 {
-    proto::roboclaw::ADDRESS_MIN
-}
-fn d_dxl_left() -> u8 {
-    1
-}
-fn d_dxl_right() -> u8 {
-    2
-}
-fn d_pid_rate() -> f64 {
-    proto::arduino::DEFAULT_PID_RATE
-}
-fn d_saber_address() -> u8 {
-    proto::sabertooth::ADDRESS_MIN
-}
-fn d_packetized() -> String {
-    "packetized".into()
-}
-fn d_can_id() -> u8 {
-    1
-}
-fn d_pole_pairs() -> f64 {
-    7.0
-}
-fn d_true() -> bool {
-    true
-}
-fn d_dev1() -> u8 {
-    1
-}
-fn d_dev2() -> u8 {
-    2
-}
-
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `roboclaw` block.
-    RoboclawParams {
+    pub struct RoboclawParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (the controller's packet serial setting).
-        #[serde(default = "d_baud_38400")]
-        baud: u32,
+        pub baud: u32 = 38400,
         /// Packet serial address, 128..=135.
-        #[serde(default = "d_roboclaw_address")]
-        address: u8,
+        pub address: u8 = 128,
         /// Encoder counts per wheel revolution (quadrature, after gearing).
-        counts_per_rev: f64,
+        pub counts_per_rev: f64 = required(1920.0),
         /// Acceleration in counts/s² (command 40); 0 = the controller's default (command 37).
-        #[serde(default)]
-        accel: u32,
+        pub accel: u32 = 0,
     }
 }
 
@@ -360,16 +244,10 @@ impl DriverParams for RoboclawParams {
     const NAME: &'static str = "roboclaw";
     const DESCRIPTION: &'static str = "RoboClaw / Basicmicro packet serial motor driver (speed control with encoders)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
+        self.keys.common(self.baud)
     }
     fn counts_per_rev(&self) -> f64 {
         self.counts_per_rev
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "38400")
-            .param("address", "int", "128", "packet serial address, 128-135")
-            .param("counts_per_rev", "float", "required", "encoder counts per wheel revolution")
-            .param("accel", "int", "0", "acceleration, counts/s² (0 = controller default)")
     }
     fn validate(&self) -> Result<(), String> {
         let r = proto::roboclaw::ADDRESS_MIN..=proto::roboclaw::ADDRESS_MAX;
@@ -386,18 +264,17 @@ impl DriverParams for RoboclawParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `dynamixel` block.
-    DynamixelParams {
+    pub struct DynamixelParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (factory default of X series: 57600).
-        #[serde(default = "d_baud_57600")]
-        baud: u32,
+        pub baud: u32 = 57600,
         /// ID of the left servo.
-        #[serde(default = "d_dxl_left")]
-        left_id: u8,
+        pub left_id: u8 = 1,
         /// ID of the right servo.
-        #[serde(default = "d_dxl_right")]
-        right_id: u8,
+        pub right_id: u8 = 2,
     }
 }
 
@@ -406,18 +283,10 @@ impl DriverParams for DynamixelParams {
     const DESCRIPTION: &'static str = "ROBOTIS Dynamixel Protocol 2.0 servos in velocity mode (X series)";
     fn common(&self) -> Common {
         // IDs name the sides directly, so there is no channel to choose.
-        Common { left_motor: 1, ..self.common_keys(self.baud) }
+        Common { left_motor: 1, ..self.keys.common(self.baud) }
     }
     fn counts_per_rev(&self) -> f64 {
         proto::dynamixel::COUNTS_PER_REV
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "57600").param("left_id", "int", "1", "ID of the left servo").param(
-            "right_id",
-            "int",
-            "2",
-            "ID of the right servo",
-        )
     }
     fn validate(&self) -> Result<(), String> {
         for id in [self.left_id, self.right_id] {
@@ -435,20 +304,19 @@ impl DriverParams for DynamixelParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `ros_arduino_bridge` block.
-    ArduinoParams {
+    pub struct ArduinoParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (the sketch's BAUDRATE).
-        #[serde(default = "d_baud_57600")]
-        baud: u32,
+        pub baud: u32 = 57600,
         /// Encoder ticks per wheel revolution.
-        counts_per_rev: f64,
+        pub counts_per_rev: f64 = required(1920.0),
         /// The sketch's PID_RATE, Hz.
-        #[serde(default = "d_pid_rate")]
-        pid_rate: f64,
+        pub pid_rate: f64 = 30.0,
         /// PID gains `[Kp, Kd, Ki, Ko]` sent with `u` on connection.
-        #[serde(default)]
-        pid: Option<[i32; 4]>,
+        pub pid: Option<[i32; 4]> = None,
     }
 }
 
@@ -456,16 +324,10 @@ impl DriverParams for ArduinoParams {
     const NAME: &'static str = "ros_arduino_bridge";
     const DESCRIPTION: &'static str = "Arduino running ROSArduinoBridge (m/e/r/u/b line protocol)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
+        self.keys.common(self.baud)
     }
     fn counts_per_rev(&self) -> f64 {
         self.counts_per_rev
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "57600")
-            .param("counts_per_rev", "float", "required", "encoder ticks per wheel revolution")
-            .param("pid_rate", "float", "30", "the sketch's PID_RATE, Hz")
-            .param("pid", "[int; 4]", "none", "PID gains [Kp, Kd, Ki, Ko] to send on connection")
     }
     fn validate(&self) -> Result<(), String> {
         if !(self.counts_per_rev > 0.0 && self.pid_rate > 0.0) {
@@ -478,18 +340,17 @@ impl DriverParams for ArduinoParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `sabertooth` block.
-    SabertoothParams {
+    pub struct SabertoothParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (DIP switches).
-        #[serde(default = "d_baud_9600")]
-        baud: u32,
+        pub baud: u32 = 9600,
         /// `packetized` or `simplified`.
-        #[serde(default = "d_packetized")]
-        mode: String,
+        pub mode: String = "packetized",
         /// Packetized address, 128..=135.
-        #[serde(default = "d_saber_address")]
-        address: u8,
+        pub address: u8 = 128,
     }
 }
 
@@ -497,12 +358,7 @@ impl DriverParams for SabertoothParams {
     const NAME: &'static str = "sabertooth";
     const DESCRIPTION: &'static str = "Dimension Engineering Sabertooth (packetized or simplified serial, open loop)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "9600")
-            .param("mode", "string", "\"packetized\"", "packetized (address, checksum, serial timeout) or simplified")
-            .param("address", "int", "128", "packetized address, 128-135")
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         match self.mode.as_str() {
@@ -520,25 +376,23 @@ impl DriverParams for SabertoothParams {
         } else {
             SabertoothMode::Packetized(self.address)
         };
-        Box::new(SabertoothBackend { mode, max_wheel_speed: self.max_wheel_speed })
+        Box::new(SabertoothBackend { mode, max_wheel_speed: self.keys.max_wheel_speed })
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `vesc` block.
-    VescParams {
+    pub struct VescParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (App Settings > UART).
-        #[serde(default = "d_baud_115200")]
-        baud: u32,
+        pub baud: u32 = 115200,
         /// CAN ID of the VESC on channel 2 (reached through the UART one).
-        #[serde(default = "d_can_id")]
-        can_id: u8,
+        pub can_id: u8 = 1,
         /// Motor pole pairs.
-        #[serde(default = "d_pole_pairs")]
-        pole_pairs: f64,
+        pub pole_pairs: f64 = 7.0,
         /// Motor turns per wheel turn.
-        #[serde(default = "d_one")]
-        gear_ratio: f64,
+        pub gear_ratio: f64 = 1.0,
     }
 }
 
@@ -546,13 +400,7 @@ impl DriverParams for VescParams {
     const NAME: &'static str = "vesc";
     const DESCRIPTION: &'static str = "Two VESCs (UART + CAN forward) in RPM control";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "115200")
-            .param("can_id", "int", "1", "CAN ID of the second VESC (channel 2)")
-            .param("pole_pairs", "float", "7", "motor pole pairs (ERPM = RPM × pole pairs)")
-            .param("gear_ratio", "float", "1", "motor turns per wheel turn")
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         if !(self.pole_pairs > 0.0 && self.gear_ratio > 0.0) {
@@ -565,18 +413,17 @@ impl DriverParams for VescParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `odrive` block.
-    OdriveParams {
+    pub struct OdriveParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (config.uart_baudrate).
-        #[serde(default = "d_baud_115200")]
-        baud: u32,
+        pub baud: u32 = 115200,
         /// Motor turns per wheel turn.
-        #[serde(default = "d_one")]
-        gear_ratio: f64,
+        pub gear_ratio: f64 = 1.0,
         /// Append and require `*checksum` on every line.
-        #[serde(default = "d_true")]
-        checksum: bool,
+        pub checksum: bool = true,
     }
 }
 
@@ -584,15 +431,7 @@ impl DriverParams for OdriveParams {
     const NAME: &'static str = "odrive";
     const DESCRIPTION: &'static str = "ODrive (0.5.x) over the ASCII protocol, velocity control with its watchdog";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "115200").param("gear_ratio", "float", "1", "motor turns per wheel turn").param(
-            "checksum",
-            "bool",
-            "true",
-            "append and require *checksum on every line",
-        )
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         if self.gear_ratio <= 0.0 {
@@ -605,18 +444,17 @@ impl DriverParams for OdriveParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `pololu_smc` block.
-    PololuParams {
+    pub struct PololuParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (or autodetect on the controller).
-        #[serde(default = "d_baud_9600")]
-        baud: u32,
+        pub baud: u32 = 9600,
         /// Device number of the channel 1 controller.
-        #[serde(default = "d_dev1")]
-        device_1: u8,
+        pub device_1: u8 = 1,
         /// Device number of the channel 2 controller.
-        #[serde(default = "d_dev2")]
-        device_2: u8,
+        pub device_2: u8 = 2,
     }
 }
 
@@ -625,15 +463,7 @@ impl DriverParams for PololuParams {
     const DESCRIPTION: &'static str =
         "Two Pololu Simple Motor Controllers on one serial line (Pololu protocol, open loop)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "9600").param("device_1", "int", "1", "device number of the channel 1 controller").param(
-            "device_2",
-            "int",
-            "2",
-            "device number of the channel 2 controller",
-        )
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         if self.device_1 > 127 || self.device_2 > 127 || self.device_1 == self.device_2 {
@@ -642,7 +472,7 @@ impl DriverParams for PololuParams {
         Ok(())
     }
     fn backend(&self) -> Box<dyn Backend> {
-        Box::new(PololuBackend::new([self.device_1, self.device_2], self.max_wheel_speed))
+        Box::new(PololuBackend::new([self.device_1, self.device_2], self.keys.max_wheel_speed))
     }
 }
 
@@ -679,6 +509,8 @@ pub struct MotorBlock<P> {
     output: Output<Odometry>,
     driver: Driver,
     port: String,
+    /// The link state last reported to the runtime (`framewire status`).
+    reported: Option<(std::mem::Discriminant<super::driver::LinkState>, Option<String>)>,
     /// Glass-to-motor latencies of the whole run (the driver's own
     /// histogram holds the current report period's).
     latency_run: Latencies,
@@ -693,6 +525,30 @@ impl<P: DriverParams> MotorBlock<P> {
     /// The driver inside (its link state, counters, deadman).
     pub fn driver(&self) -> &Driver {
         &self.driver
+    }
+
+    /// Tells the runtime when the link changes state (connecting,
+    /// connected, lost) or its last error changes, so `framewire status`
+    /// shows a driver that is "running" but not driving.
+    fn report_link(&mut self, cx: &Context) {
+        use super::driver::LinkState;
+        use framewire_sdk::state::Link;
+        let Some(st) = self.driver.link_status() else { return };
+        let key = (std::mem::discriminant(&st.state), st.last_error.clone());
+        if self.reported.as_ref() == Some(&key) {
+            return;
+        }
+        let (link, what) = match st.state {
+            LinkState::Connecting { .. } => (Link::Connecting, "connecting to"),
+            LinkState::Connected { .. } => (Link::Connected, "talking to"),
+            LinkState::Lost { .. } => (Link::Lost, "lost"),
+        };
+        let detail = match &st.last_error {
+            Some(e) => format!("{what} {}: {e}", self.port),
+            None => format!("{what} {}", self.port),
+        };
+        cx.set_link(link, &detail);
+        self.reported = Some(key);
     }
 
     /// The newest command waiting on the input, if any, stamped with its
@@ -735,7 +591,7 @@ impl<P: DriverParams> MotorBlock<P> {
 impl<P: DriverParams> BlockType for MotorBlock<P> {
     type Params = P;
     fn info() -> BlockInfo {
-        P::extra_info(BlockInfo::new(P::NAME, P::DESCRIPTION))
+        BlockInfo::new(P::NAME, P::DESCRIPTION).role(Role::Actuator)
     }
     fn ports(p: &P) -> Result<Ports, String> {
         driver_config(p)?;
@@ -752,6 +608,7 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
             output: setup.output("odometry")?,
             driver,
             port,
+            reported: None,
             latency_run: Latencies::new(),
             next_latency_report: Instant::now() + LATENCY_REPORT,
             _p: std::marker::PhantomData,
@@ -761,9 +618,10 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
         let wait = self.driver.time_to_next_tick(Instant::now()).min(cx.tick());
         let cmd = self.newest_command(wait);
         let now = Instant::now();
-        let r = self.driver.tick_at(now, cmd);
+        let result = self.driver.tick_at(now, cmd);
+        self.report_link(cx);
         self.report_latency(now, cx);
-        match r {
+        match result {
             Ok(Some(odom)) => {
                 self.output.send(&odom, None)?;
                 Ok(Step::Continue)
@@ -836,10 +694,10 @@ mod tests {
     fn params_are_strict_and_validated() {
         let ok = "port = \"/dev/ttyACM0\"\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\n";
         let p: RoboclawParams = toml::from_str(ok).unwrap();
-        assert_eq!((p.baud, p.address, p.rate_hz, p.command_timeout_ms), (38400, 128, 20.0, 300));
+        assert_eq!((p.baud, p.address, p.keys.rate_hz, p.keys.command_timeout_ms), (38400, 128, 20.0, 300));
         assert!(driver_config(&p).is_ok());
         let e = toml::from_str::<RoboclawParams>(&format!("{ok}adress = 129\n")).unwrap_err().to_string();
-        assert!(e.contains("unknown field `adress`"), "{e}");
+        assert!(e.contains("unknown parameter `adress`; did you mean `address`?"), "{e}");
         let p: RoboclawParams = toml::from_str(&format!("{ok}address = 140\n")).unwrap();
         assert!(driver_config(&p).unwrap_err().contains("128 to 135"));
         let p: RoboclawParams = toml::from_str(&format!("{ok}command_timeout_ms = 60\n")).unwrap();
@@ -861,7 +719,7 @@ mod tests {
         let p: RoboclawParams = toml::from_str(&format!("{ok}connect_timeout_ms = 0\n")).unwrap();
         assert!(driver_config(&p).unwrap_err().contains("connect_timeout_ms must be positive"));
         let p: RoboclawParams = toml::from_str(ok).unwrap();
-        assert_eq!(p.connect_timeout_ms, 5000);
+        assert_eq!(p.keys.connect_timeout_ms, 5000);
         // Dynamixel keys are not RoboClaw keys.
         let e = toml::from_str::<DynamixelParams>(ok).unwrap_err().to_string();
         assert!(e.contains("counts_per_rev"), "{e}");
@@ -1085,6 +943,3 @@ mod tests {
         pololu => PololuParams, "";
     }
 }
-
-// Parameter structs parsed with serde (documented by hand in `info()`).
-framewire_sdk::serde_params!(DiffDriveParams);

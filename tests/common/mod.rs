@@ -258,8 +258,15 @@ pub struct SimMotor {
 
 impl SimMotor {
     pub fn start(protocol: &str, link: &Path) -> SimMotor {
+        SimMotor::start_with(protocol, link, &[])
+    }
+
+    /// A simulator with fault flags (`--silent`, `--corrupt`, ...).
+    pub fn start_with(protocol: &str, link: &Path, flags: &[&str]) -> SimMotor {
         let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
-            .args(["sim-motor", "--protocol", protocol, "--link"])
+            .args(["sim-motor", "--protocol", protocol])
+            .args(flags)
+            .arg("--link")
             .arg(link)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
