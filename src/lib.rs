@@ -14,6 +14,8 @@
 //! | [`filters`] | `framewire-filters` | image filters and their blocks |
 //! | [`motor`] | `framewire-motor` | serial motor drivers, kinematics, simulators |
 //! | [`runtime`] | `framewire-runtime` | pipeline files, supervisor, block process, status |
+//! | [`world`] | `framewire-world` | the simulated world of the demo: room, robot, ball, camera, motor controller |
+//! | [`control`] | `framewire-control` | controllers: the `follow` block (detections and odometry to drive commands) |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
 //! | [`setup`] | `framewire-setup` | udev rules, the boot service, `framewire doctor` |
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
@@ -28,6 +30,7 @@
 pub use framewire_bench as bench;
 pub use framewire_builtin as builtin;
 pub use framewire_camera as camera;
+pub use framewire_control as control;
 pub use framewire_filters as filters;
 pub use framewire_motor as motor;
 pub use framewire_runtime as runtime;
@@ -38,11 +41,13 @@ pub use framewire_sys as sys;
 pub use framewire_user_blocks as user_blocks;
 pub use framewire_wire as wire;
 pub use framewire_wire::image;
+pub use framewire_world as world;
 
 use framewire_sdk::block::{Registry, RegistryError};
 
 /// Every block type and message type this build knows: the built-in,
-/// camera, filter and motor blocks, and the user's blocks from `blocks/`.
+/// camera, filter, motor, controller and simulated-world blocks, and the
+/// user's blocks from `blocks/`.
 /// A user block whose name clashes with another is an error naming both.
 pub fn registry() -> Result<Registry, RegistryError> {
     let mut reg = Registry::new();
@@ -50,6 +55,8 @@ pub fn registry() -> Result<Registry, RegistryError> {
     reg.add::<framewire_camera::CameraBlock>()?;
     framewire_filters::blocks::register(&mut reg)?;
     framewire_motor::blocks::register(&mut reg)?;
+    framewire_control::register(&mut reg)?;
+    framewire_world::register(&mut reg)?;
     framewire_user_blocks::register(&mut reg)?;
     Ok(reg)
 }

@@ -104,7 +104,7 @@ enum Cmd {
     },
     /// List V4L2 cameras: driver, card, bus, formats, sizes, rates, controls.
     Devices,
-    /// Benchmarks (`framewire bench wire`, `framewire bench camera`).
+    /// Benchmarks (`framewire bench wire`, `framewire bench demo`, `framewire bench camera`, ...).
     Bench {
         /// What to measure.
         #[command(subcommand)]
@@ -209,6 +209,12 @@ enum Bench {
     /// Every filter against OpenCV (if installed) and the memory floor, at 640x480 and 1920x1080.
     Filters {
         /// Options: --sizes 640x480,1920x1080 --only NAME --rounds N --no-opencv.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The closed-loop demo: frames/s per wire and glass-to-motor latency at 640x480 and 1920x1080.
+    Demo {
+        /// Options: --sizes 640x480,1920x1080 --seconds 10 --warmup 3 --config config/demo.toml.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -498,6 +504,11 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Bench { what: Bench::Filters { args } } => {
             let a = framewire::filters::bench::Args::parse(args).map_err(|e| anyhow::anyhow!("bench filters: {e}"))?;
             framewire::filters::bench::run(&a)?;
+            Ok(exit::OK)
+        }
+        Cmd::Bench { what: Bench::Demo { args } } => {
+            let a = framewire::bench::demo::Args::parse(&args).map_err(|e| anyhow::anyhow!("bench demo: {e}"))?;
+            framewire::bench::demo::run(&a).map_err(|e| anyhow::anyhow!("bench demo: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Camera { device, frames } } => {

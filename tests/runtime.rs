@@ -69,18 +69,39 @@ fn check_accepts_the_shipped_pipelines() {
         // Device files hold only [devices.*] tables; pipelines have blocks.
         if f.extension().is_some_and(|x| x == "toml") && src.contains("[[block]]") {
             let out = framewire(&p).arg("check").arg(&f).output().unwrap();
-            assert!(out.status.success(), "{}: {}", f.display(), text(&out));
             n += 1;
+            // The robot's pipeline names its devices by the stable links the
+            // udev rules make; without the hardware, those two (and nothing
+            // else) are missing.
+            let absent: Vec<&str> = ["/dev/framewire/camera0", "/dev/framewire/motors"]
+                .into_iter()
+                .filter(|d| !Path::new(d).exists())
+                .collect();
+            if f.ends_with("robot.toml") && !absent.is_empty() {
+                let all = text(&out);
+                assert_eq!(out.status.code(), Some(2), "{all}");
+                for d in &absent {
+                    assert!(all.contains(&format!("device {d} does not exist")), "{all}");
+                }
+                assert!(all.contains(&format!("{} problem(s)", absent.len())), "only the devices are missing: {all}");
+                skip(
+                    "check_accepts_the_shipped_pipelines (config/robot.toml's devices)",
+                    "robot-hardware",
+                    &format!("{} not present here; the rest of config/robot.toml checked", absent.join(", ")),
+                );
+                continue;
+            }
+            assert!(out.status.success(), "{}: {}", f.display(), text(&out));
         }
     }
-    assert!(n >= 2);
+    assert!(n >= 5, "{n} pipelines");
 }
 
-/// The demo uses the example user block compiled from blocks/invert.rs.
+/// config/invert.toml runs the example user block compiled from blocks/invert.rs.
 #[test]
-fn demo_pipeline_with_the_custom_block_runs_and_cleans_up() {
+fn invert_pipeline_with_the_custom_block_runs_and_cleans_up() {
     let p = Prefix::new();
-    let out = framewire(&p).args(["run", "config/demo.toml", "--for", "2s"]).output().unwrap();
+    let out = framewire(&p).args(["run", "config/invert.toml", "--for", "2s"]).output().unwrap();
     let all = text(&out);
     assert!(out.status.success(), "{all}");
     assert!(all.contains("started block invert (invert)"), "{all}");
@@ -214,9 +235,9 @@ fn a_second_run_of_the_same_pipeline_is_refused_and_status_sees_the_first() {
 #[test]
 fn graph_prints_dot() {
     let p = Prefix::new();
-    let out = framewire(&p).args(["graph", "config/demo.toml"]).output().unwrap();
+    let out = framewire(&p).args(["graph", "config/invert.toml"]).output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.starts_with("digraph \"demo\" {"), "{s}");
+    assert!(s.starts_with("digraph \"invert\" {"), "{s}");
     assert!(s.contains("\"camera\" -> \"invert\" [label=\"frames -> input\\nlatest\"];"), "{s}");
 }
 

@@ -28,6 +28,7 @@ use super::driver::{
     ArduinoBackend, Backend, Driver, DriverConfig, DynamixelBackend, OdriveBackend, PololuBackend, RoboclawBackend,
     SabertoothBackend, SabertoothMode, VescBackend,
 };
+use super::latency::Latencies;
 use super::serial::LinkConfig;
 use super::{MotorError, proto};
 use framewire_sdk::block::{
@@ -510,8 +511,15 @@ pub struct MotorBlock<P> {
     port: String,
     /// The link state last reported to the runtime (`framewire status`).
     reported: Option<(std::mem::Discriminant<super::driver::LinkState>, Option<String>)>,
+    /// Glass-to-motor latencies of the whole run (the driver's own
+    /// histogram holds the current report period's).
+    latency_run: Latencies,
+    next_latency_report: Instant,
     _p: std::marker::PhantomData<P>,
 }
+
+/// How often a driver block logs its glass-to-motor latency.
+const LATENCY_REPORT: Duration = Duration::from_secs(1);
 
 impl<P: DriverParams> MotorBlock<P> {
     /// The driver inside (its link state, counters, deadman).
@@ -553,9 +561,30 @@ impl<P: DriverParams> MotorBlock<P> {
             newest = Some(s);
         }
         let s = newest?;
+        // The capture time of the frame this command came from travels in
+        // the slot's metadata; its age is taken when the bytes go out.
+        self.driver.note_source(s.meta.timestamp_ns);
         let age = Duration::from_nanos(framewire_sdk::monotonic_ns().saturating_sub(s.meta.commit_ns));
         let now = Instant::now();
         Some((now.checked_sub(age).unwrap_or(now), s.msg))
+    }
+
+    /// Logs the latencies of the period that ended and shows them as gauges
+    /// (`latency_p50_ms`, `latency_p99_ms`) on the live status line and in
+    /// `framewire status`.
+    fn report_latency(&mut self, now: Instant, cx: &Context) {
+        if now < self.next_latency_report {
+            return;
+        }
+        self.next_latency_report = now + LATENCY_REPORT;
+        let window = self.driver.latency();
+        if window.count() > 0 {
+            tracing::info!("glass-to-motor latency (frame capture to serial write): {}", window.summary());
+            cx.gauge("latency_p50_ms", window.quantile(0.5) as f64 / 1e6);
+            cx.gauge("latency_p99_ms", window.quantile(0.99) as f64 / 1e6);
+            self.latency_run.merge(window);
+            window.clear();
+        }
     }
 }
 
@@ -580,14 +609,18 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
             driver,
             port,
             reported: None,
+            latency_run: Latencies::new(),
+            next_latency_report: Instant::now() + LATENCY_REPORT,
             _p: std::marker::PhantomData,
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let wait = self.driver.time_to_next_tick(Instant::now()).min(cx.tick());
         let cmd = self.newest_command(wait);
-        let result = self.driver.tick_at(Instant::now(), cmd);
+        let now = Instant::now();
+        let result = self.driver.tick_at(now, cmd);
         self.report_link(cx);
+        self.report_latency(now, cx);
         match result {
             Ok(Some(odom)) => {
                 self.output.send(&odom, None)?;
@@ -609,7 +642,15 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
         }
     }
     fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
-        self.driver.stop().map_err(|e| BlockError::Device { device: P::NAME.into(), message: e.to_string() })
+        // Zero first, then anything else: after the supervisor's death a log
+        // line can fail (its pipe is gone), and nothing may delay the stop.
+        let stopped =
+            self.driver.stop().map_err(|e| BlockError::Device { device: P::NAME.into(), message: e.to_string() });
+        self.latency_run.merge(self.driver.latency());
+        if self.latency_run.count() > 0 {
+            tracing::info!("glass-to-motor latency over the run: {}", self.latency_run.summary());
+        }
+        stopped
     }
 }
 

@@ -11,6 +11,7 @@
 //! * [`diff`]: differential-drive kinematics and odometry integration;
 //! * [`driver`]: the driver core with its deadman stop, and one backend per
 //!   protocol;
+//! * [`latency`]: the glass-to-motor latency histogram the driver fills;
 //! * [`blocks`]: the `diff_drive` block and one driver block per protocol
 //!   (register them with [`blocks::register`]).
 //!
@@ -24,6 +25,7 @@
 pub mod blocks;
 pub mod diff;
 pub mod driver;
+pub mod latency;
 pub mod proto;
 pub mod serial;
 pub mod sim;

@@ -268,6 +268,7 @@ pub struct Link {
     last_attempt: Option<Instant>,
     last_error: Option<String>,
     deadline: Option<Instant>,
+    last_write_ns: u64,
 }
 
 impl Link {
@@ -281,7 +282,15 @@ impl Link {
             last_attempt: None,
             last_error: None,
             deadline: None,
+            last_write_ns: 0,
         }
+    }
+
+    /// When the last write to the port returned (`CLOCK_MONOTONIC` ns, the
+    /// clock frames are stamped with; 0 before the first): the moment bytes
+    /// were handed to the serial port, for the glass-to-motor latency.
+    pub fn last_write_ns(&self) -> u64 {
+        self.last_write_ns
     }
 
     /// Bounds every exchange from now on: a [`Link::transact`] still waiting
@@ -362,6 +371,9 @@ impl Link {
         // full reply timeout so a slow line is not mistaken for a lost port.
         let _ = port.set_timeout(timeout);
         let r = port.write_all(bytes);
+        if r.is_ok() {
+            self.last_write_ns = framewire_sdk::monotonic_ns();
+        }
         self.stats.sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         r.map_err(|e| self.lose(&e))

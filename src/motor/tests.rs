@@ -665,3 +665,36 @@ per_protocol!(deadman: roboclaw => Roboclaw, dynamixel => Dynamixel, arduino => 
 per_protocol!(vanish_and_return: roboclaw => Roboclaw, dynamixel => Dynamixel, arduino => Arduino, sabertooth => Sabertooth, vesc => Vesc, odrive => Odrive, pololu => Pololu);
 // Sabertooth never replies, so reply faults do not apply to it.
 per_protocol!(all_faults: roboclaw => Roboclaw, dynamixel => Dynamixel, arduino => Arduino, vesc => Vesc, odrive => Odrive, pololu => Pololu);
+
+/// A new command is written as soon as it arrives, not at the next period,
+/// and the age of the frame it came from is recorded when its bytes go out.
+#[test]
+fn a_new_command_is_written_at_once_and_its_latency_recorded() {
+    let sim = Sim::start(Protocol::Roboclaw, "at-once", Faults::default());
+    // A period of 2 s: the test makes no second periodic tick, so anything
+    // the controller receives after the first one was sent on arrival.
+    let cfg = DriverConfig { rate_hz: 0.5, command_timeout: Duration::from_secs(5), ..driver_config(&sim.path()) };
+    let mut d = Driver::new(cfg, backend(Protocol::Roboclaw)).unwrap();
+    let t0 = Instant::now();
+    assert!(d.tick(t0, None).unwrap().is_some(), "the first tick connects and reads feedback");
+    let before = sim.received().len();
+    let captured = framewire_sdk::monotonic_ns().saturating_sub(3_000_000); // a frame 3 ms old
+    d.note_source(captured);
+    let w = WheelCommand { left: 2.0, right: 4.0 };
+    assert!(d.tick(t0 + Duration::from_millis(1), Some(w)).unwrap().is_none(), "not a periodic tick");
+    let want = (native(Protocol::Roboclaw, 2.0), native(Protocol::Roboclaw, 4.0));
+    assert!(
+        sim.wait_for(LONG, |s| s.received.len() > before && s.received.last().is_some_and(|r| (r.m1, r.m2) == want)),
+        "the command reached the controller without waiting for the period: {:?}",
+        sim.received()
+    );
+    let lat = d.latency();
+    assert_eq!(lat.count(), 1, "one command from a frame was written");
+    assert!(lat.max() >= 3_000_000, "at least the frame's age when noted: {} ns", lat.max());
+    // A command with no noted source records nothing; the same command
+    // resent at the next period is not counted again.
+    lat.clear();
+    d.tick(t0 + Duration::from_millis(2), Some(w)).unwrap();
+    assert!(d.tick(t0 + Duration::from_secs(3), None).unwrap().is_some());
+    assert_eq!(d.latency().count(), 0);
+}

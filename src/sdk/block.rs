@@ -127,12 +127,16 @@ pub struct BlockInfo {
     pub role: Role,
     /// Parameters (filled in from the block's [`Params`] declaration).
     pub params: Vec<ParamInfo>,
+    /// Parameters naming a device file this block creates when it starts
+    /// (a simulated controller's pseudo-terminal): other blocks of the same
+    /// pipeline may name that path before it exists.
+    pub provides: Vec<&'static str>,
 }
 
 impl BlockInfo {
     /// A filter-role block with no parameters yet.
     pub fn new(name: &'static str, description: &'static str) -> BlockInfo {
-        BlockInfo { name, description, role: Role::Filter, params: Vec::new() }
+        BlockInfo { name, description, role: Role::Filter, params: Vec::new(), provides: Vec::new() }
     }
     /// Sets the role.
     pub fn role(mut self, role: Role) -> Self {
@@ -144,6 +148,13 @@ impl BlockInfo {
     pub fn param(mut self, name: &'static str, ty: &str, default: &str, doc: &str) -> Self {
         let (ty, default, doc) = (ty.to_string(), default.to_string(), doc.to_string());
         self.params.push(ParamInfo { name, ty, default, doc, device: false });
+        self
+    }
+    /// Declares that parameter `name` is the path of a device file this block
+    /// creates when it starts, so that `framewire check` accepts other blocks
+    /// naming it (it is checked to be the same path, not to exist).
+    pub fn provides_device(mut self, name: &'static str) -> Self {
+        self.provides.push(name);
         self
     }
     /// Documents a parameter naming a device file, checked before start.

@@ -348,3 +348,17 @@ max_wheel_speed = 20.0
 pub fn script_block(seconds: f64) -> String {
     format!("[[block]]\nname = \"script\"\ntype = \"drive_script\"\nsteps = [[{seconds:.1}, 0.2, 0.0]]\n")
 }
+
+/// The run file the supervisor of `pipeline` keeps under this prefix.
+pub fn run_file(prefix: &Prefix, pipeline: &str) -> Option<toml::Table> {
+    std::fs::read_to_string(format!("/dev/shm/{}.{pipeline}._run", prefix.name)).ok()?.parse().ok()
+}
+
+/// The pid of block `block` of a running pipeline, from its run file.
+pub fn block_pid(prefix: &Prefix, pipeline: &str, block: &str) -> Option<i32> {
+    let t = run_file(prefix, pipeline)?;
+    t.get("block")?
+        .as_array()?
+        .iter()
+        .find_map(|b| (b.get("name")?.as_str()? == block).then(|| b.get("pid")?.as_integer().map(|p| p as i32))?)
+}

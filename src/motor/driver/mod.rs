@@ -11,7 +11,10 @@
 //! * a lost port is reopened at the same path, at most every
 //!   `reconnect_interval`, without ever blocking a tick for long;
 //! * non-finite targets are zero and targets are clamped to
-//!   `max_wheel_speed`.
+//!   `max_wheel_speed`;
+//! * a new command is written as soon as it arrives (the period paces
+//!   feedback and the deadman), and the age of the frame it came from is
+//!   recorded then ([`Driver::note_source`], [`Driver::latency`]).
 
 //!
 //! One backend per protocol, each in its own file: [`RoboclawBackend`],
@@ -36,6 +39,7 @@ pub use vesc::VescBackend;
 
 use super::MotorError;
 use super::diff::{Geometry, OdometryIntegrator, forward};
+use super::latency::Latencies;
 use super::serial::{Link, LinkConfig, LinkStats};
 use framewire_sdk::msg::{Odometry, WheelCommand};
 use std::time::{Duration, Instant};
@@ -292,6 +296,10 @@ pub struct Driver {
     state: Option<LinkState>,
     last_error: Option<String>,
     log: RateLimitedLog,
+    /// Capture time of the frame the newest command came from, until that
+    /// command's bytes are written.
+    source_ns: Option<u64>,
+    latency: Latencies,
 }
 
 impl Driver {
@@ -316,6 +324,8 @@ impl Driver {
             state: None,
             last_error: None,
             log: RateLimitedLog::new(LOG_WINDOW),
+            source_ns: None,
+            latency: Latencies::new(),
         })
     }
 
@@ -369,6 +379,21 @@ impl Driver {
         next.saturating_duration_since(now)
     }
 
+    /// Notes the capture time (`CLOCK_MONOTONIC` ns, `FrameMeta::timestamp_ns`)
+    /// of the frame the command passed to the next [`Driver::tick_at`] was
+    /// derived from: when its bytes are written, their age is recorded in
+    /// [`Driver::latency`].
+    pub fn note_source(&mut self, capture_ns: u64) {
+        self.source_ns = Some(capture_ns);
+    }
+
+    /// Glass-to-motor latencies recorded so far: for each command whose
+    /// source was noted, the time from the frame's capture to the write of
+    /// the command's bytes. The caller reads and clears it.
+    pub fn latency(&mut self) -> &mut Latencies {
+        &mut self.latency
+    }
+
     /// The wheel speeds (rad/s, left and right) last sent.
     pub fn last_sent(&self) -> [f64; 2] {
         self.sent
@@ -399,16 +424,28 @@ impl Driver {
             }
             _ => None,
         };
+        let mut new_cmd = false;
         if let Some((at, c)) = cmd
             && self.last_cmd.is_none_or(|(t, _)| at >= t)
         {
             self.last_cmd = Some((at, c));
+            new_cmd = true;
         }
         let due = self.deadman_due().is_some_and(|d| now >= d);
         if let Some(t) = self.next_tick
             && now < t
             && !due
         {
+            // A new command goes out at once rather than at the next period:
+            // the period paces feedback and the deadman, not how late a
+            // command may reach the motors.
+            if new_cmd && self.link.is_connected() && !self.needs_setup {
+                let r = self.command_now(now);
+                if let Err(e) = &r {
+                    self.on_error(now, e);
+                }
+                return r.map(|()| None);
+            }
             return Ok(None);
         }
         let r = self.exchange(now);
@@ -469,6 +506,36 @@ impl Driver {
         }
     }
 
+    /// Writes the current command between periods, bounded by the deadman
+    /// like every exchange.
+    fn command_now(&mut self, now: Instant) -> Result<(), MotorError> {
+        let due = self.last_cmd.map(|(t, _)| t + self.cfg.command_timeout).filter(|d| *d > now);
+        self.link.set_deadline(due.map(|d| Instant::now() + d.saturating_duration_since(now)));
+        self.drive(now)
+    }
+
+    /// Commands the current target (zero under the deadman), and records the
+    /// glass-to-motor latency of a command written for the first time.
+    fn drive(&mut self, now: Instant) -> Result<(), MotorError> {
+        let was_stopped = self.deadman;
+        let target = self.target(now);
+        if was_stopped && !self.deadman {
+            self.backend.resume(&mut self.link).inspect_err(|e| self.note_loss(e))?;
+        }
+        let (l, r) = (target.left as f64, target.right as f64);
+        let l = if self.cfg.invert_left { -l } else { l };
+        let r = if self.cfg.invert_right { -r } else { r };
+        let ch = if self.cfg.swap { [r, l] } else { [l, r] };
+        self.send(ch)?;
+        self.sent = [target.left as f64, target.right as f64];
+        if !self.deadman
+            && let Some(captured) = self.source_ns.take()
+        {
+            self.latency.record(self.link.last_write_ns().saturating_sub(captured));
+        }
+        Ok(())
+    }
+
     /// One tick's talk with the controller.
     fn exchange(&mut self, now: Instant) -> Result<Option<Odometry>, MotorError> {
         // Schedule from the ideal time, but never try to catch up a backlog.
@@ -493,17 +560,7 @@ impl Driver {
         if self.needs_setup {
             self.setup(now)?;
         }
-        let was_stopped = self.deadman;
-        let target = self.target(now);
-        if was_stopped && !self.deadman {
-            self.backend.resume(&mut self.link).inspect_err(|e| self.note_loss(e))?;
-        }
-        let (l, r) = (target.left as f64, target.right as f64);
-        let l = if self.cfg.invert_left { -l } else { l };
-        let r = if self.cfg.invert_right { -r } else { r };
-        let ch = if self.cfg.swap { [r, l] } else { [l, r] };
-        self.send(ch)?;
-        self.sent = [target.left as f64, target.right as f64];
+        self.drive(now)?;
         let fb = match self.backend.feedback(&mut self.link) {
             Ok(f) => f,
             Err(e) => {

@@ -32,20 +32,49 @@ pub(super) fn parse_all(
 ) -> (Vec<Parsed>, std::collections::BTreeSet<String>) {
     let mut out: Vec<Parsed> = Vec::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let provided = provided_devices(raw, reg, devices);
     for b in &raw.block {
-        if let Some(p) = parse_one(main, b.get_ref(), b.span().start, reg, devices, &mut seen, problems) {
+        if let Some(p) = parse_one(main, b.get_ref(), b.span().start, reg, devices, &provided, &mut seen, problems) {
             out.push(p);
         }
     }
     (out, seen.into_keys().collect())
 }
 
+/// Device paths that blocks of this pipeline create when they start (a
+/// simulated controller's pseudo-terminal, `BlockInfo::provides_device`):
+/// other blocks may name them before they exist.
+fn provided_devices(
+    raw: &RawFile,
+    reg: &Registry,
+    devices: &BTreeMap<String, Device>,
+) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for b in &raw.block {
+        let t = b.get_ref();
+        let get = |k: &str| t.iter().find(|(key, _)| key.get_ref() == k).map(|(_, v)| v.get_ref());
+        let Some(spec) = get("type").and_then(|v| v.as_str()).and_then(|n| reg.get(n)) else { continue };
+        let used = get("uses").and_then(|v| v.as_str()).and_then(|d| devices.get(d));
+        for p in (spec.info)().provides {
+            let v = get(p).or_else(|| used.and_then(|d| d.table.get(p)));
+            if let Some(path) = v.and_then(|v| v.as_str()) {
+                out.insert(path.to_string());
+            }
+        }
+    }
+    out
+}
+
+// The file, the registry, the devices and what the other blocks create are
+// each needed here, as in `wires::settle`.
+#[allow(clippy::too_many_arguments)]
 fn parse_one(
     main: &Source,
     table: &super::source::RawTable,
     start: usize,
     reg: &Registry,
     devices: &BTreeMap<String, Device>,
+    provided: &std::collections::BTreeSet<String>,
     seen: &mut BTreeMap<String, usize>,
     problems: &mut Vec<Problem>,
 ) -> Option<Parsed> {
@@ -209,14 +238,17 @@ fn parse_one(
             None
         }
     };
-    // Device files named by parameters must exist and be the right kind.
+    // Device files named by parameters must exist and be the right kind,
+    // unless a block of this pipeline creates them when it starts.
     let role = if tname == "exec" && params.get("actuator").and_then(|v| v.as_bool()) == Some(true) {
         Role::Actuator
     } else {
         info.role
     };
     for p in info.params.iter().filter(|p| p.device) {
-        if let Some(v) = params.get(p.name).and_then(|v| v.as_str()) {
+        if let Some(v) = params.get(p.name).and_then(|v| v.as_str())
+            && !provided.contains(v)
+        {
             let class = device_class(&p.ty, &tname, role);
             if let Err((msg, help)) = checks::check_device(v, class) {
                 let loc = locate(p.name);

@@ -97,11 +97,18 @@ pub fn device_hint(missing: &str, class: DeviceClass) -> String {
         }
     }
     found.sort();
-    match (video, found.is_empty()) {
-        (true, true) => "no cameras are present: plug one in (`framewire devices` lists what V4L2 sees); without a camera, use the `world` or `test_pattern` block".into(),
+    let hint: String = match (video, found.is_empty()) {
+        (true, true) => "no cameras are present: plug one in (`framewire devices` lists what V4L2 sees); without a camera, use the `sim_world` or `test_pattern` block".into(),
         (false, true) => "no serial ports are present: plug the controller in (`dmesg` shows its name), or point `port` at a simulated controller (`framewire sim-motor` prints one)".into(),
         (true, false) => format!("cameras present: {}", found.join(", ")),
         (false, false) => format!("serial ports present: {}", found.join(", ")),
+    };
+    if missing.starts_with("/dev/framewire/") {
+        format!(
+            "{hint}; /dev/framewire/... links are made by the udev rules in udev/: install them, or name the device by its /dev/v4l/by-id or /dev/serial/by-id path"
+        )
+    } else {
+        hint
     }
 }
 
