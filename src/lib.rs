@@ -14,6 +14,7 @@
 //! | [`filters`] | `framewire-filters` | image filters and their blocks |
 //! | [`motor`] | `framewire-motor` | serial motor drivers, kinematics, simulators |
 //! | [`runtime`] | `framewire-runtime` | pipeline files, supervisor, block process, status |
+//! | [`record`] | `framewire-record` | recording wires to MCAP files (ROS 2 CDR) and replaying them |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
 //!
@@ -29,6 +30,7 @@ pub use framewire_builtin as builtin;
 pub use framewire_camera as camera;
 pub use framewire_filters as filters;
 pub use framewire_motor as motor;
+pub use framewire_record as record;
 pub use framewire_runtime as runtime;
 pub use framewire_sdk as sdk;
 pub use framewire_sdk::{block, msg, params, select};
@@ -40,7 +42,8 @@ pub use framewire_wire::image;
 use framewire_sdk::block::{Registry, RegistryError};
 
 /// Every block type and message type this build knows: the built-in,
-/// camera, filter and motor blocks, and the user's blocks from `blocks/`.
+/// camera, filter, motor, recorder and replay blocks, and the user's blocks
+/// from `blocks/`.
 /// A user block whose name clashes with another is an error naming both.
 pub fn registry() -> Result<Registry, RegistryError> {
     let mut reg = Registry::new();
@@ -48,6 +51,7 @@ pub fn registry() -> Result<Registry, RegistryError> {
     reg.add::<framewire_camera::CameraBlock>()?;
     framewire_filters::blocks::register(&mut reg)?;
     framewire_motor::blocks::register(&mut reg)?;
+    framewire_record::register(&mut reg)?;
     framewire_user_blocks::register(&mut reg)?;
     Ok(reg)
 }
