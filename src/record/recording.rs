@@ -391,7 +391,7 @@ impl Recording {
     /// Finishes the open chunk if it is older than `chunk_ns` (call it when
     /// idle, so a quiet topic still reaches the disk in time).
     pub fn tick(&mut self, now_ns: u64) -> Result<(), RecordError> {
-        let old = self.file.as_ref().is_some_and(|f| f.chunk_start != 0 && now_ns - f.chunk_start >= self.opts.chunk_ns);
+        let old = self.file.as_ref().is_some_and(|f| f.chunk_start != 0 && now_ns.saturating_sub(f.chunk_start) >= self.opts.chunk_ns);
         if old { self.finish_chunk() } else { Ok(()) }
     }
 
@@ -517,7 +517,7 @@ impl Recording {
         f.chunk_channels += 1;
         f.messages += 1;
         c.count += 1;
-        if f.pending >= self.opts.chunk_bytes || now - f.chunk_start >= self.opts.chunk_ns {
+        if f.pending >= self.opts.chunk_bytes || now.saturating_sub(f.chunk_start) >= self.opts.chunk_ns {
             self.finish_chunk()?;
         }
         Ok(())
