@@ -480,7 +480,11 @@ fn record(a: &RecordCli) -> anyhow::Result<u8> {
             match names.as_slice() {
                 [one] => one.clone(),
                 [] => anyhow::bail!("no pipeline is running; start one with `framewire run FILE`"),
-                many => anyhow::bail!("{} pipelines are running ({}); choose one with --pipeline", many.len(), many.join(", ")),
+                many => anyhow::bail!(
+                    "{} pipelines are running ({}); choose one with --pipeline",
+                    many.len(),
+                    many.join(", ")
+                ),
             }
         }
     };

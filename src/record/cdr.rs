@@ -143,10 +143,11 @@ pub struct CdrReader<'a> {
 impl<'a> CdrReader<'a> {
     /// Checks the encapsulation header and starts after it.
     pub fn new(data: &'a [u8]) -> Result<CdrReader<'a>, CdrError> {
-        let head: [u8; 4] = data
-            .get(..4)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(CdrError::Truncated { what: "encapsulation header", len: data.len(), need: 4 })?;
+        let head: [u8; 4] = data.get(..4).and_then(|h| h.try_into().ok()).ok_or(CdrError::Truncated {
+            what: "encapsulation header",
+            len: data.len(),
+            need: 4,
+        })?;
         if head != CDR_LE {
             return Err(CdrError::Header(head));
         }
@@ -238,9 +239,16 @@ pub fn fourcc_of_encoding(encoding: &str) -> Option<FourCC> {
 
 /// Serializes a `sensor_msgs/msg/Image` into `out`: `data` must be exactly
 /// the image's bytes (`format.byte_len()`, every plane, rows `stride` apart).
-pub fn encode_image(out: &mut Vec<u8>, stamp: Stamp, frame_id: &str, format: &ImageFormat, data: &[u8]) -> Result<(), CdrError> {
-    let encoding = ros_encoding(format.fourcc)
-        .ok_or_else(|| CdrError::Image(format!("pixel format {} is not a raw image format ROS knows", format.fourcc)))?;
+pub fn encode_image(
+    out: &mut Vec<u8>,
+    stamp: Stamp,
+    frame_id: &str,
+    format: &ImageFormat,
+    data: &[u8],
+) -> Result<(), CdrError> {
+    let encoding = ros_encoding(format.fourcc).ok_or_else(|| {
+        CdrError::Image(format!("pixel format {} is not a raw image format ROS knows", format.fourcc))
+    })?;
     if data.len() != format.byte_len() {
         return Err(CdrError::Image(format!(
             "a {}x{} {} image with stride {} is {} bytes, not {}",
@@ -398,9 +406,11 @@ pub fn encode_message(
     w.header(stamp, frame_id);
     for f in layout {
         let t = ros_field(f)?;
-        let src = bytes
-            .get(f.offset..f.offset + f.size)
-            .ok_or_else(|| CdrError::Truncated { what: f.name, len: bytes.len(), need: f.offset + f.size - bytes.len() })?;
+        let src = bytes.get(f.offset..f.offset + f.size).ok_or_else(|| CdrError::Truncated {
+            what: f.name,
+            len: bytes.len(),
+            need: f.offset + f.size - bytes.len(),
+        })?;
         // Framewire's message layout is little-endian too, so each element's
         // bytes go across unchanged; only the alignment differs.
         w.align(t.elem_size);
@@ -423,9 +433,11 @@ pub fn decode_message<'a>(data: &'a [u8], layout: &[FieldInfo], out: &mut [u8]) 
         let t = ros_field(f)?;
         r.align(t.elem_size);
         let src = r.take(f.size, f.name)?;
-        let dst = out
-            .get_mut(f.offset..f.offset + f.size)
-            .ok_or_else(|| CdrError::Truncated { what: f.name, len: out_len, need: f.offset + f.size - out_len })?;
+        let dst = out.get_mut(f.offset..f.offset + f.size).ok_or_else(|| CdrError::Truncated {
+            what: f.name,
+            len: out_len,
+            need: f.offset + f.size - out_len,
+        })?;
         dst.copy_from_slice(src);
     }
     Ok(header)

@@ -120,11 +120,7 @@ impl Reader {
                 }
                 Some(Err(e)) => {
                     let why = if self.in_file == 0 { "" } else { " (a recorder stopped abruptly leaves that)" };
-                    self.problems.push(format!(
-                        "{}: read {} messages, then: {e}{why}",
-                        path.display(),
-                        self.in_file
-                    ));
+                    self.problems.push(format!("{}: read {} messages, then: {e}{why}", path.display(), self.in_file));
                     self.current = None;
                     continue;
                 }
@@ -265,7 +261,11 @@ fn summary_channels(path: &Path) -> Result<Option<Vec<ChannelInfo>>, ReadError> 
 fn scan_channels(path: &Path) -> Result<Vec<ChannelInfo>, ReadError> {
     let mut r = Reader::new(vec![path.to_path_buf()]);
     let mut seen: Vec<ChannelInfo> = Vec::new();
-    while r.next_with(|m| (!seen.contains(m.channel)).then(|| m.channel.clone()))?.map(|c| c.map(|c| seen.push(c))).is_some() {}
+    while r
+        .next_with(|m| (!seen.contains(m.channel)).then(|| m.channel.clone()))?
+        .map(|c| c.map(|c| seen.push(c)))
+        .is_some()
+    {}
     if seen.is_empty() && !r.problems.is_empty() {
         return Err(ReadError { path: path.to_path_buf(), message: r.problems.join("; ") });
     }

@@ -96,9 +96,8 @@ impl ClockOffset {
         let mut best = ClockOffset { offset_ns: 0, uncertainty_ns: u64::MAX };
         for _ in 0..5 {
             let a = framewire_sdk::monotonic_ns();
-            let wall = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
+            let wall =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
             let b = framewire_sdk::monotonic_ns();
             let half = (b - a) / 2;
             if half < best.uncertainty_ns {
@@ -391,7 +390,10 @@ impl Recording {
     /// Finishes the open chunk if it is older than `chunk_ns` (call it when
     /// idle, so a quiet topic still reaches the disk in time).
     pub fn tick(&mut self, now_ns: u64) -> Result<(), RecordError> {
-        let old = self.file.as_ref().is_some_and(|f| f.chunk_start != 0 && now_ns.saturating_sub(f.chunk_start) >= self.opts.chunk_ns);
+        let old = self
+            .file
+            .as_ref()
+            .is_some_and(|f| f.chunk_start != 0 && now_ns.saturating_sub(f.chunk_start) >= self.opts.chunk_ns);
         if old { self.finish_chunk() } else { Ok(()) }
     }
 
@@ -476,8 +478,7 @@ impl Recording {
         {
             let topic = self.channels[ch].topic.len() as u64;
             // A channel new to this file: its schema and channel records, in the chunk and the summary.
-            let new_channel =
-                described.as_ref().map_or(0, |(n, t, m)| 2 * channel_records_len(n, t, topic, m));
+            let new_channel = described.as_ref().map_or(0, |(n, t, m)| 2 * channel_records_len(n, t, topic, m));
             if projected(f, self.channels.len() as u64) + size + 16 + RECORD + 15 + new_channel
                 > self.opts.max_file_bytes
             {
@@ -534,7 +535,11 @@ impl Recording {
 /// What the file will be at most once finished, without a further message:
 /// what is on disk, the open chunk, and the summary.
 fn projected(f: &OpenFile, channels: u64) -> u64 {
-    let chunk = if f.chunk_start != 0 { CHUNK_HEADER + f.pending + f.chunk_channels.min(channels) * (RECORD + 6) } else { CHUNK_HEADER };
+    let chunk = if f.chunk_start != 0 {
+        CHUNK_HEADER + f.pending + f.chunk_channels.min(channels) * (RECORD + 6)
+    } else {
+        CHUNK_HEADER
+    };
     f.flushed + chunk + f.summary_fixed + (f.chunks + 1) * (CHUNK_INDEX + 10 * channels)
 }
 

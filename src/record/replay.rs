@@ -38,6 +38,8 @@ framewire_sdk::params! {
         pub max_width: Option<u32> = None,
         /// ... and this height.
         pub max_height: Option<u32> = None,
+        /// Before the first message, wait up to this many seconds for the readers of the outputs to attach (until each output has one and their number has been steady for 0.5 s); 0 = start at once.
+        pub wait_readers_s: f64 = 5.0,
     }
 }
 
@@ -98,8 +100,11 @@ impl Topic {
 
 /// The port a topic plays on: `/cam/frames` -> `cam_frames`.
 pub fn port_of(topic: &str) -> String {
-    let p: String =
-        topic.trim_start_matches('/').chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let p: String = topic
+        .trim_start_matches('/')
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
     if p.is_empty() { "root".into() } else { p }
 }
 
@@ -109,7 +114,11 @@ pub const STAMPS: &str = "stamps";
 /// The files and topics of recording `path`: what `replay` will play.
 /// Topics replay cannot play (types it does not know) are left out unless
 /// `only` names them, which is an error.
-pub fn topics(path: &Path, only: &[String], max: (Option<u32>, Option<u32>)) -> Result<(Vec<PathBuf>, Vec<Topic>), String> {
+pub fn topics(
+    path: &Path,
+    only: &[String],
+    max: (Option<u32>, Option<u32>),
+) -> Result<(Vec<PathBuf>, Vec<Topic>), String> {
     let files = files_of(path)?;
     let channels = reader::channels(&files).map_err(|e| e.to_string())?;
     if let Some(t) = only.iter().find(|t| !channels.contains_key(*t)) {
@@ -128,10 +137,15 @@ pub fn topics(path: &Path, only: &[String], max: (Option<u32>, Option<u32>)) -> 
         };
         let port = port_of(topic);
         if port == STAMPS {
-            return Err(format!("topic {topic} would play on port `{STAMPS}`, which replay uses for the original stamps"));
+            return Err(format!(
+                "topic {topic} would play on port `{STAMPS}`, which replay uses for the original stamps"
+            ));
         }
         if let Some(other) = out.iter().find(|t| t.port == port) {
-            return Err(format!("topics {} and {topic} would both play on port `{port}`; pick one with `topics`", other.topic));
+            return Err(format!(
+                "topics {} and {topic} would both play on port `{port}`; pick one with `topics`",
+                other.topic
+            ));
         }
         out.push(Topic { port, topic: topic.clone(), kind });
     }
@@ -141,7 +155,12 @@ pub fn topics(path: &Path, only: &[String], max: (Option<u32>, Option<u32>)) -> 
     Ok((files, out))
 }
 
-fn kind_of(files: &[PathBuf], topic: &str, variants: &[ChannelInfo], max: (Option<u32>, Option<u32>)) -> Result<TopicKind, String> {
+fn kind_of(
+    files: &[PathBuf],
+    topic: &str,
+    variants: &[ChannelInfo],
+    max: (Option<u32>, Option<u32>),
+) -> Result<TopicKind, String> {
     let first = &variants[0];
     if first.encoding != "cdr" {
         return Err(format!("message encoding {:?} is not cdr", first.encoding));
@@ -169,7 +188,8 @@ fn kind_of(files: &[PathBuf], topic: &str, variants: &[ChannelInfo], max: (Optio
         }
         return Ok(TopicKind::Image { formats, width: max.0.unwrap_or(width), height: max.1.unwrap_or(height) });
     }
-    let name = first.metadata.get("framewire.kind").ok_or_else(|| format!("type {} is not framewire's", first.schema))?;
+    let name =
+        first.metadata.get("framewire.kind").ok_or_else(|| format!("type {} is not framewire's", first.schema))?;
     let info = msg::lookup(name).ok_or_else(|| {
         format!("message type {name} is not known to this build (register it, or leave the topic out with `topics`)")
     })?;
@@ -215,7 +235,8 @@ fn image_format<'a>(c: &ChannelInfo, data: &'a [u8]) -> Result<(ImageFormat, &'a
     let m = cdr::decode_image(data).map_err(|e| e.to_string())?;
     let fmt = m.format().ok_or_else(|| format!("image encoding {:?} is not one framewire carries", m.encoding))?;
     let len = fmt.byte_len();
-    let pixels = m.data.get(..len).ok_or_else(|| format!("a frame has {} bytes, its format needs {len}", m.data.len()))?;
+    let pixels =
+        m.data.get(..len).ok_or_else(|| format!("a frame has {} bytes, its format needs {len}", m.data.len()))?;
     Ok((fmt, pixels, m.stamp))
 }
 
@@ -292,10 +313,46 @@ pub struct Replay {
     played_this_pass: u64,
     /// Problems already reported.
     reported: usize,
+    /// Wires of the connected outputs, until their readers have attached.
+    waiting: Option<ReaderWait>,
+}
+
+/// Waiting for the readers of the outputs to attach: a queue wire gives a
+/// reader only what is committed after it attached, and the runtime starts
+/// producers first, so a fast replay would otherwise play to nobody.
+struct ReaderWait {
+    wires: Vec<String>,
+    until: u64,
+    /// Total readers last seen, and since when.
+    seen: usize,
+    since: u64,
+}
+
+impl ReaderWait {
+    /// Whether to keep waiting at monotonic time `now`.
+    fn waiting(&mut self, now: u64) -> bool {
+        if now >= self.until {
+            framewire_sdk::tracing::warn!("starting although not every output has a reader yet");
+            return false;
+        }
+        let counts: Vec<usize> = self
+            .wires
+            .iter()
+            .map(|w| framewire_wire::inspect(w).map_or(0, |st| st.readers.iter().filter(|r| r.alive).count()))
+            .collect();
+        let total = counts.iter().sum();
+        if total != self.seen {
+            (self.seen, self.since) = (total, now);
+        }
+        counts.contains(&0) || now - self.since < 500_000_000
+    }
 }
 
 impl Params {
     fn check(&self) -> Result<(), String> {
+        if !(self.wait_readers_s >= 0.0 && self.wait_readers_s.is_finite()) {
+            return Err(format!("wait_readers_s = {} must be 0 or more", self.wait_readers_s));
+        }
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
             return Err(format!("rate = {} must be 0 (as fast as possible) or more", self.rate));
         }
@@ -346,13 +403,30 @@ impl BlockType for Replay {
             outs.push(out);
         }
         let control = p.control.as_deref().map(Control::open).transpose()?;
+        let stamps: Output<ReplayStamp> = setup.output(STAMPS)?;
+        let wires: Vec<String> = outs
+            .iter()
+            .filter_map(|o| match o {
+                Out::Image(o) => o.wire_name(),
+                Out::Message { out, .. } => out.wire_name(),
+            })
+            .chain(stamps.wire_name())
+            .map(str::to_string)
+            .collect();
+        let now = framewire_sdk::monotonic_ns();
+        let waiting = (p.wait_readers_s > 0.0 && !wires.is_empty()).then(|| ReaderWait {
+            wires,
+            until: now + (p.wait_readers_s * 1e9) as u64,
+            seen: 0,
+            since: now,
+        });
         let names: Vec<String> = topics.iter().map(|t| format!("{} -> {}", t.topic, t.port)).collect();
         framewire_sdk::tracing::info!("replaying {} file(s) of {}: {}", files.len(), p.path, names.join(", "));
         Ok(Replay {
             reader: Reader::new(files),
             outs,
             by_topic,
-            stamps: setup.output(STAMPS)?,
+            stamps,
             rate: p.rate,
             paused: p.step,
             credits: 0,
@@ -363,10 +437,18 @@ impl BlockType for Replay {
             played: 0,
             played_this_pass: 0,
             reported: 0,
+            waiting,
         })
     }
 
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
+        if let Some(w) = self.waiting.as_mut() {
+            if w.waiting(cx.now_ns()) {
+                std::thread::sleep(Duration::from_millis(20));
+                return Ok(Step::Idle);
+            }
+            self.waiting = None;
+        }
         self.steer();
         if self.pending.is_none() {
             match self.read_next(cx)? {
@@ -547,7 +629,10 @@ impl Replay {
     fn end_of_recording(&mut self) -> Step {
         self.report_problems();
         if self.repeat && self.played_this_pass > 0 {
-            framewire_sdk::tracing::info!("end of the recording after {} messages; from the start again", self.played_this_pass);
+            framewire_sdk::tracing::info!(
+                "end of the recording after {} messages; from the start again",
+                self.played_this_pass
+            );
             self.reader.rewind();
             self.base = None;
             self.played_this_pass = 0;

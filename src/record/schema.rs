@@ -87,7 +87,9 @@ pub fn message(info: &MessageInfo) -> Result<(String, String), CdrError> {
     for line in (info.doc)().lines().map(str::trim).filter(|l| !l.is_empty()) {
         text.push_str(&format!("# {line}\n"));
     }
-    text.push_str("\n# Capture time of the frame this message was computed from (wall clock).\nstd_msgs/Header header\n");
+    text.push_str(
+        "\n# Capture time of the frame this message was computed from (wall clock).\nstd_msgs/Header header\n",
+    );
     for f in (info.layout)() {
         let t = ros_field(&f)?;
         if !f.doc.is_empty() {
@@ -120,8 +122,11 @@ mod tests {
     fn a_message_schema_lists_the_header_and_every_field() {
         let (name, text) = message(&MessageInfo::of::<Detection>()).unwrap();
         assert_eq!(name, "framewire_msgs/msg/Detection");
-        let fields: Vec<&str> =
-            text.lines().take_while(|l| !l.starts_with("===")).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+        let fields: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("==="))
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
         assert_eq!(
             fields,
             [

@@ -70,12 +70,8 @@ pub fn record(
                 "wire {w} of pipeline {pipeline}: {e}; `framewire status {pipeline}` lists its wires"
             ))
         })?;
-        let kind = if st.kind == PayloadType::BYTES {
-            parse_kind("image")
-        } else {
-            parse_kind(st.kind.name())
-        }
-        .map_err(|e| TapError::Wire(format!("wire {w}: {e}")))?;
+        let kind = if st.kind == PayloadType::BYTES { parse_kind("image") } else { parse_kind(st.kind.name()) }
+            .map_err(|e| TapError::Wire(format!("wire {w}: {e}")))?;
         let topic = topic_of(w);
         check_topic(&topic).map_err(|e| TapError::Wire(format!("wire {w}: {e}")))?;
         inputs.insert(w.clone(), seg);

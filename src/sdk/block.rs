@@ -686,6 +686,12 @@ impl<T> Output<T> {
     pub fn is_connected(&self) -> bool {
         self.writer.is_some()
     }
+    /// The shared-memory name of the wire this output writes, if connected
+    /// (for a block that inspects its wire, e.g. a replay waiting for its
+    /// readers to attach before it plays).
+    pub fn wire_name(&self) -> Option<&str> {
+        self.writer.as_ref().map(|w| w.name())
+    }
 }
 
 impl<M: Message> Output<M> {
