@@ -112,7 +112,7 @@ fn pattern(format: &str, w: u32, h: u32, fps: f64, seq: u64) -> Vec<u8> {
         if format == "YUYV" {
             let [yy, u, v] = yuv(rgb);
             buf[row + 2 * x as usize] = yy;
-            buf[row + 2 * x as usize + 1] = if x % 2 == 0 { u } else { v };
+            buf[row + 2 * x as usize + 1] = if x.is_multiple_of(2) { u } else { v };
         } else {
             buf[row + 3 * x as usize..][..3].copy_from_slice(&rgb);
         }
@@ -461,7 +461,7 @@ sync = false
     // The unreadable tail is at most that chunk.
     let size = std::fs::metadata(&files[0]).unwrap().len();
     let lost = size - end.num("readable_end");
-    assert!(lost <= (chunk_kb * 1024) as u64 + message as u64 + 64, "{lost} unreadable bytes at the end");
+    assert!(lost <= chunk_kb * 1024 + message as u64 + 64, "{lost} unreadable bytes at the end");
 
     // Our own reader plays the same prefix and says where the file broke.
     let mut r = Reader::new(vec![files[0].clone()]);

@@ -93,6 +93,15 @@ impl Params {
     }
 }
 
+/// What a recorder wrote.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The files, in order.
+    pub files: Vec<PathBuf>,
+    /// Messages per topic.
+    pub counts: Vec<(String, u64)>,
+}
+
 /// One recorded input.
 struct Port {
     input: Input<Raw>,
@@ -162,11 +171,11 @@ impl Recorder {
     }
 
     /// Finishes the files; returns their paths and how many messages each topic got.
-    pub fn finish(&mut self) -> Result<(Vec<PathBuf>, Vec<(String, u64)>), BlockError> {
-        let Some(rec) = self.recording.take() else { return Ok((Vec::new(), Vec::new())) };
+    pub fn finish(&mut self) -> Result<Recorded, BlockError> {
+        let Some(rec) = self.recording.take() else { return Ok(Recorded { files: Vec::new(), counts: Vec::new() }) };
         let counts = rec.counts();
         let files = rec.finish().map_err(|e| BlockError::Other(e.to_string()))?;
-        Ok((files, counts))
+        Ok(Recorded { files, counts })
     }
 }
 
@@ -204,9 +213,9 @@ impl BlockType for Recorder {
     }
 
     fn stop(&mut self, _cx: &mut Context) -> Result<(), BlockError> {
-        let (files, counts) = self.finish()?;
-        let counts: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
-        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        let done = self.finish()?;
+        let counts: Vec<String> = done.counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        let files: Vec<String> = done.files.iter().map(|f| f.display().to_string()).collect();
         framewire_sdk::tracing::info!("recorded {} into {}", counts.join(", "), files.join(", "));
         Ok(())
     }

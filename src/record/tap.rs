@@ -9,14 +9,13 @@
 //! takes milliseconds, which a queue of a few slots absorbs at camera rates.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use framewire_sdk::block::{BlockError, Setup};
 use framewire_wire::PayloadType;
 
-use crate::recorder::{Recorder, check_topic, parse_kind};
+use crate::recorder::{Recorded, Recorder, check_topic, parse_kind};
 use crate::recording::Options;
 
 /// What went wrong tapping a pipeline.
@@ -28,15 +27,6 @@ pub enum TapError {
     /// Recording failed.
     #[error("recording: {0}")]
     Record(#[from] BlockError),
-}
-
-/// What a tap recorded.
-#[derive(Debug)]
-pub struct Tapped {
-    /// The files written.
-    pub files: Vec<PathBuf>,
-    /// Messages per topic.
-    pub counts: Vec<(String, u64)>,
 }
 
 /// The topic a wire is recorded under: `cam.frames` -> `/cam/frames`.
@@ -54,7 +44,7 @@ pub fn record(
     opts: Options,
     stop: &'static AtomicBool,
     duration: Option<Duration>,
-) -> Result<Tapped, TapError> {
+) -> Result<Recorded, TapError> {
     if wires.is_empty() {
         return Err(TapError::Wire("no wires given; name them like --wires camera.frames,blob.detection".into()));
     }
@@ -96,7 +86,7 @@ pub fn record(
         }
     };
     // Finish the files even after an error: what was recorded stays readable.
-    let (files, counts) = rec.finish()?;
+    let done = rec.finish()?;
     result?;
-    Ok(Tapped { files, counts })
+    Ok(done)
 }
