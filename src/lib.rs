@@ -16,6 +16,7 @@
 //! | [`runtime`] | `framewire-runtime` | pipeline files, supervisor, block process, status |
 //! | [`record`] | `framewire-record` | recording wires to MCAP files (ROS 2 CDR) and replaying them |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
+//! | [`setup`] | `framewire-setup` | udev rules, the boot service, `framewire doctor` |
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
 //!
 //! See `src/ARCHITECTURE.md` for the layering and the invariants.
@@ -34,6 +35,7 @@ pub use framewire_record as record;
 pub use framewire_runtime as runtime;
 pub use framewire_sdk as sdk;
 pub use framewire_sdk::{block, msg, params, select};
+pub use framewire_setup as setup;
 pub use framewire_sys as sys;
 pub use framewire_user_blocks as user_blocks;
 pub use framewire_wire as wire;
