@@ -16,6 +16,7 @@
 //! | [`runtime`] | `framewire-runtime` | pipeline files, supervisor, block process, status |
 //! | [`world`] | `framewire-world` | the simulated world of the demo: room, robot, ball, camera, motor controller |
 //! | [`control`] | `framewire-control` | controllers: the `follow` block (detections and odometry to drive commands) |
+//! | [`record`] | `framewire-record` | recording wires to MCAP files (ROS 2 CDR) and replaying them |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
 //! | [`setup`] | `framewire-setup` | udev rules, the boot service, `framewire doctor` |
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
@@ -33,6 +34,7 @@ pub use framewire_camera as camera;
 pub use framewire_control as control;
 pub use framewire_filters as filters;
 pub use framewire_motor as motor;
+pub use framewire_record as record;
 pub use framewire_runtime as runtime;
 pub use framewire_sdk as sdk;
 pub use framewire_sdk::{block, msg, params, select};
@@ -46,8 +48,8 @@ pub use framewire_world as world;
 use framewire_sdk::block::{Registry, RegistryError};
 
 /// Every block type and message type this build knows: the built-in,
-/// camera, filter, motor, controller and simulated-world blocks, and the
-/// user's blocks from `blocks/`.
+/// camera, filter, motor, controller, simulated-world, recorder and
+/// replay blocks, and the user's blocks from `blocks/`.
 /// A user block whose name clashes with another is an error naming both.
 pub fn registry() -> Result<Registry, RegistryError> {
     let mut reg = Registry::new();
@@ -57,6 +59,7 @@ pub fn registry() -> Result<Registry, RegistryError> {
     framewire_motor::blocks::register(&mut reg)?;
     framewire_control::register(&mut reg)?;
     framewire_world::register(&mut reg)?;
+    framewire_record::register(&mut reg)?;
     framewire_user_blocks::register(&mut reg)?;
     Ok(reg)
 }

@@ -102,6 +102,10 @@ enum Cmd {
         #[arg(long, default_value = "1", value_parser = |s: &str| parse_seconds(s, 0.05, 60.0))]
         window: f64,
     },
+    /// Record wires of a running pipeline to MCAP files, until Ctrl-C (or --for).
+    Record(RecordCli),
+    /// Replay an MCAP recording: image topics into frame_sink, message topics into message_log.
+    Replay(ReplayCli),
     /// List V4L2 cameras: driver, card, bus, formats, sizes, rates, controls.
     Devices,
     /// Benchmarks (`framewire bench wire`, `framewire bench demo`, `framewire bench camera`, ...).
@@ -193,6 +197,54 @@ impl SimMotorCli {
             silent: self.silent,
         }
     }
+}
+
+/// `framewire record` options.
+#[derive(clap::Args)]
+struct RecordCli {
+    /// Where to record: DIR/NAME.mcap writes DIR/NAME.0001.mcap, DIR/NAME.0002.mcap, ...
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Wires to record, `block.port`, comma-separated (e.g. camera.frames,blob.detection).
+    #[arg(long, value_delimiter = ',', required = true)]
+    wires: Vec<String>,
+    /// The pipeline whose wires these are (default: the only one running).
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Stop after this long (e.g. 10s, 2m).
+    #[arg(long = "for", value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Start a new file before one grows past this many MiB (0 = never).
+    #[arg(long, default_value = "1024", value_parser = |s: &str| parse_seconds(s, 0.0, 1e9))]
+    max_file_mb: f64,
+    /// Finish a chunk at least this often, in ms: a crash loses at most this much.
+    #[arg(long, default_value = "1000")]
+    chunk_ms: u64,
+}
+
+/// `framewire replay` options.
+#[derive(clap::Args)]
+struct ReplayCli {
+    /// The recording: an .mcap file, or the -o path given to the recorder.
+    file: PathBuf,
+    /// Speed: 1 = as recorded, 2 = twice as fast, 0 = as fast as the wires take it.
+    #[arg(long, default_value = "1", value_parser = |s: &str| parse_seconds(s, 0.0, 1e6))]
+    rate: f64,
+    /// Start paused: Enter publishes the next message (or type play, pause, rate X, step N).
+    #[arg(long)]
+    step: bool,
+    /// Start again at the end.
+    #[arg(long)]
+    repeat: bool,
+    /// Only these topics, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    topics: Vec<String>,
+    /// Print the generated pipeline instead of running it (a start for your own: add your filter).
+    #[arg(long)]
+    config: bool,
+    /// Stop after this long.
+    #[arg(long = "for", value_parser = parse_duration)]
+    duration: Option<Duration>,
 }
 
 #[derive(Subcommand)]
@@ -491,6 +543,8 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             framewire::motor::sim::run_sim_motor(&args.args()).map_err(|e| anyhow::anyhow!("sim-motor: {e}"))?;
             Ok(exit::OK)
         }
+        Cmd::Record(args) => record(&args),
+        Cmd::Replay(args) => replay(&args, &reg),
         Cmd::Devices => {
             let devs = framewire::camera::list_devices();
             if devs.is_empty() {
@@ -532,6 +586,109 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             }
         }
     }
+}
+
+/// `framewire record`: taps the wires of a running pipeline.
+fn record(a: &RecordCli) -> anyhow::Result<u8> {
+    let prefix = framewire::wire::prefix();
+    let pipeline = match &a.pipeline {
+        Some(p) => p.clone(),
+        None => {
+            let names: Vec<String> = status::pipelines(&prefix, None)
+                .iter()
+                .filter(|r| r.alive)
+                .filter_map(|r| r.table.get("pipeline").and_then(|v| v.as_str()).map(str::to_string))
+                .collect();
+            match names.as_slice() {
+                [one] => one.clone(),
+                [] => anyhow::bail!("no pipeline is running; start one with `framewire run FILE`"),
+                many => anyhow::bail!(
+                    "{} pipelines are running ({}); choose one with --pipeline",
+                    many.len(),
+                    many.join(", ")
+                ),
+            }
+        }
+    };
+    framewire::sys::proc::signals::catch_termination()?;
+    let opts = framewire::record::recording::Options {
+        path: a.output.clone(),
+        max_file_bytes: (a.max_file_mb * 1024.0 * 1024.0) as u64,
+        chunk_bytes: 1 << 20,
+        chunk_ns: a.chunk_ms.max(1) * 1_000_000,
+        sync: true,
+    };
+    errln!("framewire: recording {} of pipeline {pipeline}; Ctrl-C stops", a.wires.join(", "));
+    let stop = &framewire::sys::proc::signals::STOP;
+    let done = framewire::record::tap::record(&prefix, &pipeline, &a.wires, opts, stop, a.duration)?;
+    for (topic, n) in &done.counts {
+        errln!("framewire: {topic}: {n} messages");
+    }
+    for f in &done.files {
+        outln!("{}", f.display());
+    }
+    Ok(exit::OK)
+}
+
+/// `framewire replay`: a pipeline of a replay block and a sink per topic.
+fn replay(a: &ReplayCli, reg: &framewire::block::Registry) -> anyhow::Result<u8> {
+    use framewire::record::replay::{TopicKind, topics};
+    let file = std::path::absolute(&a.file)?;
+    let (_, list) = topics(&file, &a.topics, (None, None)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = std::env::temp_dir().join(format!("framewire-replay-{}", std::process::id()));
+    let control = dir.join("control");
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut text = format!(
+        "# Replays {} (generated by `framewire replay --config`): put your\n# filter between the replay and a sink to tune it on the footage.\n[pipeline]\nname = \"replay\"\nconnect = [\n",
+        file.display()
+    );
+    for t in &list {
+        text += &format!("  \"replay.{} -> {}.input\",\n", t.port, t.port);
+    }
+    text += "]\n\n[[block]]\nname = \"replay\"\ntype = \"replay\"\n";
+    text += &format!("path = {}\nrate = {}\nrepeat = {}\n", quote(&file.to_string_lossy()), a.rate, a.repeat);
+    if !a.topics.is_empty() {
+        let t: Vec<String> = a.topics.iter().map(|t| quote(t)).collect();
+        text += &format!("topics = [{}]\n", t.join(", "));
+    }
+    if a.step {
+        text += &format!("step = true\ncontrol = {}\n", quote(&control.to_string_lossy()));
+    }
+    for t in &list {
+        text += &format!("\n[[block]]\nname = \"{}\"\n", t.port);
+        match &t.kind {
+            TopicKind::Image { .. } => text += "type = \"frame_sink\"\n",
+            TopicKind::Message(m) => text += &format!("type = \"message_log\"\nkind = {}\n", quote(m.ty.name())),
+        }
+    }
+    if a.config {
+        out!("{text}");
+        return Ok(exit::OK);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let cfg = dir.join("replay.toml");
+    std::fs::write(&cfg, &text)?;
+    let p = config::load(&cfg, reg)?;
+    if a.step {
+        errln!("framewire: stepping: Enter publishes the next message; or type `step N`, `play`, `pause`, `rate X`");
+        let control = control.clone();
+        std::thread::spawn(move || {
+            use std::io::{BufRead as _, Write as _};
+            for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+                let cmd = if line.trim().is_empty() { "step".to_string() } else { line.trim().to_string() };
+                let f = std::fs::OpenOptions::new().append(true).create(true).open(&control);
+                if let Ok(mut f) = f {
+                    let _ = writeln!(f, "{cmd}");
+                }
+            }
+        });
+    }
+    let opts = supervisor::RunOptions { duration: a.duration, ..Default::default() };
+    errln!("framewire: replaying {} ({} topics); Ctrl-C stops", file.display(), list.len());
+    let outcome = supervisor::run(&p, &opts);
+    let _ = std::fs::remove_dir_all(&dir);
+    errln!("framewire: replay stopped ({:?})", outcome?);
+    Ok(exit::OK)
 }
 
 fn dot_id(s: &str) -> String {

@@ -520,6 +520,17 @@ impl Setup {
         Ok(Input { reader, _t: PhantomData })
     }
 
+    /// Connects output `port`, carrying messages of type `ty` chosen at run
+    /// time (a replay of recorded messages); an unconnected output discards
+    /// what is sent.
+    pub fn output_raw(&mut self, port: &str, ty: PayloadType) -> Result<Output<Raw>, BlockError> {
+        let writer = match self.outputs.get(port) {
+            Some(seg) => Some(Writer::attach(seg, &Expect { kind: Some(ty), ..Default::default() })?),
+            None => None,
+        };
+        Ok(Output { writer, stop: self.stop, state: self.state.clone(), next_stall_log: 0, _t: PhantomData })
+    }
+
     /// Connects output `port`; an unconnected output discards what is sent.
     pub fn output<T: PortData>(&mut self, port: &str) -> Result<Output<T>, BlockError> {
         let writer = match self.outputs.get(port) {
@@ -686,6 +697,12 @@ impl<T> Output<T> {
     pub fn is_connected(&self) -> bool {
         self.writer.is_some()
     }
+    /// The shared-memory name of the wire this output writes, if connected
+    /// (for a block that inspects its wire, e.g. a replay waiting for its
+    /// readers to attach before it plays).
+    pub fn wire_name(&self) -> Option<&str> {
+        self.writer.as_ref().map(|w| w.name())
+    }
 }
 
 impl<M: Message> Output<M> {
@@ -698,6 +715,33 @@ impl<M: Message> Output<M> {
         let mut loan = w.loan_reserved(id);
         msg.encode(&mut loan.bytes()[..M::SIZE]);
         loan.meta.len = M::SIZE;
+        if let Some(s) = source {
+            loan.meta.timestamp_ns = s.timestamp_ns;
+            loan.meta.source_seq = if s.source_seq != 0 { s.source_seq } else { s.seq };
+        }
+        loan.commit()?;
+        Ok(())
+    }
+}
+
+impl Output<Raw> {
+    /// Publishes one message given as its encoded bytes, stamped with
+    /// `source`'s capture time and sequence like [`Output::send`].
+    pub fn send_bytes(&mut self, bytes: &[u8], source: Option<&FrameMeta>) -> Result<(), BlockError> {
+        let Some(w) = self.writer.as_mut() else { return Ok(()) };
+        if bytes.len() > w.slot_size() {
+            return Err(BlockError::Other(format!(
+                "a {}-byte message does not fit wire {}'s {}-byte slots",
+                bytes.len(),
+                w.name(),
+                w.slot_size()
+            )));
+        }
+        let id =
+            reserve_waiting(w, Duration::from_millis(100), self.stop, self.state.as_deref(), &mut self.next_stall_log)?;
+        let mut loan = w.loan_reserved(id);
+        loan.bytes()[..bytes.len()].copy_from_slice(bytes);
+        loan.meta.len = bytes.len();
         if let Some(s) = source {
             loan.meta.timestamp_ns = s.timestamp_ns;
             loan.meta.source_seq = if s.source_seq != 0 { s.source_seq } else { s.seq };
