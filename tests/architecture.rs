@@ -51,6 +51,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("framewire-motor", &["framewire-sdk", "framewire-wire"][..]),
         ("framewire-world", &["framewire-motor", "framewire-sdk"][..]),
         ("framewire-runtime", &["framewire-sdk", "framewire-sys", "framewire-wire"][..]),
+        ("framewire-viewer", &["framewire-filters", "framewire-sdk", "framewire-sys", "framewire-wire"][..]),
     ])
 }
 
