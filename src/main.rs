@@ -199,6 +199,16 @@ enum Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// What watching costs: the live view's work per frame against memcpy, and a
+    /// pipeline's CPU with and without a client on its live view.
+    View {
+        /// Rounds per measurement (medians are over these).
+        #[arg(long, default_value = "5")]
+        rounds: usize,
+        /// Seconds per phase of a pipeline round.
+        #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.5, 60.0))]
+        seconds: f64,
+    },
     /// CPU time per frame: USERPTR zero-copy against MMAP + copy, at 640x480 and 1920x1080.
     Camera {
         /// The V4L2 device.
@@ -568,6 +578,11 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Bench { what: Bench::Filters { args } } => {
             let a = framewire::filters::bench::Args::parse(args).map_err(|e| anyhow::anyhow!("bench filters: {e}"))?;
             framewire::filters::bench::run(&a)?;
+            Ok(exit::OK)
+        }
+        Cmd::Bench { what: Bench::View { rounds, seconds } } => {
+            let a = framewire::bench::view::Args { rounds: rounds.max(1), seconds };
+            framewire::bench::view::run(&a).map_err(|e| anyhow::anyhow!("bench view: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Camera { device, frames } } => {

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod camera;
+pub mod view;
 pub mod wire;
 
 /// The `q` quantile (0..=1) of sorted `v`.
