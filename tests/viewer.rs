@@ -730,7 +730,7 @@ fn overlays_draw_the_blob_box_the_centroid_and_the_mask() {
     // Detection box and centroid, on the frame the detection was made from.
     let mut s = Mjpeg::open(run.addr, "/stream/cam.frames?overlay=blobs.detection");
     let mut matched = 0;
-    for _ in 0..30 {
+    for _ in 0..150 {
         let part = s.next();
         let (seq, det) = (part.source_seq(), part.overlay_seqs()[0]);
         if seq != det {
@@ -756,12 +756,12 @@ fn overlays_draw_the_blob_box_the_centroid_and_the_mask() {
             break;
         }
     }
-    assert!(matched >= 1, "no frame had its own detection drawn on it within 30 frames");
+    assert!(matched >= 1, "no frame had its own detection drawn on it within 150 frames");
     drop(s);
     // The mask: the disc's pixels tinted half towards magenta, the rest not.
     let mut s = Mjpeg::open(run.addr, "/stream/cam.frames?overlay=mask.output");
     let mut matched = 0;
-    for _ in 0..30 {
+    for _ in 0..150 {
         let part = s.next();
         let seq = part.source_seq();
         if part.overlay_seqs()[0] != seq {
@@ -775,7 +775,7 @@ fn overlays_draw_the_blob_box_the_centroid_and_the_mask() {
         check_pattern_bars(&img);
         break;
     }
-    assert!(matched == 1, "no frame had its own mask drawn on it within 30 frames");
+    assert!(matched == 1, "no frame had its own mask drawn on it within 150 frames");
     drop(s);
     run.stop();
 }
