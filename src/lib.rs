@@ -15,6 +15,7 @@
 //! | [`motor`] | `framewire-motor` | serial motor drivers, kinematics, simulators |
 //! | [`runtime`] | `framewire-runtime` | pipeline files, supervisor, block process, status |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
+//! | [`setup`] | `framewire-setup` | udev rules, the boot service, `framewire doctor` |
 //! | [`viewer`] | `framewire-viewer` | the live view: a web page with MJPEG streams of the wires and live statistics |
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
 //!
@@ -33,6 +34,7 @@ pub use framewire_motor as motor;
 pub use framewire_runtime as runtime;
 pub use framewire_sdk as sdk;
 pub use framewire_sdk::{block, msg, params, select};
+pub use framewire_setup as setup;
 pub use framewire_sys as sys;
 pub use framewire_user_blocks as user_blocks;
 pub use framewire_viewer as viewer;

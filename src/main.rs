@@ -51,6 +51,8 @@ mod exit {
     pub const RUNTIME: u8 = 3;
     /// `status` found no running pipeline.
     pub const NOT_RUNNING: u8 = 4;
+    /// `doctor` found problems.
+    pub const DOCTOR_PROBLEMS: u8 = 5;
 }
 
 #[derive(Parser)]
@@ -135,6 +137,37 @@ enum Cmd {
     },
     /// Simulate a serial motor controller on a pseudo-terminal; prints its path.
     SimMotor(SimMotorCli),
+    /// Write udev rules giving the plugged-in camera and motor controller stable names.
+    Udev {
+        /// A camera (V4L2 node) to name /dev/framewire/camera0, camera1, ... in order.
+        #[arg(long)]
+        camera: Vec<PathBuf>,
+        /// The motor controller's serial port, to name /dev/framewire/motors.
+        #[arg(long)]
+        motors: Option<PathBuf>,
+        /// More serial ports, as NAME=PATH (named /dev/framewire/NAME).
+        #[arg(long)]
+        serial: Vec<String>,
+        /// Write the rules here (default: print them).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print a systemd unit that runs a pipeline at boot, once its devices appear.
+    Service {
+        /// Pipeline file.
+        file: PathBuf,
+        /// The user it runs as (default: the current one).
+        #[arg(long)]
+        user: Option<String>,
+        /// Seconds each block gets to stop.
+        #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.0, 3600.0))]
+        grace: f64,
+    },
+    /// Check this machine's setup (groups, devices, /dev/shm, udev, RemoveIPC), and a pipeline's.
+    Doctor {
+        /// Pipeline file to check as well.
+        file: Option<PathBuf>,
+    },
     /// Run one block (started by `framewire run`; not for direct use).
     #[command(hide = true)]
     Block,
@@ -537,6 +570,84 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             let alive = status::pipelines(&prefix, pipeline.as_deref()).iter().filter(|r| r.alive).count();
             out!("{}", status::report(&prefix, pipeline.as_deref(), Duration::from_secs_f64(window)));
             Ok(if alive == 0 { exit::NOT_RUNNING } else { exit::OK })
+        }
+        Cmd::Udev { camera, motors, serial, output } => {
+            use framewire::setup::udev::{Kind, rule_for_node, rules_file};
+            let sys = std::path::Path::new("/sys");
+            let mut wanted: Vec<(PathBuf, Kind, String)> = Vec::new();
+            for (i, c) in camera.iter().enumerate() {
+                wanted.push((c.clone(), Kind::Camera, format!("framewire/camera{i}")));
+            }
+            if let Some(m) = motors {
+                wanted.push((m, Kind::Serial, "framewire/motors".into()));
+            }
+            for s in &serial {
+                let (name, path) = s.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!("--serial {s:?}: write NAME=PATH, e.g. --serial arm=/dev/ttyUSB1")
+                })?;
+                wanted.push((path.into(), Kind::Serial, format!("framewire/{name}")));
+            }
+            if wanted.is_empty() {
+                anyhow::bail!(
+                    "name at least one device: --camera /dev/video0, --motors /dev/ttyACM0 or --serial NAME=PATH"
+                );
+            }
+            let mut rules = Vec::new();
+            for (path, kind, name) in &wanted {
+                rules.push(rule_for_node(sys, path, *kind, name)?);
+            }
+            let text = rules_file(&rules);
+            match output {
+                Some(o) => {
+                    std::fs::write(&o, &text).map_err(|e| anyhow::anyhow!("{}: {e}", o.display()))?;
+                    errln!(
+                        "framewire: wrote {} rule(s) to {}; install it as udev/README.md says",
+                        rules.len(),
+                        o.display()
+                    );
+                }
+                None => out!("{text}"),
+            }
+            Ok(exit::OK)
+        }
+        Cmd::Service { file, user, grace } => {
+            let p = config::load(&file, &reg)?;
+            let abs = std::fs::canonicalize(&file)?;
+            let binary = std::env::current_exe()?;
+            let mut devices = Vec::new();
+            for b in &p.blocks {
+                let Some(spec) = reg.get(&b.type_name) else { continue };
+                for param in (spec.info)().params.iter().filter(|p| p.device) {
+                    if let Some(d) = b.params.get(param.name).and_then(|v| v.as_str()) {
+                        devices.push(d.to_string());
+                    }
+                }
+            }
+            let user = user.unwrap_or_else(|| framewire::runtime::runfile::user_name(nix::unistd::getuid().as_raw()));
+            out!(
+                "{}",
+                framewire::setup::service::unit(&framewire::setup::service::ServiceSpec {
+                    pipeline: &p.name,
+                    file: &abs,
+                    binary: &binary,
+                    user: &user,
+                    devices,
+                    grace_s: grace.ceil() as u64,
+                    blocks: p.blocks.len(),
+                })
+            );
+            Ok(exit::OK)
+        }
+        Cmd::Doctor { file } => {
+            use framewire::setup::doctor;
+            let findings =
+                doctor::run(&framewire::setup::Roots::default(), &doctor::Who::current(), file.as_deref(), &reg);
+            for f in &findings {
+                outln!("{f}");
+            }
+            outln!("{}", doctor::summary(&findings));
+            let problems = findings.iter().any(|f| f.severity == doctor::Severity::Problem);
+            Ok(if problems { exit::DOCTOR_PROBLEMS } else { exit::OK })
         }
         Cmd::Messages { name } => {
             let mut any = false;

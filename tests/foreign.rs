@@ -243,38 +243,14 @@ fn a_python_block_drives_the_simulated_roboclaw() {
     let p = Prefix::new();
     let link = p.dir().join("roboclaw");
     let sim = SimMotor::start("roboclaw", &link);
-    let cfg = temp_config(
-        &p,
-        "py",
-        &format!(
-            r#"
-[pipeline]
-name = "py"
-connect = ["pilot.drive -> base.drive", "base.wheels -> motors.wheels"]
-[[block]]
-name = "pilot"
+    let pilot = r#"[[block]]
+name = "script"
 type = "exec"
 command = ["python3", "blocks/python/pilot.py"]
-outputs = {{ drive = "drive" }}
-env = {{ PILOT_SPEED = "0.3", PILOT_SECONDS = "1.5" }}
-[[block]]
-name = "base"
-type = "diff_drive"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-[[block]]
-name = "motors"
-type = "roboclaw"
-port = "{}"
-counts_per_rev = 1920
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-"#,
-            link.display()
-        ),
-    );
+outputs = { drive = "drive" }
+env = { PILOT_SPEED = "0.3", PILOT_SECONDS = "1.5" }
+"#;
+    let cfg = temp_config(&p, "py", &motor_pipeline(pilot, "roboclaw", &link, "counts_per_rev = 1920"));
     let mut c = framewire(&p).arg("run").arg(&cfg).args(["--for", "4s"]).stderr(Stdio::piped()).spawn().unwrap();
     let mut log = String::new();
     for line in BufReader::new(c.stderr.take().unwrap()).lines() {
@@ -284,7 +260,7 @@ max_wheel_speed = 20.0
     }
     let st = c.wait().unwrap();
     assert!(st.success(), "{log}");
-    assert!(log.contains("[pilot] pilot: writing drive messages"), "{log}");
+    assert!(log.contains("[script] pilot: writing drive messages"), "{log}");
     let pos = |s: &str| log.find(s).unwrap_or_else(|| panic!("{s:?} missing in\n{log}"));
     assert!(pos("commands received, driving") < pos("pilot: sent"), "{log}");
     let report = sim.finish();

@@ -194,50 +194,13 @@ command = ["sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"]
 /// own timeout, which is set far longer than the test waits).
 #[test]
 fn actuators_stop_their_motors_when_the_supervisor_is_killed() {
-    let cases = [
-        ("roboclaw", "roboclaw", "counts_per_rev = 1920"),
-        ("dynamixel", "dynamixel", ""),
-        ("arduino", "ros_arduino_bridge", "counts_per_rev = 1920"),
-        ("sabertooth", "sabertooth", ""),
-        ("vesc", "vesc", ""),
-        ("odrive", "odrive", ""),
-        ("pololu", "pololu_smc", ""),
-    ];
-    for (protocol, block, extra) in cases {
+    for (protocol, block, extra) in MOTOR_CASES {
         let p = Prefix::new();
         let link = p.dir().join(protocol);
         let sim = SimMotor::start(protocol, &link);
-        let cfg = temp_config(
-            &p,
-            protocol,
-            &format!(
-                r#"
-[pipeline]
-name = "m"
-connect = ["script.drive -> base.drive", "base.wheels -> motors.wheels"]
-[[block]]
-name = "script"
-type = "drive_script"
-steps = [[600.0, 0.2, 0.0]]
-[[block]]
-name = "base"
-type = "diff_drive"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-[[block]]
-name = "motors"
-type = "{block}"
-port = "{}"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-command_timeout_ms = 5000
-{extra}
-"#,
-                link.display()
-            ),
-        );
+        // The controller's own timeout (and the deadman) far beyond the wait.
+        let extra = format!("{extra}\ncommand_timeout_ms = 5000");
+        let cfg = temp_config(&p, protocol, &motor_pipeline(&script_block(600.0), block, &link, &extra));
         let mut c = framewire(&p).arg("run").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let mut err = BufReader::new(c.stderr.take().unwrap());
         let mut log = String::new();
@@ -479,6 +442,9 @@ fn blocks_lists_the_ports_of_types_with_required_parameters() {
         ("drive_script", "out drive"),
         ("message_log", "in  input"),
         ("test_pattern", "out frames"),
+        ("diff_drive", "out wheels"),
+        ("roboclaw", "in  wheels"),
+        ("pololu_smc", "out odometry"),
     ] {
         let section = all
             .split("\n\n")
@@ -486,4 +452,48 @@ fn blocks_lists_the_ports_of_types_with_required_parameters() {
             .unwrap_or_else(|| panic!("{block}: {all}"));
         assert!(section.contains(port), "{block} lists its ports:\n{section}");
     }
+}
+
+// ---------------------------------------------------------------- actuator links
+
+/// `status` shows each driver's link; a driver that never reaches its
+/// controller is a block failure, not a "running" block.
+#[test]
+fn status_shows_the_drivers_link_and_a_driver_that_never_connects_fails() {
+    let p = Prefix::new();
+    let link = p.dir().join("roboclaw");
+    let sim = SimMotor::start("roboclaw", &link);
+    let cfg = temp_config(&p, "m", &motor_pipeline(&script_block(60.0), "roboclaw", &link, "counts_per_rev = 1920"));
+    let mut c = framewire(&p).arg("run").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(c.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("commands received, driving") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "never drove");
+    }
+    let st = framewire(&p).args(["status", "m", "--window", "0.2"]).output().unwrap();
+    let all = text(&st);
+    assert!(all.contains("link connected for") && all.contains(&format!("talking to {}", link.display())), "{all}");
+    signal(c.id() as i32, Signal::SIGINT);
+    c.wait().unwrap();
+    drop(sim);
+
+    // A controller that never answers: the block fails after
+    // connect_timeout_ms, and with restart = "never" so does the pipeline.
+    let silent = p.dir().join("silent");
+    let _sim = SimMotor::start_with("roboclaw", &silent, &["--silent"]);
+    let cfg = temp_config(
+        &p,
+        "never",
+        &motor_pipeline(
+            &script_block(60.0),
+            "roboclaw",
+            &silent,
+            "counts_per_rev = 1920\nconnect_timeout_ms = 1500\nrestart = \"never\"",
+        ),
+    );
+    let (out, all) = run_for(&p, &cfg, "20s");
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("not connected within connect_timeout_ms = 1500 ms"), "{all}");
+    assert!(all.contains("block motors failed"), "{all}");
 }

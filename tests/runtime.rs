@@ -348,52 +348,11 @@ fn rover_pipeline_drives_a_simulated_roboclaw_and_stops_it() {
 /// controller: it connects with a stop first, drives, and stops at the end.
 #[test]
 fn every_motor_driver_block_drives_its_simulated_controller() {
-    let cases = [
-        ("roboclaw", "roboclaw", "counts_per_rev = 1920"),
-        ("dynamixel", "dynamixel", ""),
-        ("arduino", "ros_arduino_bridge", "counts_per_rev = 1920"),
-        ("sabertooth", "sabertooth", ""),
-        ("vesc", "vesc", ""),
-        ("odrive", "odrive", ""),
-        ("pololu", "pololu_smc", ""),
-    ];
-    for (protocol, block, extra) in cases {
+    for (protocol, block, extra) in MOTOR_CASES {
         let p = Prefix::new();
         let link = p.dir().join(protocol);
         let sim = SimMotor::start(protocol, &link);
-        let cfg = temp_config(
-            &p,
-            protocol,
-            &format!(
-                r#"
-[pipeline]
-name = "m"
-connect = ["script.drive -> base.drive", "base.wheels -> motors.wheels"]
-
-[[block]]
-name = "script"
-type = "drive_script"
-steps = [[60.0, 0.2, 0.0]]
-
-[[block]]
-name = "base"
-type = "diff_drive"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-
-[[block]]
-name = "motors"
-type = "{block}"
-port = "{}"
-wheel_radius = 0.05
-track_width = 0.3
-max_wheel_speed = 20.0
-{extra}
-"#,
-                link.display()
-            ),
-        );
+        let cfg = temp_config(&p, protocol, &motor_pipeline(&script_block(60.0), block, &link, extra));
         let (out, all) = run_for(&p, &cfg, "2.5s");
         assert!(out.status.success(), "{block}: {all}");
         let pos = |s: &str| all.find(s).unwrap_or_else(|| panic!("{block}: {s:?} missing in\n{all}"));

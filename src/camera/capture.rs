@@ -130,6 +130,16 @@ pub struct CaptureStats {
     pub disconnected: bool,
 }
 
+/// What one pass of the capture loop came to.
+enum Pass {
+    /// A filled buffer.
+    Frame(sys::v4l2_buffer),
+    /// Nothing yet; go round again.
+    Again,
+    /// The caller's wait is over.
+    TimedOut,
+}
+
 fn gone(path: &Path) -> CameraError {
     CameraError::Disconnected {
         device: path.to_path_buf(),
@@ -453,144 +463,163 @@ impl Capture {
     /// returns its raw buffer description; `Ok(None)` if `wait` is given and
     /// passes first (stall and reconnect state carry over to the next call,
     /// so a caller polling in short steps gets the same recovery).
+    /// The next filled buffer from the driver, recovering on the way: a
+    /// stalled stream is restarted, a vanished device reopened with backoff.
+    /// `None` when `wait` passed first.
     fn next_raw(&mut self, wait: Option<Duration>) -> Result<Option<sys::v4l2_buffer>, CameraError> {
         let call_deadline = wait.map(|w| Instant::now() + w);
-        let expired = |now: Instant| call_deadline.is_some_and(|d| now >= d);
         loop {
-            let now = Instant::now();
-            if let Some(rc) = self.reconnecting.as_mut() {
-                if now >= rc.next_try {
-                    match self.reopen() {
-                        Ok(()) => {
-                            let since = self.reconnecting.take().map(|r| r.since.elapsed()).unwrap_or_default();
-                            self.stats.reconnects += 1;
-                            self.stats.disconnected = false;
-                            self.progress = Instant::now();
-                            tracing::info!(
-                                "{}: device back after {since:?}; streaming resumed",
-                                self.path_name.display()
-                            );
-                            continue;
-                        }
-                        Err(e) => {
-                            self.dev = None;
-                            self.maps.clear();
-                            let rc = self.reconnecting.as_mut().expect("reconnecting");
-                            tracing::debug!("{}: still gone: {e}", self.path_name.display());
-                            let waited = rc.since.elapsed();
-                            if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
-                                || self.policy.give_up_after.is_some_and(|g| waited >= g)
-                            {
-                                let cause = rc.cause.clone();
-                                return Err(CameraError::Disconnected {
-                                    device: self.path_name.clone(),
-                                    cause,
-                                    waited,
-                                });
-                            }
-                            rc.delay = (rc.delay * 2).min(self.policy.backoff_max);
-                            rc.next_try = Instant::now() + rc.delay;
-                        }
-                    }
-                }
-                let rc = self.reconnecting.as_ref().expect("reconnecting");
-                let until = call_deadline.map_or(rc.next_try, |d| d.min(rc.next_try));
-                std::thread::sleep(until.saturating_duration_since(Instant::now()));
-                if expired(Instant::now()) {
-                    return Ok(None);
-                }
-                continue;
-            }
-            if self.dev.is_none() {
-                self.start_reconnect("device closed".into());
-                continue;
-            }
-            if let Err(e) = self.ensure_streaming() {
-                if e.is_disconnect() {
-                    self.start_reconnect(e.to_string());
-                    continue;
-                }
-                return Err(e);
-            }
-            let stall_deadline = self.progress + self.policy.frame_timeout;
-            let until = call_deadline.map_or(stall_deadline, |d| d.min(stall_deadline));
-            let ready = {
-                let dev = self.device()?;
-                let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
-                let left = until.saturating_duration_since(now);
-                // Round up to whole ms so a sub-ms remainder doesn't spin.
-                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                match nix::poll::poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
-                    Ok(n) => n > 0,
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(dev.err("poll")(e)),
-                }
+            let pass = if self.reconnecting.is_some() {
+                self.reconnect_pass(call_deadline)?
+            } else {
+                self.stream_pass(call_deadline)?
             };
-            if !ready {
-                let now = Instant::now();
-                if now < stall_deadline {
-                    if expired(now) {
-                        return Ok(None);
-                    }
-                    continue;
-                }
-                if self.restarts_in_row >= self.policy.max_restarts {
-                    let restarts = std::mem::take(&mut self.restarts_in_row);
-                    let waited = self.progress.elapsed();
+            match pass {
+                Pass::Frame(b) => return Ok(Some(b)),
+                Pass::TimedOut => return Ok(None),
+                Pass::Again => {}
+            }
+        }
+    }
+
+    /// While the device is gone: try to reopen it when its backoff is due,
+    /// and give up only when told to (cancel flag, `give_up_after`).
+    fn reconnect_pass(&mut self, call_deadline: Option<Instant>) -> Result<Pass, CameraError> {
+        let rc = self.reconnecting.as_ref().expect("reconnect_pass while reconnecting");
+        if Instant::now() >= rc.next_try {
+            match self.reopen() {
+                Ok(()) => {
+                    let since = self.reconnecting.take().map(|r| r.since.elapsed()).unwrap_or_default();
+                    self.stats.reconnects += 1;
+                    self.stats.disconnected = false;
                     self.progress = Instant::now();
-                    return Err(CameraError::Stalled { device: self.path_name.clone(), waited, restarts });
+                    tracing::info!("{}: device back after {since:?}; streaming resumed", self.path_name.display());
+                    return Ok(Pass::Again);
+                }
+                Err(e) => {
+                    self.dev = None;
+                    self.maps.clear();
+                    let rc = self.reconnecting.as_mut().expect("reconnecting");
+                    tracing::debug!("{}: still gone: {e}", self.path_name.display());
+                    let waited = rc.since.elapsed();
+                    if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+                        || self.policy.give_up_after.is_some_and(|g| waited >= g)
+                    {
+                        let cause = rc.cause.clone();
+                        return Err(CameraError::Disconnected { device: self.path_name.clone(), cause, waited });
+                    }
+                    rc.delay = (rc.delay * 2).min(self.policy.backoff_max);
+                    rc.next_try = Instant::now() + rc.delay;
+                }
+            }
+        }
+        let rc = self.reconnecting.as_ref().expect("reconnecting");
+        let until = call_deadline.map_or(rc.next_try, |d| d.min(rc.next_try));
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        Ok(if call_deadline.is_some_and(|d| Instant::now() >= d) { Pass::TimedOut } else { Pass::Again })
+    }
+
+    /// While streaming: wait for a buffer until the stall deadline or the
+    /// caller's, then dequeue it.
+    fn stream_pass(&mut self, call_deadline: Option<Instant>) -> Result<Pass, CameraError> {
+        if self.dev.is_none() {
+            self.start_reconnect("device closed".into());
+            return Ok(Pass::Again);
+        }
+        if let Err(e) = self.ensure_streaming() {
+            if e.is_disconnect() {
+                self.start_reconnect(e.to_string());
+                return Ok(Pass::Again);
+            }
+            return Err(e);
+        }
+        let now = Instant::now();
+        let stall_deadline = self.progress + self.policy.frame_timeout;
+        let until = call_deadline.map_or(stall_deadline, |d| d.min(stall_deadline));
+        let ready = {
+            let dev = self.device()?;
+            let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
+            let left = until.saturating_duration_since(now);
+            // Round up to whole ms so a sub-ms remainder doesn't spin.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            match nix::poll::poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+                Ok(n) => n > 0,
+                Err(Errno::EINTR) => return Ok(Pass::Again),
+                Err(e) => return Err(dev.err("poll")(e)),
+            }
+        };
+        if ready { self.dequeue_pass() } else { self.stall_pass(stall_deadline, call_deadline) }
+    }
+
+    /// No buffer came: before the stall deadline that is the caller's
+    /// timeout; after it, the stream is restarted (a few times in a row
+    /// before the capture gives up).
+    fn stall_pass(&mut self, stall_deadline: Instant, call_deadline: Option<Instant>) -> Result<Pass, CameraError> {
+        let now = Instant::now();
+        if now < stall_deadline {
+            return Ok(if call_deadline.is_some_and(|d| now >= d) { Pass::TimedOut } else { Pass::Again });
+        }
+        if self.restarts_in_row >= self.policy.max_restarts {
+            let restarts = std::mem::take(&mut self.restarts_in_row);
+            let waited = self.progress.elapsed();
+            self.progress = Instant::now();
+            return Err(CameraError::Stalled { device: self.path_name.clone(), waited, restarts });
+        }
+        self.restarts_in_row += 1;
+        tracing::warn!(
+            "{}: no frame for {:?}; restarting the stream ({}/{})",
+            self.path_name.display(),
+            self.policy.frame_timeout,
+            self.restarts_in_row,
+            self.policy.max_restarts
+        );
+        self.restart_or_reconnect()?;
+        Ok(Pass::Again)
+    }
+
+    /// A buffer is ready: dequeue it; drop frames the driver flags as
+    /// corrupt; treat a vanished device or a broken stream as what they are.
+    fn dequeue_pass(&mut self) -> Result<Pass, CameraError> {
+        let mut b =
+            sys::v4l2_buffer { type_: sys::BUF_TYPE_VIDEO_CAPTURE, memory: self.memory(), ..Default::default() };
+        match sys::dqbuf(self.device()?.fd(), &mut b) {
+            Ok(()) => {
+                self.progress = Instant::now();
+                if b.flags & sys::BUF_FLAG_ERROR != 0 {
+                    self.stats.error_frames += 1;
+                    tracing::warn!(
+                        "{}: driver flagged frame {} as corrupt; dropped",
+                        self.path_name.display(),
+                        b.sequence
+                    );
+                    self.requeue_index(b.index)?;
+                    return Ok(Pass::Again);
+                }
+                self.restarts_in_row = 0;
+                self.stats.frames += 1;
+                Ok(Pass::Frame(b))
+            }
+            Err(Errno::EAGAIN) => Ok(Pass::Again),
+            Err(Errno::ENODEV | Errno::ENXIO) => {
+                self.start_reconnect(format!("VIDIOC_DQBUF failed: {}", Errno::ENODEV.desc()));
+                Ok(Pass::Again)
+            }
+            Err(e @ (Errno::EIO | Errno::EPIPE | Errno::EINVAL)) => {
+                if self.restarts_in_row >= self.policy.max_restarts {
+                    self.restarts_in_row = 0;
+                    return Err(self.device()?.err("VIDIOC_DQBUF")(e));
                 }
                 self.restarts_in_row += 1;
                 tracing::warn!(
-                    "{}: no frame for {:?}; restarting the stream ({}/{})",
+                    "{}: VIDIOC_DQBUF failed: {e}; restarting the stream ({}/{})",
                     self.path_name.display(),
-                    self.policy.frame_timeout,
                     self.restarts_in_row,
                     self.policy.max_restarts
                 );
                 self.restart_or_reconnect()?;
-                continue;
+                Ok(Pass::Again)
             }
-            let mut b =
-                sys::v4l2_buffer { type_: sys::BUF_TYPE_VIDEO_CAPTURE, memory: self.memory(), ..Default::default() };
-            let r = sys::dqbuf(self.device()?.fd(), &mut b);
-            match r {
-                Ok(()) => {
-                    self.progress = Instant::now();
-                    if b.flags & sys::BUF_FLAG_ERROR != 0 {
-                        self.stats.error_frames += 1;
-                        tracing::warn!(
-                            "{}: driver flagged frame {} as corrupt; dropped",
-                            self.path_name.display(),
-                            b.sequence
-                        );
-                        self.requeue_index(b.index)?;
-                        continue;
-                    }
-                    self.restarts_in_row = 0;
-                    self.stats.frames += 1;
-                    return Ok(Some(b));
-                }
-                Err(Errno::EAGAIN) => continue,
-                Err(Errno::ENODEV | Errno::ENXIO) => {
-                    self.start_reconnect(format!("VIDIOC_DQBUF failed: {}", Errno::ENODEV.desc()));
-                }
-                Err(e @ (Errno::EIO | Errno::EPIPE | Errno::EINVAL)) => {
-                    if self.restarts_in_row >= self.policy.max_restarts {
-                        self.restarts_in_row = 0;
-                        return Err(self.device()?.err("VIDIOC_DQBUF")(e));
-                    }
-                    self.restarts_in_row += 1;
-                    tracing::warn!(
-                        "{}: VIDIOC_DQBUF failed: {e}; restarting the stream ({}/{})",
-                        self.path_name.display(),
-                        self.restarts_in_row,
-                        self.policy.max_restarts
-                    );
-                    self.restart_or_reconnect()?;
-                }
-                Err(e) => return Err(self.device()?.err("VIDIOC_DQBUF")(e)),
-            }
+            Err(e) => Err(self.device()?.err("VIDIOC_DQBUF")(e)),
         }
     }
 

@@ -14,11 +14,14 @@
 //! | `max_wheel_speed` | required | rad/s: clamp, and full scale for open-loop controllers |
 //! | `left_motor` | 1 | which channel (1 or 2) drives the left wheel |
 //! | `invert_left`, `invert_right` | false | reverse a wheel |
-//! | `reply_timeout_ms`, `retries` | 100, 2 | bounded request/response |
+//! | `reply_timeout_ms`, `retries` | 100, 2 | bounded request/response; `reply_timeout_ms × (retries + 1)` ≤ `command_timeout_ms` |
+//! | `connect_timeout_ms` | 5000 | the block fails if it never connects within this long |
 //!
 //! Failsafe: the block stops the motors when its input goes silent for
-//! `command_timeout_ms` (upstream crash or stall), on shutdown (`stop`), and
-//! first thing after every (re)connection, including a restart of the block.
+//! `command_timeout_ms` (upstream crash or stall; a command's age counts
+//! from its commit on the wire), on shutdown (`stop`), and first thing after
+//! every (re)connection, including a restart of the block. See
+//! `src/motor/README.md`.
 
 use super::diff::{DiffDrive, Geometry};
 use super::driver::{
@@ -31,7 +34,7 @@ use framewire_sdk::block::{
     BlockError, BlockInfo, BlockType, Context, Input, Output, PortType, Ports, Registry, Role, Setup, Step,
 };
 use framewire_sdk::msg::{DriveCommand, Odometry, WheelCommand};
-use serde::Deserialize;
+use framewire_sdk::params::SerialPath;
 use std::time::{Duration, Instant};
 
 /// Registers `diff_drive` and every motor driver block.
@@ -49,19 +52,18 @@ pub fn register(reg: &mut Registry) -> Result<(), framewire_sdk::block::Registry
 
 // ---------------------------------------------------------------- diff_drive
 
-/// Parameters of `diff_drive`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiffDriveParams {
-    /// Wheel radius, metres.
-    pub wheel_radius: f64,
-    /// Distance between the wheels, metres.
-    pub track_width: f64,
-    /// Largest wheel speed, rad/s; both wheels are scaled together above it.
-    pub max_wheel_speed: f64,
-    /// Largest wheel acceleration, rad/s² (0 = unlimited).
-    #[serde(default)]
-    pub accel_limit: f64,
+framewire_sdk::params! {
+    /// Parameters of `diff_drive`.
+    pub struct DiffDriveParams {
+        /// Wheel radius, metres.
+        pub wheel_radius: f64 = required(0.05),
+        /// Distance between the wheels' contact points, metres.
+        pub track_width: f64 = required(0.3),
+        /// Largest wheel speed, rad/s; both wheels are scaled together above it, so a turn keeps its direction.
+        pub max_wheel_speed: f64 = required(20.0),
+        /// Largest wheel acceleration, rad/s² (0 = unlimited).
+        pub accel_limit: f64 = 0.0,
+    }
 }
 
 /// Drive commands (m/s, rad/s) in, wheel targets (rad/s) out.
@@ -76,15 +78,6 @@ impl BlockType for DiffDriveBlock {
     type Params = DiffDriveParams;
     fn info() -> BlockInfo {
         BlockInfo::new("diff_drive", "Turns drive commands (m/s, rad/s) into left/right wheel speeds (rad/s)")
-            .param("wheel_radius", "float", "required", "wheel radius, metres")
-            .param("track_width", "float", "required", "distance between the wheels, metres")
-            .param(
-                "max_wheel_speed",
-                "float",
-                "required",
-                "rad/s; both wheels are scaled so the turn keeps its direction",
-            )
-            .param("accel_limit", "float", "0", "largest wheel acceleration, rad/s² (0 = unlimited)")
     }
     fn ports(p: &DiffDriveParams) -> Result<Ports, String> {
         geometry(p.wheel_radius, p.track_width, 1.0, p.max_wheel_speed, p.accel_limit).validate()?;
@@ -121,7 +114,7 @@ fn geometry(wheel_radius: f64, track_width: f64, counts_per_rev: f64, max: f64, 
 
 // ------------------------------------------------------------ driver blocks
 
-/// The keys every driver block has, for the generic block.
+/// The keys every driver block has, with its baud rate, for the generic block.
 #[derive(Clone, Debug)]
 pub struct Common {
     /// Serial device path.
@@ -148,6 +141,66 @@ pub struct Common {
     pub reply_timeout_ms: u64,
     /// Retries after the first attempt.
     pub retries: u32,
+    /// Longest time to the first connection, ms.
+    pub connect_timeout_ms: u64,
+}
+
+framewire_sdk::params! {
+    /// The keys every driver block has (each block adds its baud rate and
+    /// its protocol's own keys).
+    pub struct DriverKeys {
+        /// Serial device; /dev/framewire/motors (udev/README.md) or /dev/serial/by-id/... survive replugging.
+        pub port: SerialPath = required("/dev/framewire/motors"),
+        /// How often targets are sent and feedback read, Hz.
+        pub rate_hz: f64 = 20.0,
+        /// Deadman: zero after this long without a command, ms; also the controller's own timeout where framewire programs it.
+        pub command_timeout_ms: u64 = 300,
+        /// Wheel radius, metres (odometry).
+        pub wheel_radius: f64 = required(0.05),
+        /// Distance between the wheels' contact points, metres (odometry).
+        pub track_width: f64 = required(0.3),
+        /// Largest wheel speed, rad/s: targets are clamped to it (and it is full scale for open-loop controllers).
+        pub max_wheel_speed: f64 = required(20.0),
+        /// Channel (1 or 2) that drives the left wheel.
+        pub left_motor: u8 = 1,
+        /// Reverse the left wheel.
+        pub invert_left: bool = false,
+        /// Reverse the right wheel.
+        pub invert_right: bool = false,
+        /// Longest wait for one reply, ms; reply_timeout_ms x (retries + 1) must fit in command_timeout_ms.
+        pub reply_timeout_ms: u64 = 100,
+        /// Extra attempts after a bad or missing reply.
+        pub retries: u32 = 2,
+        /// The block fails if it cannot open the port and configure the controller within this long, ms.
+        pub connect_timeout_ms: u64 = 5000,
+    }
+}
+
+// The defaults written above are the crate's own constants.
+const _: () = assert!(super::DEFAULT_COMMAND_TIMEOUT.as_millis() == 300);
+const _: () = assert!(super::driver::DEFAULT_CONNECT_TIMEOUT.as_millis() == 5000);
+const _: () = assert!(proto::roboclaw::ADDRESS_MIN == 128 && proto::sabertooth::ADDRESS_MIN == 128);
+const _: () = assert!(proto::arduino::DEFAULT_PID_RATE == 30.0);
+
+impl DriverKeys {
+    /// The common keys with the block's baud rate.
+    pub fn common(&self, baud: u32) -> Common {
+        Common {
+            port: self.port.0.to_string_lossy().into_owned(),
+            baud,
+            rate_hz: self.rate_hz,
+            command_timeout_ms: self.command_timeout_ms,
+            wheel_radius: self.wheel_radius,
+            track_width: self.track_width,
+            max_wheel_speed: self.max_wheel_speed,
+            left_motor: self.left_motor,
+            invert_left: self.invert_left,
+            invert_right: self.invert_right,
+            reply_timeout_ms: self.reply_timeout_ms,
+            retries: self.retries,
+            connect_timeout_ms: self.connect_timeout_ms,
+        }
+    }
 }
 
 /// What a protocol's parameter struct provides to [`MotorBlock`].
@@ -162,8 +215,6 @@ pub trait DriverParams: framewire_sdk::params::Params + Clone {
     fn counts_per_rev(&self) -> f64 {
         1.0
     }
-    /// The protocol's own keys, for `framewire blocks`.
-    fn extra_info(info: BlockInfo) -> BlockInfo;
     /// Checks the protocol's own keys.
     fn validate(&self) -> Result<(), String> {
         Ok(())
@@ -172,168 +223,19 @@ pub trait DriverParams: framewire_sdk::params::Params + Clone {
     fn backend(&self) -> Box<dyn Backend>;
 }
 
-fn d_rate() -> f64 {
-    20.0
-}
-fn d_timeout() -> u64 {
-    super::DEFAULT_COMMAND_TIMEOUT.as_millis() as u64
-}
-fn d_left() -> u8 {
-    1
-}
-fn d_reply() -> u64 {
-    100
-}
-fn d_retries() -> u32 {
-    2
-}
-fn d_one() -> f64 {
-    1.0
-}
-
-/// Declares a driver's parameter struct: the common keys plus `extra`.
-macro_rules! driver_params {
-    ($(#[$doc:meta])* $name:ident { $($(#[$fa:meta])* $f:ident : $t:ty,)* }) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            /// Serial device path.
-            pub port: String,
-            /// Send/read rate, Hz.
-            #[serde(default = "d_rate")]
-            pub rate_hz: f64,
-            /// Deadman timeout, ms; also programs the controller's timeout.
-            #[serde(default = "d_timeout")]
-            pub command_timeout_ms: u64,
-            /// Wheel radius, m.
-            pub wheel_radius: f64,
-            /// Track width, m.
-            pub track_width: f64,
-            /// Largest wheel speed, rad/s.
-            pub max_wheel_speed: f64,
-            /// Channel of the left wheel (1 or 2).
-            #[serde(default = "d_left")]
-            pub left_motor: u8,
-            /// Reverse the left wheel.
-            #[serde(default)]
-            pub invert_left: bool,
-            /// Reverse the right wheel.
-            #[serde(default)]
-            pub invert_right: bool,
-            /// Reply timeout, ms.
-            #[serde(default = "d_reply")]
-            pub reply_timeout_ms: u64,
-            /// Retries after the first attempt.
-            #[serde(default = "d_retries")]
-            pub retries: u32,
-            $($(#[$fa])* pub $f: $t,)*
-        }
-
-        framewire_sdk::serde_params!($name);
-
-        impl $name {
-            fn common_keys(&self, baud: u32) -> Common {
-                Common {
-                    port: self.port.clone(),
-                    baud,
-                    rate_hz: self.rate_hz,
-                    command_timeout_ms: self.command_timeout_ms,
-                    wheel_radius: self.wheel_radius,
-                    track_width: self.track_width,
-                    max_wheel_speed: self.max_wheel_speed,
-                    left_motor: self.left_motor,
-                    invert_left: self.invert_left,
-                    invert_right: self.invert_right,
-                    reply_timeout_ms: self.reply_timeout_ms,
-                    retries: self.retries,
-                }
-            }
-        }
-    };
-}
-
-fn common_info(info: BlockInfo, baud: &'static str) -> BlockInfo {
-    info.role(Role::Actuator)
-        .device_param("port", "required", "serial device; a /dev/serial/by-id/... path survives replugging")
-        .param("baud", "int", baud, "baud rate")
-        .param("rate_hz", "float", "20", "how often targets are sent and feedback read")
-        .param(
-            "command_timeout_ms",
-            "int",
-            "300",
-            "deadman: zero after this long without a command; also the controller's own timeout",
-        )
-        .param("wheel_radius", "float", "required", "metres (odometry)")
-        .param("track_width", "float", "required", "metres (odometry)")
-        .param("max_wheel_speed", "float", "required", "rad/s: targets are clamped to it")
-        .param("left_motor", "int", "1", "channel (1 or 2) that drives the left wheel")
-        .param("invert_left", "bool", "false", "reverse the left wheel")
-        .param("invert_right", "bool", "false", "reverse the right wheel")
-        .param("reply_timeout_ms", "int", "100", "longest wait for one reply")
-        .param("retries", "int", "2", "extra attempts after a bad or missing reply")
-}
-
-fn d_baud_38400() -> u32 {
-    38400
-}
-fn d_baud_57600() -> u32 {
-    57600
-}
-fn d_baud_9600() -> u32 {
-    9600
-}
-fn d_baud_115200() -> u32 {
-    115200
-}
-fn d_roboclaw_address() -> u8 {
-    proto::roboclaw::ADDRESS_MIN
-}
-fn d_dxl_left() -> u8 {
-    1
-}
-fn d_dxl_right() -> u8 {
-    2
-}
-fn d_pid_rate() -> f64 {
-    proto::arduino::DEFAULT_PID_RATE
-}
-fn d_saber_address() -> u8 {
-    proto::sabertooth::ADDRESS_MIN
-}
-fn d_packetized() -> String {
-    "packetized".into()
-}
-fn d_can_id() -> u8 {
-    1
-}
-fn d_pole_pairs() -> f64 {
-    7.0
-}
-fn d_true() -> bool {
-    true
-}
-fn d_dev1() -> u8 {
-    1
-}
-fn d_dev2() -> u8 {
-    2
-}
-
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `roboclaw` block.
-    RoboclawParams {
+    pub struct RoboclawParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (the controller's packet serial setting).
-        #[serde(default = "d_baud_38400")]
-        baud: u32,
+        pub baud: u32 = 38400,
         /// Packet serial address, 128..=135.
-        #[serde(default = "d_roboclaw_address")]
-        address: u8,
+        pub address: u8 = 128,
         /// Encoder counts per wheel revolution (quadrature, after gearing).
-        counts_per_rev: f64,
+        pub counts_per_rev: f64 = required(1920.0),
         /// Acceleration in counts/s² (command 40); 0 = the controller's default (command 37).
-        #[serde(default)]
-        accel: u32,
+        pub accel: u32 = 0,
     }
 }
 
@@ -341,16 +243,10 @@ impl DriverParams for RoboclawParams {
     const NAME: &'static str = "roboclaw";
     const DESCRIPTION: &'static str = "RoboClaw / Basicmicro packet serial motor driver (speed control with encoders)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
+        self.keys.common(self.baud)
     }
     fn counts_per_rev(&self) -> f64 {
         self.counts_per_rev
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "38400")
-            .param("address", "int", "128", "packet serial address, 128-135")
-            .param("counts_per_rev", "float", "required", "encoder counts per wheel revolution")
-            .param("accel", "int", "0", "acceleration, counts/s² (0 = controller default)")
     }
     fn validate(&self) -> Result<(), String> {
         let r = proto::roboclaw::ADDRESS_MIN..=proto::roboclaw::ADDRESS_MAX;
@@ -367,18 +263,17 @@ impl DriverParams for RoboclawParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `dynamixel` block.
-    DynamixelParams {
+    pub struct DynamixelParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (factory default of X series: 57600).
-        #[serde(default = "d_baud_57600")]
-        baud: u32,
+        pub baud: u32 = 57600,
         /// ID of the left servo.
-        #[serde(default = "d_dxl_left")]
-        left_id: u8,
+        pub left_id: u8 = 1,
         /// ID of the right servo.
-        #[serde(default = "d_dxl_right")]
-        right_id: u8,
+        pub right_id: u8 = 2,
     }
 }
 
@@ -387,18 +282,10 @@ impl DriverParams for DynamixelParams {
     const DESCRIPTION: &'static str = "ROBOTIS Dynamixel Protocol 2.0 servos in velocity mode (X series)";
     fn common(&self) -> Common {
         // IDs name the sides directly, so there is no channel to choose.
-        Common { left_motor: 1, ..self.common_keys(self.baud) }
+        Common { left_motor: 1, ..self.keys.common(self.baud) }
     }
     fn counts_per_rev(&self) -> f64 {
         proto::dynamixel::COUNTS_PER_REV
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "57600").param("left_id", "int", "1", "ID of the left servo").param(
-            "right_id",
-            "int",
-            "2",
-            "ID of the right servo",
-        )
     }
     fn validate(&self) -> Result<(), String> {
         for id in [self.left_id, self.right_id] {
@@ -416,20 +303,19 @@ impl DriverParams for DynamixelParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `ros_arduino_bridge` block.
-    ArduinoParams {
+    pub struct ArduinoParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (the sketch's BAUDRATE).
-        #[serde(default = "d_baud_57600")]
-        baud: u32,
+        pub baud: u32 = 57600,
         /// Encoder ticks per wheel revolution.
-        counts_per_rev: f64,
+        pub counts_per_rev: f64 = required(1920.0),
         /// The sketch's PID_RATE, Hz.
-        #[serde(default = "d_pid_rate")]
-        pid_rate: f64,
+        pub pid_rate: f64 = 30.0,
         /// PID gains `[Kp, Kd, Ki, Ko]` sent with `u` on connection.
-        #[serde(default)]
-        pid: Option<[i32; 4]>,
+        pub pid: Option<[i32; 4]> = None,
     }
 }
 
@@ -437,16 +323,10 @@ impl DriverParams for ArduinoParams {
     const NAME: &'static str = "ros_arduino_bridge";
     const DESCRIPTION: &'static str = "Arduino running ROSArduinoBridge (m/e/r/u/b line protocol)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
+        self.keys.common(self.baud)
     }
     fn counts_per_rev(&self) -> f64 {
         self.counts_per_rev
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "57600")
-            .param("counts_per_rev", "float", "required", "encoder ticks per wheel revolution")
-            .param("pid_rate", "float", "30", "the sketch's PID_RATE, Hz")
-            .param("pid", "[int; 4]", "none", "PID gains [Kp, Kd, Ki, Ko] to send on connection")
     }
     fn validate(&self) -> Result<(), String> {
         if !(self.counts_per_rev > 0.0 && self.pid_rate > 0.0) {
@@ -459,18 +339,17 @@ impl DriverParams for ArduinoParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `sabertooth` block.
-    SabertoothParams {
+    pub struct SabertoothParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (DIP switches).
-        #[serde(default = "d_baud_9600")]
-        baud: u32,
+        pub baud: u32 = 9600,
         /// `packetized` or `simplified`.
-        #[serde(default = "d_packetized")]
-        mode: String,
+        pub mode: String = "packetized",
         /// Packetized address, 128..=135.
-        #[serde(default = "d_saber_address")]
-        address: u8,
+        pub address: u8 = 128,
     }
 }
 
@@ -478,12 +357,7 @@ impl DriverParams for SabertoothParams {
     const NAME: &'static str = "sabertooth";
     const DESCRIPTION: &'static str = "Dimension Engineering Sabertooth (packetized or simplified serial, open loop)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "9600")
-            .param("mode", "string", "\"packetized\"", "packetized (address, checksum, serial timeout) or simplified")
-            .param("address", "int", "128", "packetized address, 128-135")
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         match self.mode.as_str() {
@@ -501,25 +375,23 @@ impl DriverParams for SabertoothParams {
         } else {
             SabertoothMode::Packetized(self.address)
         };
-        Box::new(SabertoothBackend { mode, max_wheel_speed: self.max_wheel_speed })
+        Box::new(SabertoothBackend { mode, max_wheel_speed: self.keys.max_wheel_speed })
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `vesc` block.
-    VescParams {
+    pub struct VescParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (App Settings > UART).
-        #[serde(default = "d_baud_115200")]
-        baud: u32,
+        pub baud: u32 = 115200,
         /// CAN ID of the VESC on channel 2 (reached through the UART one).
-        #[serde(default = "d_can_id")]
-        can_id: u8,
+        pub can_id: u8 = 1,
         /// Motor pole pairs.
-        #[serde(default = "d_pole_pairs")]
-        pole_pairs: f64,
+        pub pole_pairs: f64 = 7.0,
         /// Motor turns per wheel turn.
-        #[serde(default = "d_one")]
-        gear_ratio: f64,
+        pub gear_ratio: f64 = 1.0,
     }
 }
 
@@ -527,13 +399,7 @@ impl DriverParams for VescParams {
     const NAME: &'static str = "vesc";
     const DESCRIPTION: &'static str = "Two VESCs (UART + CAN forward) in RPM control";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "115200")
-            .param("can_id", "int", "1", "CAN ID of the second VESC (channel 2)")
-            .param("pole_pairs", "float", "7", "motor pole pairs (ERPM = RPM × pole pairs)")
-            .param("gear_ratio", "float", "1", "motor turns per wheel turn")
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         if !(self.pole_pairs > 0.0 && self.gear_ratio > 0.0) {
@@ -546,18 +412,17 @@ impl DriverParams for VescParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `odrive` block.
-    OdriveParams {
+    pub struct OdriveParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (config.uart_baudrate).
-        #[serde(default = "d_baud_115200")]
-        baud: u32,
+        pub baud: u32 = 115200,
         /// Motor turns per wheel turn.
-        #[serde(default = "d_one")]
-        gear_ratio: f64,
+        pub gear_ratio: f64 = 1.0,
         /// Append and require `*checksum` on every line.
-        #[serde(default = "d_true")]
-        checksum: bool,
+        pub checksum: bool = true,
     }
 }
 
@@ -565,15 +430,7 @@ impl DriverParams for OdriveParams {
     const NAME: &'static str = "odrive";
     const DESCRIPTION: &'static str = "ODrive (0.5.x) over the ASCII protocol, velocity control with its watchdog";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "115200").param("gear_ratio", "float", "1", "motor turns per wheel turn").param(
-            "checksum",
-            "bool",
-            "true",
-            "append and require *checksum on every line",
-        )
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         if self.gear_ratio <= 0.0 {
@@ -586,18 +443,17 @@ impl DriverParams for OdriveParams {
     }
 }
 
-driver_params! {
+framewire_sdk::params! {
     /// Parameters of the `pololu_smc` block.
-    PololuParams {
+    pub struct PololuParams {
+        /// The keys every driver block has.
+        pub keys: DriverKeys = flatten,
         /// Baud rate (or autodetect on the controller).
-        #[serde(default = "d_baud_9600")]
-        baud: u32,
+        pub baud: u32 = 9600,
         /// Device number of the channel 1 controller.
-        #[serde(default = "d_dev1")]
-        device_1: u8,
+        pub device_1: u8 = 1,
         /// Device number of the channel 2 controller.
-        #[serde(default = "d_dev2")]
-        device_2: u8,
+        pub device_2: u8 = 2,
     }
 }
 
@@ -606,15 +462,7 @@ impl DriverParams for PololuParams {
     const DESCRIPTION: &'static str =
         "Two Pololu Simple Motor Controllers on one serial line (Pololu protocol, open loop)";
     fn common(&self) -> Common {
-        self.common_keys(self.baud)
-    }
-    fn extra_info(i: BlockInfo) -> BlockInfo {
-        common_info(i, "9600").param("device_1", "int", "1", "device number of the channel 1 controller").param(
-            "device_2",
-            "int",
-            "2",
-            "device number of the channel 2 controller",
-        )
+        self.keys.common(self.baud)
     }
     fn validate(&self) -> Result<(), String> {
         if self.device_1 > 127 || self.device_2 > 127 || self.device_1 == self.device_2 {
@@ -623,7 +471,7 @@ impl DriverParams for PololuParams {
         Ok(())
     }
     fn backend(&self) -> Box<dyn Backend> {
-        Box::new(PololuBackend::new([self.device_1, self.device_2], self.max_wheel_speed))
+        Box::new(PololuBackend::new([self.device_1, self.device_2], self.keys.max_wheel_speed))
     }
 }
 
@@ -642,6 +490,7 @@ pub fn driver_config<P: DriverParams>(p: &P) -> Result<DriverConfig, String> {
         geometry: geometry(c.wheel_radius, c.track_width, p.counts_per_rev(), c.max_wheel_speed, 0.0),
         rate_hz: c.rate_hz,
         command_timeout: Duration::from_millis(c.command_timeout_ms),
+        connect_timeout: Duration::from_millis(c.connect_timeout_ms),
         swap: c.left_motor == 2,
         invert_left: c.invert_left,
         invert_right: c.invert_right,
@@ -658,36 +507,62 @@ pub struct MotorBlock<P> {
     input: Input<WheelCommand>,
     output: Output<Odometry>,
     driver: Driver,
-    last_error: Option<(String, Instant)>,
-    errors_since: u64,
+    port: String,
+    /// The link state last reported to the runtime (`framewire status`).
+    reported: Option<(std::mem::Discriminant<super::driver::LinkState>, Option<String>)>,
     _p: std::marker::PhantomData<P>,
 }
 
 impl<P: DriverParams> MotorBlock<P> {
-    /// Logs link errors without flooding: a new kind of error at once, the
-    /// same one again at most every 5 s with a count.
-    fn report(&mut self, e: &MotorError) {
-        let msg = e.to_string();
-        let now = Instant::now();
-        match &self.last_error {
-            Some((m, t)) if *m == msg && now.duration_since(*t) < Duration::from_secs(5) => self.errors_since += 1,
-            _ => {
-                let n = std::mem::take(&mut self.errors_since);
-                if n > 0 {
-                    tracing::warn!("{msg} (and {n} similar errors)");
-                } else {
-                    tracing::warn!("{msg}");
-                }
-                self.last_error = Some((msg, now));
-            }
+    /// The driver inside (its link state, counters, deadman).
+    pub fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    /// Tells the runtime when the link changes state (connecting,
+    /// connected, lost) or its last error changes, so `framewire status`
+    /// shows a driver that is "running" but not driving.
+    fn report_link(&mut self, cx: &Context) {
+        use super::driver::LinkState;
+        use framewire_sdk::state::Link;
+        let Some(st) = self.driver.link_status() else { return };
+        let key = (std::mem::discriminant(&st.state), st.last_error.clone());
+        if self.reported.as_ref() == Some(&key) {
+            return;
         }
+        let (link, what) = match st.state {
+            LinkState::Connecting { .. } => (Link::Connecting, "connecting to"),
+            LinkState::Connected { .. } => (Link::Connected, "talking to"),
+            LinkState::Lost { .. } => (Link::Lost, "lost"),
+        };
+        let detail = match &st.last_error {
+            Some(e) => format!("{what} {}: {e}", self.port),
+            None => format!("{what} {}", self.port),
+        };
+        cx.set_link(link, &detail);
+        self.reported = Some(key);
+    }
+
+    /// The newest command waiting on the input, if any, stamped with its
+    /// commit time on the wire mapped onto [`Instant`] (both are
+    /// `CLOCK_MONOTONIC`): a command that waited while the driver was busy
+    /// keeps its age, so it cannot hold the deadman off.
+    fn newest_command(&mut self, wait: Duration) -> Option<(Instant, WheelCommand)> {
+        let mut newest = self.input.recv(wait);
+        while let Some(s) = self.input.try_recv() {
+            newest = Some(s);
+        }
+        let s = newest?;
+        let age = Duration::from_nanos(framewire_sdk::monotonic_ns().saturating_sub(s.meta.commit_ns));
+        let now = Instant::now();
+        Some((now.checked_sub(age).unwrap_or(now), s.msg))
     }
 }
 
 impl<P: DriverParams> BlockType for MotorBlock<P> {
     type Params = P;
     fn info() -> BlockInfo {
-        P::extra_info(BlockInfo::new(P::NAME, P::DESCRIPTION))
+        BlockInfo::new(P::NAME, P::DESCRIPTION).role(Role::Actuator)
     }
     fn ports(p: &P) -> Result<Ports, String> {
         driver_config(p)?;
@@ -697,30 +572,34 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
     }
     fn open(p: P, setup: &mut Setup) -> Result<Self, BlockError> {
         let cfg = driver_config(&p).map_err(BlockError::Config)?;
+        let port = cfg.link.path.clone();
         let driver = Driver::new(cfg, p.backend()).map_err(|e| BlockError::Config(e.to_string()))?;
         Ok(MotorBlock {
             input: setup.input("wheels")?,
             output: setup.output("odometry")?,
             driver,
-            last_error: None,
-            errors_since: 0,
+            port,
+            reported: None,
             _p: std::marker::PhantomData,
         })
     }
     fn step(&mut self, cx: &mut Context) -> Result<Step, BlockError> {
         let wait = self.driver.time_to_next_tick(Instant::now()).min(cx.tick());
-        let cmd = self.input.recv(wait).map(|s| s.msg);
-        match self.driver.tick(Instant::now(), cmd) {
+        let cmd = self.newest_command(wait);
+        let result = self.driver.tick_at(Instant::now(), cmd);
+        self.report_link(cx);
+        match result {
             Ok(Some(odom)) => {
                 self.output.send(&odom, None)?;
                 Ok(Step::Continue)
             }
             Ok(None) => Ok(if cmd.is_some() { Step::Continue } else { Step::Idle }),
             Err(MotorError::Config(m)) => Err(BlockError::Config(m)),
+            Err(e) if e.is_fatal() => Err(BlockError::Device { device: self.port.clone(), message: e.to_string() }),
             // Link trouble is the driver's to recover from (retries at the
-            // same path, stop first after reconnecting): keep stepping.
+            // same path, stop first after reconnecting) and to log, rate
+            // limited: keep stepping.
             Err(e) => {
-                self.report(&e);
                 if matches!(e, MotorError::Disconnected(_) | MotorError::Open(_)) {
                     // Nothing to do until the next reconnect attempt.
                     std::thread::sleep(cx.tick().min(Duration::from_millis(20)));
@@ -738,7 +617,7 @@ impl<P: DriverParams> BlockType for MotorBlock<P> {
 mod tests {
     use super::*;
     use crate::Protocol;
-    use crate::sim::{self, SimOptions};
+    use crate::sim::{self, Faults, SimOptions};
     use framewire_sdk::block::BlockSpec;
     use framewire_sdk::msg::Message;
     use framewire_wire::PayloadType;
@@ -774,14 +653,32 @@ mod tests {
     fn params_are_strict_and_validated() {
         let ok = "port = \"/dev/ttyACM0\"\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\n";
         let p: RoboclawParams = toml::from_str(ok).unwrap();
-        assert_eq!((p.baud, p.address, p.rate_hz, p.command_timeout_ms), (38400, 128, 20.0, 300));
+        assert_eq!((p.baud, p.address, p.keys.rate_hz, p.keys.command_timeout_ms), (38400, 128, 20.0, 300));
         assert!(driver_config(&p).is_ok());
         let e = toml::from_str::<RoboclawParams>(&format!("{ok}adress = 129\n")).unwrap_err().to_string();
-        assert!(e.contains("unknown field `adress`"), "{e}");
+        assert!(e.contains("unknown parameter `adress`; did you mean `address`?"), "{e}");
         let p: RoboclawParams = toml::from_str(&format!("{ok}address = 140\n")).unwrap();
         assert!(driver_config(&p).unwrap_err().contains("128 to 135"));
         let p: RoboclawParams = toml::from_str(&format!("{ok}command_timeout_ms = 60\n")).unwrap();
         assert!(driver_config(&p).unwrap_err().contains("two periods"));
+        // Issue 11, item 10: a request's worst case must fit the deadman;
+        // the error names both keys and the fix.
+        let p: RoboclawParams = toml::from_str(&format!("{ok}reply_timeout_ms = 400\n")).unwrap();
+        let e = driver_config(&p).unwrap_err();
+        assert!(
+            e.contains("reply_timeout_ms (400) × (retries + 1) (3) = 1200 ms exceeds command_timeout_ms (300 ms)"),
+            "{e}"
+        );
+        assert!(e.contains("lower reply_timeout_ms to at most 100"), "{e}");
+        assert!(e.contains("raise command_timeout_ms to at least 1200"), "{e}");
+        assert!(!e.contains("retries to at most"), "no number of retries fits: {e}");
+        let p: RoboclawParams = toml::from_str(&format!("{ok}reply_timeout_ms = 200\n")).unwrap();
+        let e = driver_config(&p).unwrap_err();
+        assert!(e.contains("lower reply_timeout_ms to at most 100 or retries to at most 0, or raise command_timeout_ms to at least 600"), "{e}");
+        let p: RoboclawParams = toml::from_str(&format!("{ok}connect_timeout_ms = 0\n")).unwrap();
+        assert!(driver_config(&p).unwrap_err().contains("connect_timeout_ms must be positive"));
+        let p: RoboclawParams = toml::from_str(ok).unwrap();
+        assert_eq!(p.keys.connect_timeout_ms, 5000);
         // Dynamixel keys are not RoboClaw keys.
         let e = toml::from_str::<DynamixelParams>(ok).unwrap_err().to_string();
         assert!(e.contains("counts_per_rev"), "{e}");
@@ -804,7 +701,8 @@ mod tests {
     /// simulated RoboClaw; then the deadman and the shutdown stop.
     #[test]
     fn drive_wire_to_simulated_roboclaw() {
-        let link = std::env::temp_dir().join(format!("fw-motor-{}-blocks", std::process::id()));
+        let dir = crate::tests::TestDir::new("blocks");
+        let link = dir.link();
         let sim =
             sim::start(Protocol::Roboclaw, SimOptions { link: Some(link.clone()), ..Default::default() }).unwrap();
         let drive = Wire::new("drive", DriveCommand::TYPE, DriveCommand::SIZE);
@@ -816,7 +714,7 @@ mod tests {
         let dp = DiffDriveParams { wheel_radius: 0.05, track_width: 0.3, max_wheel_speed: 20.0, accel_limit: 0.0 };
         let mut dd = DiffDriveBlock::open(dp, &mut setup("dd", &[("drive", &drive)], &[("wheels", &wheels)])).unwrap();
         let mp: RoboclawParams = toml::from_str(&format!(
-            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\nreply_timeout_ms = 400\n",
+            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\ncounts_per_rev = 1000.0\ncommand_timeout_ms = 600\nreply_timeout_ms = 200\n",
             link.to_str().unwrap()
         ))
         .unwrap();
@@ -859,8 +757,8 @@ mod tests {
             }
         }
         assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "deadman stop");
-        // 300 ms + one 50 ms period, plus slack for a loaded machine.
-        assert!(silent_since.elapsed() < Duration::from_millis(350) + Duration::from_secs(2));
+        // 600 ms + one 50 ms period, plus slack for a loaded machine.
+        assert!(silent_since.elapsed() < Duration::from_millis(650) + Duration::from_secs(2));
 
         // Shutdown: stop() commands zero even while commands are flowing.
         src.send(&DriveCommand { linear: 0.2, angular: 0.0 }, None).unwrap();
@@ -871,9 +769,136 @@ mod tests {
         }
         BlockType::stop(&mut mb, &mut cx).unwrap();
         assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)), "stopped on shutdown");
-        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(600)));
+    }
+
+    /// Issue 11, item 10: the controller stops answering, then upstream
+    /// stalls. The driver must command zero within command_timeout of the
+    /// last command's commit on the wire (plus a period, plus slack for a
+    /// loaded machine), although every request to the silent controller
+    /// waits (retries + 1) × reply_timeout: exchanges are cut at the deadman
+    /// deadline, and a command picked up late keeps its commit time.
+    ///
+    /// Timings are chosen so the two behaviours cannot be confused: with
+    /// 1000 ms of deadman and 3 × 333 ms per request, stamping on pickup and
+    /// uncut exchanges put the stop 2 s or more after the stall; the bound
+    /// asserted is 1000 + 50 + 400 ms.
+    fn silent_controller_stops_within_deadline<P: DriverParams>(extra: &str) {
+        let tag = P::NAME;
+        let sim_protocol = match tag {
+            "roboclaw" => Protocol::Roboclaw,
+            "dynamixel" => Protocol::Dynamixel,
+            "ros_arduino_bridge" => Protocol::Arduino,
+            "vesc" => Protocol::Vesc,
+            "odrive" => Protocol::Odrive,
+            _ => Protocol::Pololu,
+        };
+        let dir = crate::tests::TestDir::new(&format!("silent-{tag}"));
+        let sim = std::sync::Arc::new(
+            sim::start(sim_protocol, SimOptions { link: Some(dir.link()), ..Default::default() }).unwrap(),
+        );
+        let wheels = Wire::new(&format!("silent-{tag}-wheels"), WheelCommand::TYPE, WheelCommand::SIZE);
+        let odom = Wire::new(&format!("silent-{tag}-odom"), Odometry::TYPE, Odometry::SIZE);
+        let table: toml::Table = toml::from_str(&format!(
+            "port = {:?}\nwheel_radius = 0.05\ntrack_width = 0.3\nmax_wheel_speed = 20.0\n\
+             command_timeout_ms = 1000\nreply_timeout_ms = 333\nretries = 2\n{extra}",
+            dir.link().to_str().unwrap()
+        ))
+        .unwrap();
+        let params = P::from_table(&table).unwrap();
+        let mut mb =
+            MotorBlock::<P>::open(params, &mut setup("motors", &[("wheels", &wheels)], &[("odometry", &odom)]))
+                .unwrap();
+        let mut cx = Context::new("test", &STOP);
+
+        // Upstream: a thread committing commands at 20 Hz until told to
+        // stall. It then waits for the driver to start a request (the silent
+        // controller receives bytes), commits one last command at that moment
+        // (the driver cannot see it before its exchange ends) and returns when.
+        let stall = std::sync::Arc::new(AtomicBool::new(false));
+        let stall2 = stall.clone();
+        let wire_name = wheels.0.clone();
+        let sim2 = sim.clone();
+        let producer = std::thread::spawn(move || {
+            let mut out: Output<WheelCommand> =
+                Setup::new("pilot", BTreeMap::new(), BTreeMap::from([("out".to_string(), wire_name)]))
+                    .output("out")
+                    .unwrap();
+            let cmd = WheelCommand { left: 2.0, right: 2.0 };
+            // SYNC: pairs with the store of `stall` by the test thread; a
+            // plain flag, nothing else is published through it.
+            while !stall2.load(std::sync::atomic::Ordering::SeqCst) {
+                out.send(&cmd, None).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let seen = sim2.state().bytes_received;
+            sim2.wait_for(Duration::from_secs(5), |s| s.bytes_received > seen);
+            out.send(&cmd, None).unwrap();
+            Instant::now()
+        });
+        let driving = |sim: &sim::SimHandle| sim.received().last().is_some_and(|r| r.m1 != 0.0 && r.m2 != 0.0);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(20) && !driving(&sim) {
+            mb.step(&mut cx).unwrap();
+        }
+        assert!(driving(&sim), "{tag}: driving before the fault");
+        // The controller goes silent; commands keep coming for a while, so
+        // the driver is busy waiting for replies when upstream stalls.
+        sim.set_faults(Faults { silence: u32::MAX, ..Default::default() });
+        let silent_from = sim.received().len();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_millis(1500) {
+            mb.step(&mut cx).unwrap();
+        }
+        // SYNC: pairs with the producer's load of `stall2`.
+        stall.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut producer = Some(producer);
+        let mut last_cmd = None;
+        let t = Instant::now();
+        let zero = |sim: &sim::SimHandle, after: Instant| {
+            sim.received().iter().find(|r| r.at > after && r.m1 == 0.0 && r.m2 == 0.0).map(|r| r.at)
+        };
+        while t.elapsed() < Duration::from_secs(20) {
+            mb.step(&mut cx).unwrap();
+            if producer.as_ref().is_some_and(|p| p.is_finished()) {
+                last_cmd = producer.take().map(|p| p.join().unwrap());
+            }
+            if last_cmd.is_some_and(|l| zero(&sim, l).is_some()) {
+                break;
+            }
+        }
+        let last = last_cmd.unwrap_or_else(|| producer.take().unwrap().join().unwrap());
+        let received = sim.received();
+        // Causality: no stop while fresh commands were flowing, although
+        // the controller was silent (a cut exchange is not a stale command).
+        let spurious = received[silent_from..].iter().filter(|r| r.at <= last).find(|r| r.m1 == 0.0 && r.m2 == 0.0);
+        assert!(spurious.is_none(), "{tag}: stopped while commands were fresh: {spurious:?}");
+        let z = zero(&sim, last).unwrap_or_else(|| panic!("{tag}: no stop after upstream stalled: {received:?}"));
+        let late = z.duration_since(last);
+        assert!(late <= Duration::from_millis(1000 + 50 + 400), "{tag}: zero {late:?} after the last command");
+        assert!(mb.driver().deadman_active());
+    }
+
+    macro_rules! silent {
+        ($($name:ident => $p:ty, $extra:expr;)+) => {
+            mod silent_controller_stops_within_deadline {
+                use super::*;
+                $(
+                    #[test]
+                    fn $name() {
+                        super::silent_controller_stops_within_deadline::<$p>($extra);
+                    }
+                )+
+            }
+        };
+    }
+
+    silent! {
+        roboclaw => RoboclawParams, "counts_per_rev = 1000.0";
+        dynamixel => DynamixelParams, "";
+        arduino => ArduinoParams, "counts_per_rev = 1000.0";
+        vesc => VescParams, "";
+        odrive => OdriveParams, "";
+        pololu => PololuParams, "";
     }
 }
-
-// Parameter structs parsed with serde (documented by hand in `info()`).
-framewire_sdk::serde_params!(DiffDriveParams);

@@ -9,7 +9,8 @@
 //! * [`sim`]: simulated controllers on pseudo-terminals (part of the product:
 //!   `framewire sim-motor`), with fault injection for tests;
 //! * [`diff`]: differential-drive kinematics and odometry integration;
-//! * [`driver`]: the per-protocol driver core with its deadman stop;
+//! * [`driver`]: the driver core with its deadman stop, and one backend per
+//!   protocol;
 //! * [`blocks`]: the `diff_drive` block and one driver block per protocol
 //!   (register them with [`blocks::register`]).
 //!
@@ -57,6 +58,53 @@ pub enum MotorError {
     /// The configuration cannot work.
     #[error("invalid motor configuration: {0}")]
     Config(String),
+    /// The port exists but is not a serial port (a regular file, a
+    /// directory, /dev/null): retrying cannot help.
+    #[error("{0}")]
+    NotSerial(String),
+    /// The port never opened within `connect_timeout_ms`; the message names
+    /// the port, the last cause and what to do.
+    #[error("{0}")]
+    NeverConnected(String),
+    /// The controller runs something framewire cannot drive safely (VESC
+    /// firmware before 3.x); the message says what to update.
+    #[error("{0}")]
+    Unsupported(String),
+    /// An exchange was cut short because the deadman deadline passed: the
+    /// driver must command zero before waiting any longer for a reply.
+    #[error("gave up waiting for the reply to {what}: no fresh command, the motors must be stopped first")]
+    Deadline {
+        /// The request that was cut short.
+        what: String,
+    },
+}
+
+impl MotorError {
+    /// A short name for the kind of error, for rate-limited logging.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MotorError::Open(_) => "open",
+            MotorError::Disconnected(_) => "disconnected",
+            MotorError::NoReply { .. } => "no reply",
+            MotorError::Device(_) => "device",
+            MotorError::Config(_) => "config",
+            MotorError::NotSerial(_) => "not serial",
+            MotorError::NeverConnected(_) => "never connected",
+            MotorError::Deadline { .. } => "deadline",
+            MotorError::Unsupported(_) => "unsupported",
+        }
+    }
+
+    /// Whether retrying cannot help: the block should fail.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            MotorError::Config(_)
+                | MotorError::NotSerial(_)
+                | MotorError::NeverConnected(_)
+                | MotorError::Unsupported(_)
+        )
+    }
 }
 
 /// The default deadman timeout (`command_timeout_ms`): long enough for a

@@ -22,14 +22,55 @@ use std::time::{Duration, Instant};
 /// vendor/product IDs and serial numbers, so the user can pick a stable
 /// `/dev/serial/by-id/...` path.
 pub fn open_port(path: &str, baud: u32, read_timeout: Duration) -> Result<Box<dyn SerialPort>, MotorError> {
-    if !Path::new(path).exists() {
-        return Err(MotorError::Open(format!("serial port {path} does not exist. {}", describe_ports(&list_ports()))));
-    }
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return Err(MotorError::Open(format!(
+                "serial port {path} does not exist. {}",
+                describe_ports(&list_ports())
+            )));
+        }
+        Err(e) => return Err(explain_open_error(path, e.into())),
+    };
+    check_char_device(path, &meta)?;
     serialport::new(path, baud).timeout(read_timeout).open().map_err(|e| explain_open_error(path, e))
+}
+
+/// Refuses a path that cannot be a serial port (a regular file, a
+/// directory), before anything opens it: retrying would never help.
+fn check_char_device(path: &str, meta: &std::fs::Metadata) -> Result<(), MotorError> {
+    use std::os::unix::fs::FileTypeExt;
+    let ft = meta.file_type();
+    if ft.is_char_device() {
+        return Ok(());
+    }
+    let what = if ft.is_dir() {
+        "a directory"
+    } else if ft.is_file() {
+        "a regular file"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else {
+        "not a device"
+    };
+    Err(MotorError::NotSerial(format!(
+        "{path} is {what}, not a serial port (a character device such as /dev/ttyUSB0 or /dev/ttyACM0): \
+         set `port` to the controller's /dev/serial/by-id/... path. {}",
+        describe_ports(&list_ports())
+    )))
 }
 
 fn explain_open_error(path: &str, e: serialport::Error) -> MotorError {
     use serialport::ErrorKind as K;
+    // ENOTTY from the terminal ioctls: a character device that is not a
+    // terminal (/dev/null, /dev/zero, a sound card).
+    if e.description.contains("Inappropriate ioctl") || e.description.contains("Not a typewriter") {
+        return MotorError::NotSerial(format!(
+            "{path} is a character device but not a serial port (not a terminal: {e}); \
+             set `port` to the controller's /dev/serial/by-id/... path. {}",
+            describe_ports(&list_ports())
+        ));
+    }
     let msg = match e.kind() {
         K::Io(ErrorKind::PermissionDenied) => format!(
             "permission denied opening {path}: serial ports belong to the `dialout` group; \
@@ -201,6 +242,9 @@ pub struct LinkStats {
     pub timeouts: u64,
     /// Replies rejected for their checksum.
     pub checksum_errors: u64,
+    /// Replies rejected for a value the controller cannot report (protocols
+    /// without a checksum are range-checked instead).
+    pub implausible: u64,
     /// Replies that stopped short.
     pub truncated: u64,
     /// Times garbage was skipped to find a frame.
@@ -223,12 +267,34 @@ pub struct Link {
     stats: LinkStats,
     last_attempt: Option<Instant>,
     last_error: Option<String>,
+    deadline: Option<Instant>,
 }
 
 impl Link {
     /// A link that is not opened yet; [`Link::connect`] opens it.
     pub fn new(cfg: LinkConfig) -> Self {
-        Link { cfg, port: None, rx: Vec::new(), stats: LinkStats::default(), last_attempt: None, last_error: None }
+        Link {
+            cfg,
+            port: None,
+            rx: Vec::new(),
+            stats: LinkStats::default(),
+            last_attempt: None,
+            last_error: None,
+            deadline: None,
+        }
+    }
+
+    /// Bounds every exchange from now on: a [`Link::transact`] still waiting
+    /// for a reply at `deadline` gives up with [`MotorError::Deadline`]
+    /// instead of retrying (the driver sets it to the moment it must command
+    /// zero, so a silent controller cannot hold a stop back). `None` lifts it.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Why the port last failed to open or was lost, if it did.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
     }
 
     /// The configuration.
@@ -268,12 +334,9 @@ impl Link {
                 Ok(true)
             }
             Err(e) => {
-                let msg = e.to_string();
-                // Log the explanation once per distinct cause, not every retry.
-                if self.last_error.as_deref() != Some(&msg) {
-                    tracing::warn!("{msg}");
-                    self.last_error = Some(msg);
-                }
+                // Not logged here: the driver logs link state changes once
+                // and rate-limits repeated errors.
+                self.last_error = Some(e.to_string());
                 Err(e)
             }
         }
@@ -282,7 +345,7 @@ impl Link {
     fn lose(&mut self, why: &std::io::Error) -> MotorError {
         if self.port.take().is_some() {
             self.stats.port_losses += 1;
-            tracing::warn!("serial port {} lost ({why}); retrying at the same path", self.cfg.path);
+            self.last_error = Some(format!("serial port {} lost ({why})", self.cfg.path));
         }
         MotorError::Disconnected(self.cfg.path.clone())
     }
@@ -334,12 +397,18 @@ impl Link {
         let mut last = "no reply";
         let attempts = self.cfg.retries + 1;
         for attempt in 0..attempts {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(MotorError::Deadline { what: what.to_string() });
+            }
             if attempt > 0 {
                 self.stats.retries += 1;
             }
             self.drain()?;
             self.send(request)?;
-            let deadline = Instant::now() + self.cfg.reply_timeout;
+            let reply_deadline = Instant::now() + self.cfg.reply_timeout;
+            // The driver's deadline cuts the wait short; the next attempt
+            // then returns Deadline above instead of sending again.
+            let deadline = self.deadline.map_or(reply_deadline, |d| d.min(reply_deadline));
             let mut buf = [0u8; 256];
             'read: loop {
                 loop {
@@ -359,6 +428,11 @@ impl Link {
                                 BadKind::Checksum => {
                                     self.stats.checksum_errors += 1;
                                     last = "bad checksum";
+                                    break 'read;
+                                }
+                                BadKind::Implausible => {
+                                    self.stats.implausible += 1;
+                                    last = "implausible value";
                                     break 'read;
                                 }
                                 BadKind::Malformed => {

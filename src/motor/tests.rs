@@ -17,16 +17,86 @@ use super::{MotorError, Protocol};
 use framewire_sdk::msg::{DriveCommand, WheelCommand};
 use std::f64::consts::TAU;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(10);
+
+/// The deadman of the tests, and the controllers' own timeout programmed
+/// from it.
+pub(super) const COMMAND_TIMEOUT: Duration = Duration::from_millis(600);
+/// Generous, since a loaded machine may schedule the simulator late; three
+/// attempts fit in [`COMMAND_TIMEOUT`], as validation requires.
+pub(super) const REPLY_TIMEOUT: Duration = Duration::from_millis(200);
 
 fn geometry() -> Geometry {
     Geometry { wheel_radius: 0.05, track_width: 0.3, counts_per_rev: 1000.0, max_wheel_speed: 20.0, accel_limit: 0.0 }
 }
 
-fn link_path(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fw-motor-{}-{name}", std::process::id()))
+/// A directory of one test's own under the temporary directory, removed on
+/// drop: simulator links never collide with another test's, another run's
+/// or a user's (`/tmp/framewire-roboclaw` is the README's example path).
+pub(super) struct TestDir(PathBuf);
+
+impl TestDir {
+    pub(super) fn new(name: &str) -> TestDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("fw-motor-{}-{n}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TestDir(d)
+    }
+
+    /// The path of the simulator's link in this directory.
+    pub(super) fn link(&self) -> PathBuf {
+        self.0.join("port")
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A simulator with a link in a directory of its own (dropped first, then
+/// the directory).
+pub(super) struct Sim {
+    handle: SimHandle,
+    _dir: TestDir,
+}
+
+impl std::ops::Deref for Sim {
+    type Target = SimHandle;
+    fn deref(&self) -> &SimHandle {
+        &self.handle
+    }
+}
+
+impl Sim {
+    pub(super) fn start(p: Protocol, name: &str, faults: Faults) -> Sim {
+        Sim::with(name, faults, |opts| sim::start(p, opts))
+    }
+
+    pub(super) fn with(
+        name: &str,
+        faults: Faults,
+        start: impl FnOnce(SimOptions) -> std::io::Result<SimHandle>,
+    ) -> Sim {
+        let dir = TestDir::new(name);
+        let handle = start(SimOptions { link: Some(dir.link()), faults }).unwrap();
+        Sim { handle, _dir: dir }
+    }
+}
+
+/// The tests' driver settings for the port at `path`.
+pub(super) fn driver_config(path: &std::path::Path) -> DriverConfig {
+    let mut lc = LinkConfig::new(path.to_str().unwrap(), 115200);
+    lc.reply_timeout = REPLY_TIMEOUT;
+    lc.quiet_gap = Duration::from_millis(40);
+    lc.reconnect_interval = Duration::from_millis(50);
+    DriverConfig { command_timeout: COMMAND_TIMEOUT, ..DriverConfig::new(lc, geometry()) }
 }
 
 fn backend(p: Protocol) -> Box<dyn Backend> {
@@ -43,24 +113,9 @@ fn backend(p: Protocol) -> Box<dyn Backend> {
     }
 }
 
-fn setup(p: Protocol, name: &str, faults: Faults) -> (SimHandle, Driver) {
-    let link = link_path(name);
-    let sim = sim::start(p, SimOptions { link: Some(link.clone()), faults }).unwrap();
-    let mut lc = LinkConfig::new(link.to_str().unwrap(), 115200);
-    // Generous: a loaded machine may schedule the simulator late.
-    lc.reply_timeout = Duration::from_millis(400);
-    lc.quiet_gap = Duration::from_millis(40);
-    lc.reconnect_interval = Duration::from_millis(50);
-    let cfg = DriverConfig {
-        link: lc,
-        geometry: geometry(),
-        rate_hz: 20.0,
-        command_timeout: Duration::from_millis(300),
-        swap: false,
-        invert_left: false,
-        invert_right: false,
-    };
-    let d = Driver::new(cfg, backend(p)).unwrap();
+fn setup(p: Protocol, name: &str, faults: Faults) -> (Sim, Driver) {
+    let sim = Sim::start(p, name, faults);
+    let d = Driver::new(driver_config(&sim.path()), backend(p)).unwrap();
     (sim, d)
 }
 
@@ -133,9 +188,13 @@ fn end_to_end(p: Protocol) {
     assert_eq!((w.left, w.right), (2.0, 8.0)); // (0.25 ∓ 1.0·0.15) / 0.05
     let mut odom = None;
     let mut errors = 0;
+    let mut ticks = 0;
     for _ in 0..200 {
         match d.tick(Instant::now(), Some(w)) {
-            Ok(Some(o)) => odom = Some(o),
+            Ok(Some(o)) => {
+                odom = Some(o);
+                ticks += 1;
+            }
             Ok(None) => std::thread::sleep(Duration::from_millis(2)),
             Err(e) => {
                 errors += 1;
@@ -152,7 +211,17 @@ fn end_to_end(p: Protocol) {
     assert_eq!((st.received[0].m1, st.received[0].m2), (0.0, 0.0));
     let last = st.received.last().unwrap();
     assert_speeds(p, (last.m1, last.m2), (native(p, 2.0), native(p, 8.0)));
-    assert!(st.hw_timeout.is_some(), "{p:?}: the device's own timeout is armed");
+    // The device's own timeout: what framewire sent, not the simulator's
+    // defaults (issue 12). Where the protocol can program it, the value is
+    // the one framewire programmed; where it cannot (the sketch's
+    // AUTO_STOP_INTERVAL, the VESC's app setting, the SMC's setting), every
+    // tick's commands fed it.
+    match p {
+        Protocol::Arduino | Protocol::Vesc | Protocol::Pololu => {
+            assert!(st.feeds >= ticks, "{p:?}: {} feeds for {ticks} ticks", st.feeds)
+        }
+        _ => assert_eq!(st.hw_timeout, Some(COMMAND_TIMEOUT), "{p:?}: programmed from command_timeout"),
+    }
     drop(st);
     let o = odom.expect("odometry");
     if has_encoders(p) {
@@ -165,7 +234,7 @@ fn end_to_end(p: Protocol) {
 fn deadman(p: Protocol) {
     let (sim, mut d) = setup(p, &format!("deadman-{p:?}"), Faults::default());
     let period = d.period();
-    let timeout = Duration::from_millis(300);
+    let timeout = COMMAND_TIMEOUT;
     let cmd = WheelCommand { left: 2.0, right: 2.0 };
     let t0 = Instant::now();
     let last_cmd_at = t0 + period * 10;
@@ -204,7 +273,7 @@ fn roboclaw_hardware_timeout() {
     hardware_timeout(Protocol::Roboclaw);
     let (sim, mut d) = setup(Protocol::Roboclaw, "hwto-value", Faults::default());
     run_ticks(&mut d, 1, None);
-    assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+    assert_eq!(sim.state().hw_timeout, Some(COMMAND_TIMEOUT));
 }
 
 #[test]
@@ -216,7 +285,7 @@ fn other_hardware_timeouts() {
     for p in [Protocol::Sabertooth, Protocol::Odrive] {
         let (sim, mut d) = setup(p, &format!("hwto-value-{p:?}"), Faults::default());
         run_ticks(&mut d, 2, None);
-        assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)), "{p:?}");
+        assert_eq!(sim.state().hw_timeout, Some(COMMAND_TIMEOUT), "{p:?}");
     }
 }
 
@@ -225,8 +294,8 @@ fn dynamixel_bus_watchdog() {
     hardware_timeout(Protocol::Dynamixel);
     let (sim, mut d) = setup(Protocol::Dynamixel, "wd-value", Faults::default());
     run_ticks(&mut d, 1, None);
-    // 300 ms = 15 units of 20 ms.
-    assert_eq!(sim.state().hw_timeout, Some(Duration::from_millis(300)));
+    // 600 ms = 30 units of 20 ms.
+    assert_eq!(sim.state().hw_timeout, Some(COMMAND_TIMEOUT));
 }
 
 fn fault(p: Protocol, f: Faults, check: impl Fn(&super::serial::LinkStats) -> bool) {
@@ -253,9 +322,14 @@ fn fault(p: Protocol, f: Faults, check: impl Fn(&super::serial::LinkStats) -> bo
 
 fn all_faults(p: Protocol) {
     let only = |f: Faults| f;
-    if p != Protocol::Pololu {
-        // Pololu replies carry no checksum and no framing: corruption and
-        // leading garbage cannot be detected (see proto::pololu).
+    if p == Protocol::Pololu {
+        // Pololu replies carry no checksum and no framing: only a value out
+        // of range gives corruption (or leading garbage) away. The
+        // simulator's corruption turns a speed of a few hundred into tens of
+        // thousands, beyond ±3200.
+        let corrupt = only(Faults { corrupt: 2, ..Default::default() });
+        fault(p, corrupt, |s| s.implausible >= 1 && s.retries >= 1);
+    } else {
         let corrupt = only(Faults { corrupt: 2, ..Default::default() });
         fault(p, corrupt, |s| s.checksum_errors + s.resyncs >= 1 && s.retries >= 1);
         let garbage = only(Faults { garbage: 3, ..Default::default() });
@@ -343,23 +417,9 @@ fn every_protocol_has_a_simulator() {
 
 #[test]
 fn inversion_and_swap_reach_the_right_motor() {
-    let (sim, d) = setup(Protocol::Roboclaw, "swap", Faults::default());
-    drop(d);
-    let mut cfg_d = {
-        let mut lc = LinkConfig::new(sim.path().to_str().unwrap(), 38400);
-        lc.reply_timeout = Duration::from_millis(400);
-        DriverConfig {
-            link: lc,
-            geometry: geometry(),
-            rate_hz: 20.0,
-            command_timeout: Duration::from_millis(300),
-            swap: true,
-            invert_left: false,
-            invert_right: true,
-        }
-    };
-    cfg_d.link.quiet_gap = Duration::from_millis(40);
-    let mut d = Driver::new(cfg_d, backend(Protocol::Roboclaw)).unwrap();
+    let sim = Sim::start(Protocol::Roboclaw, "swap", Faults::default());
+    let cfg = DriverConfig { swap: true, invert_right: true, ..driver_config(&sim.path()) };
+    let mut d = Driver::new(cfg, backend(Protocol::Roboclaw)).unwrap();
     run_ticks(&mut d, 3, Some(WheelCommand { left: 1.0, right: 2.0 }));
     let last = *sim.received().last().unwrap();
     // Left on M2, right on M1 reversed.
@@ -368,39 +428,16 @@ fn inversion_and_swap_reach_the_right_motor() {
 
 #[test]
 fn config_validation() {
-    let lc = LinkConfig::new("/dev/null", 38400);
-    let cfg = DriverConfig {
-        link: lc,
-        geometry: geometry(),
-        rate_hz: 2.0,
-        command_timeout: Duration::from_millis(300),
-        swap: false,
-        invert_left: false,
-        invert_right: false,
-    };
+    let cfg = DriverConfig { rate_hz: 2.0, ..DriverConfig::new(LinkConfig::new("/dev/null", 38400), geometry()) };
     let e = Driver::new(cfg, backend(Protocol::Roboclaw)).err().unwrap();
     assert!(e.to_string().contains("at least two periods"), "{e}");
 }
 
 #[test]
 fn sabertooth_simplified_serial() {
-    let link = link_path("saber-simple");
-    let sim = SimHandle::start(
-        sim::SabertoothSim::simplified(),
-        SimOptions { link: Some(link.clone()), ..Default::default() },
-    )
-    .unwrap();
-    let cfg = DriverConfig {
-        link: LinkConfig::new(link.to_str().unwrap(), 9600),
-        geometry: geometry(),
-        rate_hz: 20.0,
-        command_timeout: Duration::from_millis(300),
-        swap: false,
-        invert_left: false,
-        invert_right: false,
-    };
+    let sim = Sim::with("saber-simple", Faults::default(), |o| SimHandle::start(sim::SabertoothSim::simplified(), o));
     let backend = SabertoothBackend { mode: SabertoothMode::Simplified, max_wheel_speed: 20.0 };
-    let mut d = Driver::new(cfg, Box::new(backend)).unwrap();
+    let mut d = Driver::new(driver_config(&sim.path()), Box::new(backend)).unwrap();
     // Half of max_wheel_speed is half of ±63 around the stop bytes 64 / 192.
     run_ticks(&mut d, 3, Some(WheelCommand { left: 10.0, right: -10.0 }));
     sync(&sim, &d);
@@ -409,10 +446,202 @@ fn sabertooth_simplified_serial() {
     assert_eq!(r.last().map(|l| (l.m1, l.m2)), Some((32.0, -32.0)));
     // Simplified serial has no timeout of its own: the deadman is the only
     // failsafe, and it works.
-    run_ticks(&mut d, 10, None);
+    run_ticks(&mut d, 20, None);
     sync(&sim, &d);
     assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((0.0, 0.0)));
     assert_eq!(sim.state().hw_timeout, None);
+}
+
+/// Issue 11, item 9: a port that is not a serial port fails at once with
+/// an error that says so; one that never opens fails after
+/// connect_timeout, naming the port, the cause and what to do. Neither
+/// retries forever while looking healthy.
+#[test]
+fn a_port_that_never_connects_is_a_failure() {
+    let dir = TestDir::new("never");
+    let file = dir.0.join("not-a-port");
+    std::fs::write(&file, b"").unwrap();
+    for (path, want) in [
+        ("/dev/null".to_string(), "is a character device but not a serial port (not a terminal"),
+        (file.to_str().unwrap().to_string(), "is a regular file, not a serial port"),
+        (dir.0.to_str().unwrap().to_string(), "is a directory, not a serial port"),
+    ] {
+        let mut d = Driver::new(driver_config(std::path::Path::new(&path)), backend(Protocol::Roboclaw)).unwrap();
+        let e = d.tick(Instant::now(), None).unwrap_err();
+        assert!(e.is_fatal() && matches!(e, MotorError::NotSerial(_)), "{path}: {e:?}");
+        let m = e.to_string();
+        assert!(m.contains(&path) && m.contains(want) && m.contains("/dev/serial/by-id/"), "{m}");
+    }
+    // Missing: retried (it may be plugged in late) until connect_timeout.
+    let missing = dir.0.join("unplugged");
+    let cfg = DriverConfig { connect_timeout: Duration::from_millis(300), ..driver_config(&missing) };
+    let mut d = Driver::new(cfg, backend(Protocol::Roboclaw)).unwrap();
+    let t0 = Instant::now();
+    let first = d.tick(t0, None).unwrap_err();
+    assert!(!first.is_fatal(), "{first}");
+    assert!(matches!(d.link_status().unwrap().state, super::driver::LinkState::Connecting { .. }));
+    let mut e = first;
+    let mut now = t0;
+    while !e.is_fatal() && now < t0 + Duration::from_secs(5) {
+        now += Duration::from_millis(50);
+        e = d.tick(now, None).unwrap_err();
+    }
+    assert!(matches!(e, MotorError::NeverConnected(_)), "{e:?}");
+    assert!(now >= t0 + Duration::from_millis(300), "not before connect_timeout");
+    let m = e.to_string();
+    for want in [missing.to_str().unwrap(), "connect_timeout_ms = 300 ms", "does not exist", "plugged in"] {
+        assert!(m.contains(want), "{want:?} in {m}");
+    }
+    // A controller that never answers (wrong baud, wrong address) is no
+    // better than a missing port.
+    let sim = Sim::start(Protocol::Roboclaw, "never-answers", Faults { silence: u32::MAX, ..Default::default() });
+    let cfg = DriverConfig { connect_timeout: Duration::from_millis(300), ..driver_config(&sim.path()) };
+    let mut d = Driver::new(cfg, backend(Protocol::Roboclaw)).unwrap();
+    let t0 = Instant::now();
+    let r = loop {
+        match d.tick(Instant::now(), None) {
+            Err(e) if e.is_fatal() || t0.elapsed() > LONG => break e,
+            _ => {}
+        }
+    };
+    assert!(matches!(r, MotorError::NeverConnected(_)) && r.to_string().contains("no valid reply"), "{r}");
+}
+
+/// Issue 11, item 9: the driver's link state goes connecting → connected →
+/// lost → connected, with the last error while it is not connected.
+#[test]
+fn link_state_follows_the_port() {
+    use super::driver::LinkState;
+    let (sim, mut d) = setup(Protocol::Roboclaw, "state", Faults::default());
+    assert_eq!(d.link_status(), None);
+    run_ticks(&mut d, 2, None);
+    let s = d.link_status().unwrap();
+    assert!(matches!(s.state, LinkState::Connected { .. }) && s.last_error.is_none(), "{s:?}");
+    sim.vanish();
+    let t = Instant::now();
+    while t.elapsed() < LONG && !matches!(d.link_status().unwrap().state, LinkState::Lost { .. }) {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = d.link_status().unwrap();
+    assert!(matches!(s.state, LinkState::Lost { .. }), "{s:?}");
+    // A few reopen attempts: the last error is the open error.
+    for _ in 0..5 {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let e = d.link_status().unwrap().last_error.unwrap();
+    assert!(e.contains("does not exist") || e.contains("lost"), "{e}");
+    sim.reappear();
+    let t = Instant::now();
+    while t.elapsed() < LONG && !matches!(d.link_status().unwrap().state, LinkState::Connected { .. }) {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(d.link_status().unwrap().state, LinkState::Connected { .. }));
+}
+
+/// Issue 11, item 15: repeated errors of one kind are logged once, then
+/// summarised once per window with their count.
+#[test]
+fn link_errors_are_rate_limited_per_kind() {
+    use super::driver::RateLimitedLog;
+    let mut log = RateLimitedLog::new(Duration::from_secs(10));
+    let t0 = Instant::now();
+    let s = |ms: u64| t0 + Duration::from_millis(ms);
+    let list = "serial port /dev/x does not exist. Serial ports present:\n  /dev/ttyUSB0";
+    assert_eq!(log.note(s(0), "open", list).as_deref(), Some(list), "the first in full");
+    assert_eq!(log.note(s(0), "disconnected", "not connected").as_deref(), Some("not connected"));
+    // Four a second for 9.5 s: nothing.
+    for k in 1..38 {
+        assert_eq!(log.note(s(k * 250), "open", list), None);
+        assert_eq!(log.note(s(k * 250 + 10), "disconnected", "not connected"), None);
+    }
+    // Then one summary line (the port list is not repeated).
+    assert_eq!(
+        log.note(s(10_000), "open", list).as_deref(),
+        Some("serial port /dev/x does not exist. Serial ports present: (37 more in the last 10 s)")
+    );
+    // Back: what is left is flushed as a summary, and forgotten.
+    assert_eq!(log.flush(s(10_500), true), vec!["not connected (37 more in the last 10.5 s)".to_string()]);
+    assert_eq!(log.note(s(10_600), "open", list).as_deref(), Some(list));
+    assert_eq!(log.emitted(), 5);
+
+    // A real unplug of about 1.5 s: a handful of lines, not 4 a second.
+    let (sim, mut d) = setup(Protocol::Roboclaw, "ratelimit", Faults::default());
+    run_ticks(&mut d, 2, None);
+    let before = d.warnings_logged();
+    sim.vanish();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(1500) {
+        let _ = d.tick(Instant::now(), None);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let n = d.warnings_logged() - before;
+    // "link lost", then the first open error and the first "not connected"
+    // (and at most one failed request before the loss was seen).
+    assert!((1..=4).contains(&n), "{n} warnings during a 1.5 s unplug");
+}
+
+/// Issue 11, item 12: noise before every reply. The line protocols used to
+/// throw the whole line away, so they never connected while it lasted; now
+/// they skip the noise up to the reply's text (and count it).
+#[test]
+fn line_protocols_connect_through_noise_before_every_reply() {
+    let always = Faults { garbage: u32::MAX, ..Default::default() };
+    let odrive_plain: Box<dyn Backend> = Box::new(OdriveBackend::new(1.0, false));
+    for (p, b) in [
+        (Protocol::Arduino, backend(Protocol::Arduino)),
+        (Protocol::Odrive, backend(Protocol::Odrive)),
+        (Protocol::Odrive, odrive_plain),
+    ] {
+        let sim = Sim::start(p, &format!("noise-{p:?}"), always);
+        let mut d = Driver::new(driver_config(&sim.path()), b).unwrap();
+        let r = run_ticks(&mut d, 4, Some(WheelCommand { left: 2.0, right: 8.0 }));
+        assert!(r.iter().all(|r| r.is_ok()), "{p:?}: {r:?}");
+        sync(&sim, &d);
+        let last = *sim.received().last().unwrap();
+        assert_speeds(p, (last.m1, last.m2), (native(p, 2.0), native(p, 8.0)));
+        let s = d.stats();
+        // Five noise bytes before each reply, every one skipped.
+        assert!(s.resyncs >= 4 && s.garbage_bytes >= 5 * s.replies && s.retries == 0, "{p:?}: {s:?}");
+    }
+}
+
+/// Issue 11, item 13: a VESC on firmware 2.x answers COMM_GET_VALUES in
+/// another layout (read with the 3.x one: 300 V, 32,768,000 ERPM). The
+/// driver asks the firmware version on connection and refuses it, saying
+/// what to do; it is a failure, not a retry.
+#[test]
+fn vesc_firmware_before_3_is_refused() {
+    let sim =
+        Sim::with("vesc-fw2", Faults::default(), |o| SimHandle::start(sim::VescSim::with_firmware([0, 1], 2, 18), o));
+    let mut d = Driver::new(driver_config(&sim.path()), backend(Protocol::Vesc)).unwrap();
+    let e = d.tick(Instant::now(), Some(WheelCommand { left: 1.0, right: 1.0 })).unwrap_err();
+    assert!(e.is_fatal(), "{e:?}");
+    let m = e.to_string();
+    assert!(m.contains("runs firmware 2.18") && m.contains("3.0 or later") && m.contains("VESC Tool"), "{m}");
+    // It never drove: the only command the controller got is the stop
+    // sent before anything else.
+    sync(&sim, &d);
+    assert!(sim.received().iter().all(|r| (r.m1, r.m2) == (0.0, 0.0)));
+}
+
+/// Issue 11, item 14: full scale reaches both ends of both motors in
+/// simplified serial; motor 2's full reverse is 128 (it was 129).
+#[test]
+fn sabertooth_simplified_full_scale() {
+    let sim = Sim::with("saber-full", Faults::default(), |o| SimHandle::start(sim::SabertoothSim::simplified(), o));
+    let backend = SabertoothBackend { mode: SabertoothMode::Simplified, max_wheel_speed: 20.0 };
+    let mut d = Driver::new(driver_config(&sim.path()), Box::new(backend)).unwrap();
+    run_ticks(&mut d, 2, Some(WheelCommand { left: -20.0, right: -20.0 }));
+    sync(&sim, &d);
+    // Recorded as steps from the stop byte: 1 = 64 - 63, 128 = 192 - 64.
+    assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((-63.0, -64.0)));
+    assert_eq!(sim.state().model.target, [-super::sim::SABERTOOTH_FULL_SPEED, -super::sim::SABERTOOTH_FULL_SPEED]);
+    run_ticks(&mut d, 2, Some(WheelCommand { left: 20.0, right: 20.0 }));
+    sync(&sim, &d);
+    assert_eq!(sim.received().last().map(|l| (l.m1, l.m2)), Some((63.0, 63.0)));
 }
 
 /// One test per protocol for a scenario, named `scenario::protocol`, so a

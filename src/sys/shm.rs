@@ -88,8 +88,15 @@ pub fn size_and_owner(fd: &OwnedFd) -> Result<(u64, u32), Errno> {
 
 /// Bytes free in `/dev/shm`.
 pub fn free_space() -> Result<u64, Errno> {
-    let st = nix::sys::statvfs::statvfs(SHM_DIR)?;
-    Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
+    space(SHM_DIR).map(|(_, free)| free)
+}
+
+/// Total and available bytes of the file system holding `path`. (The casts
+/// are no-ops on 64-bit Linux and widen on 32-bit boards.)
+pub fn space(path: impl AsRef<std::path::Path>) -> Result<(u64, u64), Errno> {
+    let st = nix::sys::statvfs::statvfs(path.as_ref())?;
+    let block = st.fragment_size() as u64;
+    Ok((st.blocks() as u64 * block, st.blocks_available() as u64 * block))
 }
 
 /// Names of the segments in `/dev/shm` that start with `prefix` and belong

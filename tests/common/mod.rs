@@ -258,8 +258,15 @@ pub struct SimMotor {
 
 impl SimMotor {
     pub fn start(protocol: &str, link: &Path) -> SimMotor {
+        SimMotor::start_with(protocol, link, &[])
+    }
+
+    /// A simulator with fault flags (`--silent`, `--corrupt`, ...).
+    pub fn start_with(protocol: &str, link: &Path, flags: &[&str]) -> SimMotor {
         let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
-            .args(["sim-motor", "--protocol", protocol, "--link"])
+            .args(["sim-motor", "--protocol", protocol])
+            .args(flags)
+            .arg("--link")
             .arg(link)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -291,4 +298,53 @@ impl Drop for SimMotor {
         );
         let _ = self.child.wait();
     }
+}
+
+/// Every motor protocol: (simulator name, driver block type, the driver's
+/// protocol-specific keys).
+pub const MOTOR_CASES: [(&str, &str, &str); 7] = [
+    ("roboclaw", "roboclaw", "counts_per_rev = 1920"),
+    ("dynamixel", "dynamixel", ""),
+    ("arduino", "ros_arduino_bridge", "counts_per_rev = 1920"),
+    ("sabertooth", "sabertooth", ""),
+    ("vesc", "vesc", ""),
+    ("odrive", "odrive", ""),
+    ("pololu", "pololu_smc", ""),
+];
+
+/// Pipeline `m`: a drive source (`source_block`, a `[[block]]` named
+/// `script` with a `drive` output) -> `diff_drive` -> driver `block` on
+/// `port`, with `extra` keys for the driver.
+pub fn motor_pipeline(source_block: &str, block: &str, port: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "m"
+connect = ["script.drive -> base.drive", "base.wheels -> motors.wheels"]
+
+{source_block}
+
+[[block]]
+name = "base"
+type = "diff_drive"
+wheel_radius = 0.05
+track_width = 0.3
+max_wheel_speed = 20.0
+
+[[block]]
+name = "motors"
+type = "{block}"
+port = "{}"
+wheel_radius = 0.05
+track_width = 0.3
+max_wheel_speed = 20.0
+{extra}
+"#,
+        port.display()
+    )
+}
+
+/// A `drive_script` named `script` driving forward for `seconds`.
+pub fn script_block(seconds: f64) -> String {
+    format!("[[block]]\nname = \"script\"\ntype = \"drive_script\"\nsteps = [[{seconds:.1}, 0.2, 0.0]]\n")
 }

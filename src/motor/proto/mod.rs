@@ -24,6 +24,10 @@ pub enum BadKind {
     Checksum,
     /// Bytes that cannot start a frame, or a frame with an impossible field.
     Malformed,
+    /// A well-formed reply whose value cannot be real (a speed beyond the
+    /// controller's range): for protocols without a checksum, the only sign
+    /// of corruption.
+    Implausible,
 }
 
 /// The outcome of running a stream decoder over a receive buffer.
@@ -61,38 +65,42 @@ impl<T> Parse<T> {
     }
 }
 
-/// CRC-16/XMODEM: polynomial 0x1021, initial value 0, no reflection, no final
-/// XOR. RoboClaw (Basicmicro user manual, "CRC16 Checksum Calculation") and
-/// VESC (`crc.c` in the bldc firmware) both use it.
-pub fn crc16_xmodem(data: &[u8]) -> u16 {
+/// CRC-16, most significant bit first, initial value 0, no reflection, no
+/// final XOR, with polynomial `poly`: the shape both CRCs below share.
+fn crc16_msb_first(poly: u16, data: &[u8]) -> u16 {
     let mut crc: u16 = 0;
     for &b in data {
         crc ^= (b as u16) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ poly } else { crc << 1 };
         }
     }
     crc
+}
+
+/// CRC-16/XMODEM: polynomial 0x1021, initial value 0, no reflection, no final
+/// XOR. RoboClaw (Basicmicro user manual, "CRC16 Checksum Calculation") and
+/// VESC (`crc.c` in the bldc firmware) both use it.
+pub fn crc16_xmodem(data: &[u8]) -> u16 {
+    crc16_msb_first(0x1021, data)
 }
 
 /// CRC-16 with polynomial 0x8005, initial value 0, no reflection, no final
 /// XOR (CRC-16/BUYPASS), as the ROBOTIS e-Manual's Protocol 2.0 "CRC"
 /// section specifies (its `update_crc` table is this polynomial).
 pub fn crc16_8005(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= (b as u16) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x8005 } else { crc << 1 };
-        }
-    }
-    crc
+    crc16_msb_first(0x8005, data)
 }
 
 /// Splits off one line ending in `\n` or `\r` (either, or both in any order)
 /// from `buf`, for the ASCII protocols. Empty lines are skipped as resyncs.
-/// Lines with bytes that are not printable ASCII are reported as
-/// [`BadKind::Malformed`] so that line noise is counted rather than parsed.
+///
+/// Line noise before a reply (bytes outside printable ASCII, as a glitch or
+/// a board's boot output leaves them) is skipped up to the reply's text: the
+/// line's value is what follows the last such byte, and the skipped bytes
+/// are counted in `skipped`. A line that is nothing but noise is
+/// [`BadKind::Malformed`]. Printable noise cannot be told from text; the
+/// callers check the reply's form (and ODrive's checksum when enabled).
 pub fn parse_line(buf: &[u8]) -> Parse<String> {
     let mut start = 0;
     while start < buf.len() && (buf[start] == b'\r' || buf[start] == b'\n') {
@@ -103,10 +111,11 @@ pub fn parse_line(buf: &[u8]) -> Parse<String> {
     };
     let line = &buf[start..start + end];
     let used = start + end + 1;
-    if !line.iter().all(|&b| (0x20..0x7f).contains(&b)) {
+    let text_from = line.iter().rposition(|b| !(0x20..0x7f).contains(b)).map_or(0, |i| i + 1);
+    if text_from == line.len() && !line.is_empty() {
         return Parse::Bad { used, kind: BadKind::Malformed };
     }
-    Parse::Done { value: String::from_utf8_lossy(line).into_owned(), used, skipped: start }
+    Parse::Done { value: String::from_utf8_lossy(&line[text_from..]).into_owned(), used, skipped: start + text_from }
 }
 
 #[cfg(test)]
@@ -127,6 +136,11 @@ mod tests {
         assert_eq!(parse_line(b"OK\r\n"), Parse::Done { value: "OK".into(), used: 3, skipped: 0 });
         assert_eq!(parse_line(b"\nOK\r"), Parse::Done { value: "OK".into(), used: 4, skipped: 1 });
         assert_eq!(parse_line(b"12 3"), Parse::Need);
-        assert_eq!(parse_line(b"\xff\x00x\r\nOK\r\n"), Parse::Bad { used: 4, kind: BadKind::Malformed });
+        // Noise before a reply is skipped up to its text (issue 11: a
+        // reply behind noise used to be thrown away whole, so a driver
+        // never connected while the noise lasted).
+        assert_eq!(parse_line(b"\xff\x00x\r\nOK\r\n"), Parse::Done { value: "x".into(), used: 4, skipped: 2 });
+        assert_eq!(parse_line(b"\x00U\x137\x0fOK\r\n"), Parse::Done { value: "OK".into(), used: 8, skipped: 5 });
+        assert_eq!(parse_line(b"\x00\xff\r\nOK\r\n"), Parse::Bad { used: 3, kind: BadKind::Malformed });
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Source: "Pololu Simple Motor Controller User's Guide", section 6.2.1
 //! "Binary Command Reference" (Exit Safe Start 0x83, Motor Forward 0x85,
-//! Motor Reverse 0x86, Motor Brake 0x92, Get Variable 0xA1) and section
-//! 6.4 "Controller Variables" (IDs 0 Error Status, 20 Target Speed, 21
-//! Speed, 23 Input Voltage in mV, 24 Temperature).
+//! Motor Reverse 0x86, Motor Forward 7-bit 0x89, Motor Reverse 7-bit 0x8A,
+//! Motor Brake 0x92, Get Variable 0xA1, Stop Motor 0xE0) and section 6.4
+//! "Controller Variables" (IDs 0 Error Status, 1 Errors Occurred, 20
+//! Target Speed, 21 Speed, 23 Input Voltage in mV, 24 Temperature).
 //!
 //! Compact protocol: `command, data...` for the one controller on the line.
 //! Pololu protocol: `0xAA, device number, command & 0x7F, data...`, so
@@ -27,6 +28,12 @@ pub mod cmd {
     pub const FORWARD: u8 = 0x85;
     /// Motor Reverse, two speed bytes.
     pub const REVERSE: u8 = 0x86;
+    /// Motor Forward 7-bit: one speed byte, 0..=127 (full speed).
+    pub const FORWARD_7BIT: u8 = 0x89;
+    /// Motor Reverse 7-bit.
+    pub const REVERSE_7BIT: u8 = 0x8A;
+    /// Stop Motor: target speed zero, and safe start engages again.
+    pub const STOP_MOTOR: u8 = 0xE0;
     /// Motor Brake, brake amount 0..=32.
     pub const BRAKE: u8 = 0x92;
     /// Get Variable, variable ID.
@@ -35,8 +42,11 @@ pub mod cmd {
 
 /// Variable IDs.
 pub mod var {
-    /// Error Status bit field.
+    /// Error Status bit field: the errors active now.
     pub const ERROR_STATUS: u8 = 0;
+    /// Errors Occurred: every error since this variable was last read
+    /// (reading it clears it).
+    pub const ERRORS_OCCURRED: u8 = 1;
     /// Target Speed (-3200..=3200).
     pub const TARGET_SPEED: u8 = 20;
     /// Speed (-3200..=3200).
@@ -49,6 +59,12 @@ pub mod var {
 pub const ERR_COMMAND_TIMEOUT: u16 = 1 << 3;
 /// Error Status bit: Safe Start Violation.
 pub const ERR_SAFE_START: u16 = 1 << 0;
+/// The Error Status bits the guide defines (0 to 9, Safe Start Violation to
+/// ERR Line High); any other bit set means the reply is not one.
+pub const ERR_DEFINED: u16 = (1 << 10) - 1;
+/// Highest input voltage of the family, mV (the 24v models' absolute
+/// maximum is 40 V); a larger reading cannot be real.
+pub const MAX_INPUT_MV: u16 = 40_000;
 
 /// Which framing to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +97,18 @@ pub fn set_speed(f: Framing, speed: i32) -> Vec<u8> {
     frame(f, c, &[(m & 0x1F) as u8, (m >> 5) as u8])
 }
 
+/// Motor Forward / Reverse 7-bit from a signed speed in -127..=127.
+pub fn set_speed_7bit(f: Framing, speed: i32) -> Vec<u8> {
+    let s = speed.clamp(-127, 127);
+    let c = if s >= 0 { cmd::FORWARD_7BIT } else { cmd::REVERSE_7BIT };
+    frame(f, c, &[s.unsigned_abs() as u8])
+}
+
+/// Stop Motor.
+pub fn stop_motor(f: Framing) -> Vec<u8> {
+    frame(f, cmd::STOP_MOTOR, &[])
+}
+
 /// Motor Brake, 0 (coast) ..= 32 (full brake).
 pub fn brake(f: Framing, amount: u8) -> Vec<u8> {
     frame(f, cmd::BRAKE, &[amount.min(32)])
@@ -99,6 +127,27 @@ pub fn parse_variable(buf: &[u8]) -> Parse<u16> {
     Parse::Done { value: u16::from_le_bytes([buf[0], buf[1]]), used: 2, skipped: 0 }
 }
 
+/// Whether `value` can be variable `id` at all. Replies carry no checksum,
+/// so a range check is the only way to catch a corrupted one: speeds beyond
+/// ±3200, voltages beyond the family's maximum, undefined error bits.
+pub fn plausible(id: u8, value: u16) -> bool {
+    match id {
+        var::ERROR_STATUS | var::ERRORS_OCCURRED => value & !ERR_DEFINED == 0,
+        var::TARGET_SPEED | var::SPEED => (value as i16).unsigned_abs() <= MAX_SPEED,
+        var::INPUT_VOLTAGE => value <= MAX_INPUT_MV,
+        _ => true,
+    }
+}
+
+/// Decodes the answer to Get Variable `id`, rejecting an implausible value
+/// as [`BadKind::Implausible`].
+pub fn parse_checked(id: u8, buf: &[u8]) -> Parse<u16> {
+    match parse_variable(buf) {
+        Parse::Done { value, used, .. } if !plausible(id, value) => Parse::Bad { used, kind: BadKind::Implausible },
+        other => other,
+    }
+}
+
 /// A decoded command (simulator side).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
@@ -112,9 +161,9 @@ pub struct Command {
 
 fn data_len(c: u8) -> Option<usize> {
     Some(match c {
-        cmd::EXIT_SAFE_START => 0,
+        cmd::EXIT_SAFE_START | cmd::STOP_MOTOR => 0,
         cmd::FORWARD | cmd::REVERSE => 2,
-        cmd::BRAKE | cmd::GET_VARIABLE => 1,
+        cmd::FORWARD_7BIT | cmd::REVERSE_7BIT | cmd::BRAKE | cmd::GET_VARIABLE => 1,
         _ => return None,
     })
 }
@@ -174,6 +223,36 @@ mod tests {
         assert_eq!(get_variable(Framing::Compact, 24), vec![0xA1, 0x18]);
         assert_eq!(get_variable(Framing::Device(13), 24), vec![0xAA, 0x0D, 0x21, 0x18]);
         assert_eq!(parse_variable(&[0x1E, 0x01]), Parse::Done { value: 286, used: 2, skipped: 0 });
+        // Motor Forward 7-Bit, "approximately half-speed forward (63)":
+        // 0x89, 0x3F; Motor Reverse 7-Bit 0x8A / 0xAA, device, 0x0A.
+        assert_eq!(set_speed_7bit(Framing::Compact, 63), vec![0x89, 0x3F]);
+        assert_eq!(set_speed_7bit(Framing::Device(13), -127), vec![0xAA, 0x0D, 0x0A, 0x7F]);
+        // Stop Motor: 0xE0 / 0xAA, device, 0x60.
+        assert_eq!(stop_motor(Framing::Compact), vec![0xE0]);
+        assert_eq!(stop_motor(Framing::Device(13)), vec![0xAA, 0x0D, 0x60]);
+    }
+
+    #[test]
+    fn replies_are_range_checked() {
+        // 6.4: Speed is -3200..=3200; 3201 is not a speed.
+        assert!(
+            matches!(parse_checked(var::SPEED, &(-3200i16).to_le_bytes()), Parse::Done { value, .. } if value as i16 == -3200)
+        );
+        assert_eq!(
+            parse_checked(var::SPEED, &3201u16.to_le_bytes()),
+            Parse::Bad { used: 2, kind: BadKind::Implausible }
+        );
+        assert_eq!(
+            parse_checked(var::INPUT_VOLTAGE, &60_000u16.to_le_bytes()),
+            Parse::Bad { used: 2, kind: BadKind::Implausible }
+        );
+        assert!(matches!(parse_checked(var::INPUT_VOLTAGE, &12_100u16.to_le_bytes()), Parse::Done { .. }));
+        // Error Status bits 0-9 are defined; bit 12 is not.
+        assert!(matches!(parse_checked(var::ERROR_STATUS, &0x0209u16.to_le_bytes()), Parse::Done { .. }));
+        assert_eq!(
+            parse_checked(var::ERROR_STATUS, &0x1000u16.to_le_bytes()),
+            Parse::Bad { used: 2, kind: BadKind::Implausible }
+        );
     }
 
     #[test]

@@ -88,6 +88,16 @@ pub fn simplified(motor: u8, speed: i32) -> u8 {
     if motor == 2 { (192 + speed.clamp(-64, 63)) as u8 } else { (64 + speed.clamp(-63, 63)) as u8 }
 }
 
+/// Simplified serial byte for `motor` (1 or 2) at `frac` of full speed
+/// (-1..=1). Motor 2's range is not symmetric: full reverse is 128, 64
+/// steps below its stop byte 192, and full forward 255, 63 steps above, so
+/// reverse scales by 64 there (motor 1: 1 and 127, 63 either side of 64).
+pub fn simplified_frac(motor: u8, frac: f64) -> u8 {
+    let f = if frac.is_finite() { frac.clamp(-1.0, 1.0) } else { 0.0 };
+    let steps = if motor == 2 && f < 0.0 { 64.0 } else { 63.0 };
+    simplified(motor, (f * steps).round() as i32)
+}
+
 /// The simplified serial byte that stops both motors.
 pub const SIMPLIFIED_STOP_ALL: u8 = 0;
 
@@ -150,6 +160,10 @@ mod tests {
         assert_eq!(simplified(2, -64), 128);
         assert_eq!(simplified(2, 0), 192);
         assert_eq!(simplified(2, 63), 255);
+        // Full scale reaches every end byte, motor 2's full reverse too.
+        assert_eq!([simplified_frac(1, -1.0), simplified_frac(1, 0.0), simplified_frac(1, 1.0)], [1, 64, 127]);
+        assert_eq!([simplified_frac(2, -1.0), simplified_frac(2, 0.0), simplified_frac(2, 1.0)], [128, 192, 255]);
+        assert_eq!([simplified_frac(2, -0.5), simplified_frac(1, f64::NAN)], [160, 64]);
     }
 
     #[test]

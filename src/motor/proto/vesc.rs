@@ -111,6 +111,57 @@ pub fn alive() -> Vec<u8> {
     vec![comm::ALIVE]
 }
 
+/// `COMM_FW_VERSION` payload.
+pub fn fw_version() -> Vec<u8> {
+    vec![comm::FW_VERSION]
+}
+
+/// The answer to `COMM_FW_VERSION` (`commands.c`): the command byte, major,
+/// minor, the hardware name (NUL-terminated), the STM32 UUID (12 bytes),
+/// pairing done, the test version number, the hardware type, the number of
+/// custom configurations, phase filters, the QML flags (hardware, app),
+/// the NRF flags and the firmware name (NUL-terminated), as 6.x sends it.
+/// Firmware before 3.x sent only major and minor; the decoder needs no more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FwVersion {
+    /// Major version.
+    pub major: u8,
+    /// Minor version.
+    pub minor: u8,
+    /// Hardware name, e.g. "60" (empty if not sent).
+    pub hw_name: String,
+    /// The microcontroller's unique ID.
+    pub uuid: [u8; 12],
+}
+
+impl FwVersion {
+    /// Decodes a `COMM_FW_VERSION` payload (command byte first).
+    pub fn decode(p: &[u8]) -> Option<FwVersion> {
+        let [comm::FW_VERSION, major, minor, rest @ ..] = p else { return None };
+        let name_end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        let hw_name = String::from_utf8_lossy(&rest[..name_end]).into_owned();
+        let mut uuid = [0u8; 12];
+        if let Some(u) = rest.get(name_end + 1..name_end + 13) {
+            uuid.copy_from_slice(u);
+        }
+        Some(FwVersion { major: *major, minor: *minor, hw_name, uuid })
+    }
+
+    /// Encodes the full 6.x answer (simulator side).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut p = vec![comm::FW_VERSION, self.major, self.minor];
+        p.extend_from_slice(self.hw_name.as_bytes());
+        p.push(0);
+        p.extend_from_slice(&self.uuid);
+        // pairing_done, FW_TEST_VERSION_NUMBER, HW_TYPE_VESC, custom config
+        // count, phase filters, QML (hardware), QML (app), NRF flags.
+        p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        // FW_NAME: empty for a release build.
+        p.push(0);
+        p
+    }
+}
+
 /// `COMM_GET_VALUES` payload (no mask: every field).
 pub fn get_values() -> Vec<u8> {
     vec![comm::GET_VALUES]
@@ -198,11 +249,37 @@ impl Rd<'_> {
     }
 }
 
+/// Lengths (command byte included) of the `COMM_GET_VALUES` answers of
+/// firmware 3.x and later, each adding fields to the one before: through
+/// `fault` (54), `pid_pos` (58), `controller_id` (59), the three MOSFET
+/// temperatures (65), `vd` and `vq` (73), `status` (74; later firmware may
+/// append more). Firmware 2.x answers 56 bytes in another layout (six
+/// MOSFET and one PCB temperature first, no d/q currents): decoded with
+/// the 3.x layout, its duty cycle lands in the ERPM (tens of millions) and
+/// its RPM in the input voltage, so it is refused, not guessed at.
+pub const VALUES_LENS: [usize; 5] = [54, 58, 59, 65, 73];
+
 impl Values {
-    /// Decodes a `COMM_GET_VALUES` payload (command byte first). Older
-    /// firmware stops after fewer fields; the missing ones stay zero, as
-    /// VESC Tool does. `None` if it is not a GET_VALUES payload or is shorter
-    /// than the fields every firmware since 3.x sends (through `fault`).
+    /// Decodes a `COMM_GET_VALUES` payload (command byte first). Firmware
+    /// 3.x stops after fewer fields than 6.x; the missing ones stay zero, as
+    /// VESC Tool does. A payload of any other length (firmware 2.x) is
+    /// refused with a message saying why and what to do.
+    pub fn decode_checked(p: &[u8]) -> Result<Values, String> {
+        let n = p.len();
+        if !(VALUES_LENS.contains(&n) || n >= VALUES_LEN) {
+            return Err(format!(
+                "COMM_GET_VALUES answer of {n} bytes is not the layout of firmware 3.x or later \
+                 ({VALUES_LENS:?} or {VALUES_LEN}+ bytes; firmware 2.x sends 56): \
+                 update the VESC's firmware with VESC Tool"
+            ));
+        }
+        Values::decode(p).ok_or_else(|| "not a COMM_GET_VALUES answer".to_string())
+    }
+
+    /// Decodes a `COMM_GET_VALUES` payload (command byte first) with the
+    /// 3.x-and-later layout, whatever its length. `None` if it is not a
+    /// GET_VALUES payload or is shorter than the fields every firmware since
+    /// 3.x sends (through `fault`). Prefer [`Values::decode_checked`].
     pub fn decode(p: &[u8]) -> Option<Values> {
         if p.first() != Some(&comm::GET_VALUES) {
             return None;
@@ -338,5 +415,51 @@ mod tests {
         let old = Values::decode(&p[..54]).unwrap();
         assert_eq!((old.tachometer, old.controller_id), (123456, 0));
         assert_eq!(Values::decode(&p[..40]), None);
+        for n in [54, 58, 59, 65, 73, 74] {
+            assert!(Values::decode_checked(&p[..n]).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn firmware_2_values_are_refused() {
+        // bldc 2.x commands.c COMM_GET_VALUES: seven int16 temperatures
+        // (MOS1-6, PCB) × 10, motor and input current int32 × 100, duty int16
+        // × 1000, rpm int32, v_in int16 × 10, four int32 × 10000 (Ah, Ah
+        // charged, Wh, Wh charged), tachometer, tachometer abs, fault.
+        let mut p = vec![comm::GET_VALUES];
+        for _ in 0..7 {
+            p.extend_from_slice(&250i16.to_be_bytes());
+        }
+        p.extend_from_slice(&[0; 8]);
+        p.extend_from_slice(&500i16.to_be_bytes()); // duty 0.5
+        p.extend_from_slice(&3000i32.to_be_bytes()); // rpm
+        p.extend_from_slice(&240i16.to_be_bytes()); // 24.0 V
+        p.extend_from_slice(&[0; 16 + 8 + 1]);
+        assert_eq!(p.len(), 56);
+        // The 3.x layout reads nonsense from it: duty << 16 as ERPM, the RPM's
+        // low half as volts (the 32,768,000 ERPM and 300 V of issue 11).
+        let wrong = Values::decode(&p).unwrap();
+        assert_eq!((wrong.erpm, wrong.v_in), (32_768_000.0, 300.0));
+        let e = Values::decode_checked(&p).unwrap_err();
+        assert!(e.contains("56 bytes") && e.contains("firmware 2.x") && e.contains("VESC Tool"), "{e}");
+    }
+
+    #[test]
+    fn fw_version_layout() {
+        // commands.c COMM_FW_VERSION (6.x): id, major, minor, HW_NAME NUL,
+        // 12 UUID bytes, pairing_done, FW_TEST_VERSION_NUMBER, HW_TYPE_VESC,
+        // custom config count, phase filters, QML hw, QML app, NRF flags,
+        // FW_NAME NUL.
+        let v = FwVersion { major: 6, minor: 2, hw_name: "60".into(), uuid: [7; 12] };
+        let p = v.encode();
+        assert_eq!(&p[..6], &[0x00, 6, 2, b'6', b'0', 0]);
+        assert_eq!(&p[6..18], &[7; 12]);
+        assert_eq!(&p[18..], &[0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(p.len(), 27);
+        assert_eq!(FwVersion::decode(&p), Some(v));
+        // Old firmware: major and minor only.
+        assert_eq!(FwVersion::decode(&[0, 2, 18]).map(|f| (f.major, f.minor)), Some((2, 18)));
+        assert_eq!(FwVersion::decode(&[0, 2]), None);
+        assert_eq!(fw_version(), vec![0x00]);
     }
 }

@@ -27,7 +27,7 @@ pub use dynamixel::DynamixelSim;
 pub use odrive::OdriveSim;
 pub use pololu::PololuSim;
 pub use roboclaw::RoboclawSim;
-pub use sabertooth::SabertoothSim;
+pub use sabertooth::{FULL_SPEED as SABERTOOTH_FULL_SPEED, SabertoothSim};
 pub use vesc::VescSim;
 
 use super::Protocol;
@@ -123,6 +123,9 @@ pub struct SimState {
     /// Bytes received since start (lets a test wait until the device has
     /// seen everything a write-only driver sent).
     pub bytes_received: u64,
+    /// Chunks of input that restarted the device's own timeout (what the
+    /// driver sent to keep it from firing).
+    pub feeds: u64,
 }
 
 impl SimState {
@@ -131,7 +134,7 @@ impl SimState {
     pub fn reject(&mut self, kind: crate::proto::BadKind) {
         match kind {
             crate::proto::BadKind::Checksum => self.checksum_rejects += 1,
-            crate::proto::BadKind::Malformed => self.malformed += 1,
+            crate::proto::BadKind::Malformed | crate::proto::BadKind::Implausible => self.malformed += 1,
         }
     }
 }
@@ -152,6 +155,31 @@ impl Ctx<'_> {
     /// Records an accepted speed command (native units).
     pub fn record(&mut self, m1: f64, m2: f64) {
         self.state.received.push(Received { at: self.now, m1, m2 });
+    }
+}
+
+/// Runs `parse` over `rx` until it needs more bytes: each complete frame is
+/// removed and handed to `on_frame`; bytes the device rejects are removed
+/// and counted (devices answer nothing to them, so the host times out).
+pub fn each_frame<T>(
+    rx: &mut Vec<u8>,
+    ctx: &mut Ctx,
+    parse: impl Fn(&[u8]) -> crate::proto::Parse<T>,
+    mut on_frame: impl FnMut(T, &mut Ctx),
+) {
+    use crate::proto::Parse;
+    loop {
+        match parse(rx) {
+            Parse::Need => return,
+            Parse::Bad { used, kind } => {
+                ctx.state.reject(kind);
+                rx.drain(..used);
+            }
+            Parse::Done { value, used, .. } => {
+                rx.drain(..used);
+                on_frame(value, ctx);
+            }
+        }
     }
 }
 
@@ -372,6 +400,7 @@ fn run(mut device: impl SimDevice, master: PtyMaster, shared: Arc<Shared>, link:
             let mut ctx = Ctx { now, state: &mut st, replies: Vec::new(), fed: false };
             device.handle(&mut rx, &mut ctx);
             if ctx.fed {
+                ctx.state.feeds += 1;
                 last_fed = now;
                 timed_out = false;
             }
@@ -582,5 +611,92 @@ mod tests {
         let mut r = Raw::open(&sim);
         assert_eq!(r.ask(&[0xAA, 1, 0x21, 0x95]), b"");
         assert_eq!(r.ask(&pl::get_variable(pl::Framing::Device(1), pl::var::INPUT_VOLTAGE)), 12_100u16.to_le_bytes());
+    }
+
+    /// Issue 11, item 14: what the vendors' own libraries expect of the
+    /// simulators, byte for byte.
+    #[test]
+    fn simulators_answer_like_the_devices_manuals() {
+        // VESC (bldc commands.c, COMM_FW_VERSION): id, major, minor, HW_NAME
+        // NUL, 12 UUID bytes, pairing_done, FW_TEST_VERSION_NUMBER,
+        // HW_TYPE_VESC, custom config count, phase filters, QML hw, QML app,
+        // NRF flags, FW_NAME NUL. It used to be id, major, minor only.
+        let sim = start(Protocol::Vesc, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        let reply = r.ask(&vs::frame(&vs::fw_version()));
+        let Parse::Done { value, .. } = vs::parse(&reply) else { panic!("{reply:?}") };
+        let mut want = vec![0x00, 6, 2, b'6', b'0', 0];
+        want.extend_from_slice(&[0x30; 12]);
+        want.extend_from_slice(&[0; 9]);
+        assert_eq!(value, want);
+        // Through CAN to the second VESC: its own UUID.
+        let reply = r.ask(&vs::frame(&vs::forward_can(1, &vs::fw_version())));
+        let Parse::Done { value, .. } = vs::parse(&reply) else { panic!("{reply:?}") };
+        assert_eq!(vs::FwVersion::decode(&value).unwrap().uuid, [0x31; 12]);
+
+        // Pololu SMC (User's Guide 6.2.1). Both controllers obey a compact
+        // command, but only one answers a compact Get Variable: two bytes.
+        let sim = start(Protocol::Pololu, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        assert_eq!(r.ask(&pl::get_variable(pl::Framing::Compact, pl::var::INPUT_VOLTAGE)), 12_100u16.to_le_bytes());
+        r.ask(&pl::exit_safe_start(pl::Framing::Compact));
+        // Motor Forward 7-bit, "half-speed forward (63)": 0x89, 0x3F, obeyed by both.
+        r.ask(&[0x89, 0x3F]);
+        let half = (63.0 * 3200.0 / 127.0f64).round();
+        let target = |r: &mut Raw, d: u8| {
+            let v = r.ask(&pl::get_variable(pl::Framing::Device(d), pl::var::TARGET_SPEED));
+            i16::from_le_bytes([v[0], v[1]]) as f64
+        };
+        assert_eq!((target(&mut r, 1), target(&mut r, 2)), (half, half));
+        // Motor Reverse 7-bit to device 2 only: 0xAA, 2, 0x0A, 127 = full reverse.
+        r.ask(&[0xAA, 2, 0x0A, 127]);
+        assert_eq!((target(&mut r, 1), target(&mut r, 2)), (half, -3200.0));
+        assert_eq!(sim.received().last().map(|x| (x.m1, x.m2)), Some((half, -3200.0)));
+        // Stop Motor (0xAA, device, 0x60): target zero and safe start again.
+        r.ask(&[0xAA, 1, 0x60]);
+        assert_eq!(target(&mut r, 1), 0.0);
+        let err = |r: &mut Raw, d: u8| {
+            let v = r.ask(&pl::get_variable(pl::Framing::Device(d), pl::var::ERROR_STATUS));
+            u16::from_le_bytes([v[0], v[1]])
+        };
+        assert_eq!(err(&mut r, 1) & pl::ERR_SAFE_START, pl::ERR_SAFE_START);
+        assert_eq!(err(&mut r, 2) & pl::ERR_SAFE_START, 0);
+        // The command timeout (1 s) fires; reading Error Status shows it and
+        // does not clear it; a motor command does.
+        assert!(sim.wait_for(Duration::from_secs(5), |s| s.hw_timeouts >= 1));
+        assert_eq!(err(&mut r, 2) & pl::ERR_COMMAND_TIMEOUT, pl::ERR_COMMAND_TIMEOUT);
+        assert_eq!(err(&mut r, 2) & pl::ERR_COMMAND_TIMEOUT, pl::ERR_COMMAND_TIMEOUT, "reading does not clear it");
+        r.ask(&pl::set_speed(pl::Framing::Device(2), 0));
+        assert_eq!(err(&mut r, 2) & pl::ERR_COMMAND_TIMEOUT, 0);
+        // Errors Occurred (variable 1) latches the timeout until read.
+        let occurred = r.ask(&pl::get_variable(pl::Framing::Device(2), pl::var::ERRORS_OCCURRED));
+        assert_eq!(u16::from_le_bytes([occurred[0], occurred[1]]) & pl::ERR_COMMAND_TIMEOUT, pl::ERR_COMMAND_TIMEOUT);
+        let occurred = r.ask(&pl::get_variable(pl::Framing::Device(2), pl::var::ERRORS_OCCURRED));
+        assert_eq!(occurred, [0, 0]);
+
+        // RoboClaw user manual: 35/36 "Drive M1/M2 With Signed Speed"
+        // [address, cmd, speed (4 bytes), CRC]; 38/39 "... With Signed Speed
+        // And Acceleration" [address, cmd, accel (4), speed (4), CRC]. Each
+        // is acknowledged with 0xFF and now logged like 37 and 40.
+        let sim = start(Protocol::Roboclaw, SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        assert_eq!(r.ask(&rc::write_packet(0x80, 35, &1000i32.to_be_bytes())), [rc::ACK]);
+        assert_eq!(r.ask(&rc::write_packet(0x80, 36, &(-500i32).to_be_bytes())), [rc::ACK]);
+        let accel_speed = |a: u32, v: i32| [a.to_be_bytes(), v.to_be_bytes()].concat();
+        assert_eq!(r.ask(&rc::write_packet(0x80, 38, &accel_speed(5000, 700))), [rc::ACK]);
+        assert_eq!(r.ask(&rc::write_packet(0x80, 39, &accel_speed(5000, -700))), [rc::ACK]);
+        let log: Vec<(f64, f64)> = sim.received().iter().map(|x| (x.m1, x.m2)).collect();
+        assert_eq!(log, [(1000.0, 0.0), (1000.0, -500.0), (700.0, -500.0), (700.0, -700.0)]);
+
+        // Sabertooth simplified serial (2x25 / 2x32 manuals): 128 is motor
+        // 2's full reverse, 64 steps below its stop (192); 255 full forward.
+        let sim = SimHandle::start(SabertoothSim::simplified(), SimOptions::default()).unwrap();
+        let mut r = Raw::open(&sim);
+        r.ask(&[1, 128]);
+        assert!(sim.wait_for(Duration::from_secs(5), |s| s.received.len() == 1));
+        assert_eq!(sim.state().model.target, [-sabertooth::FULL_SPEED, -sabertooth::FULL_SPEED]);
+        r.ask(&[127, 255]);
+        assert!(sim.wait_for(Duration::from_secs(5), |s| s.received.len() == 2));
+        assert_eq!(sim.state().model.target, [sabertooth::FULL_SPEED, sabertooth::FULL_SPEED]);
     }
 }

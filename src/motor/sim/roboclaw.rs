@@ -1,7 +1,6 @@
 //! A simulated RoboClaw in packet serial mode.
 
-use super::{Ctx, SimDevice, SimState};
-use crate::proto::Parse;
+use super::{Ctx, SimDevice, SimState, each_frame};
 use crate::proto::roboclaw::{self as rc, Request, cmd};
 use std::time::Duration;
 
@@ -25,27 +24,28 @@ fn be_i32(d: &[u8], at: usize) -> i32 {
     rc::be_u32(d, at) as i32
 }
 
+/// A signed duty (±32767 = ±100 %) as the model's counts/s.
+fn duty(d: &[u8], at: usize) -> f64 {
+    i16::from_be_bytes([d[at], d[at + 1]]) as f64 * 10000.0 / 32767.0
+}
+
 impl SimDevice for RoboclawSim {
     fn handle(&mut self, rx: &mut Vec<u8>, ctx: &mut Ctx) {
-        loop {
-            match rc::parse_request(self.address, rx) {
-                Parse::Need => return,
-                Parse::Bad { used, kind } => {
-                    // The firmware discards a packet whose CRC fails and
-                    // sends nothing: the host's read times out.
-                    ctx.state.reject(kind);
-                    rx.drain(..used);
-                }
-                Parse::Done { value, used, .. } => {
-                    rx.drain(..used);
-                    // Section "Serial Timeout" (command 14): any valid packet
-                    // restarts the timer.
-                    ctx.fed = true;
-                    let reply = self.execute(value, ctx.state);
-                    ctx.replies.push(reply);
-                }
-            }
-        }
+        // The firmware discards a packet whose CRC fails and sends nothing:
+        // the host's read times out.
+        let a = self.address;
+        each_frame(
+            rx,
+            ctx,
+            |b| rc::parse_request(a, b),
+            |req, ctx| {
+                // Section "Serial Timeout" (command 14): any valid packet
+                // restarts the timer.
+                ctx.fed = true;
+                let reply = self.execute(req, ctx.state);
+                ctx.replies.push(reply);
+            },
+        );
     }
 }
 
@@ -60,22 +60,33 @@ impl RoboclawSim {
                     cmd::SET_SERIAL_TIMEOUT => {
                         st.hw_timeout = (data[0] > 0).then(|| Duration::from_millis(100 * data[0] as u64));
                     }
-                    cmd::M1_SPEED => m.target[0] = be_i32(&data, 0) as f64,
-                    cmd::M2_SPEED => m.target[1] = be_i32(&data, 0) as f64,
+                    // Single-motor commands change one target; the log
+                    // records both motors' targets after each, like the
+                    // mixed ones (a library driving M1 then M2 shows both).
+                    cmd::M1_SPEED | cmd::M2_SPEED => {
+                        m.target[(command - cmd::M1_SPEED) as usize] = be_i32(&data, 0) as f64;
+                        rec = Some(m.target);
+                    }
                     cmd::MIXED_SPEED => {
                         m.target = [be_i32(&data, 0) as f64, be_i32(&data, 4) as f64];
                         rec = Some(m.target);
                     }
-                    cmd::M1_SPEED_ACCEL => m.target[0] = be_i32(&data, 4) as f64,
-                    cmd::M2_SPEED_ACCEL => m.target[1] = be_i32(&data, 4) as f64,
+                    cmd::M1_SPEED_ACCEL | cmd::M2_SPEED_ACCEL => {
+                        m.target[(command - cmd::M1_SPEED_ACCEL) as usize] = be_i32(&data, 4) as f64;
+                        rec = Some(m.target);
+                    }
                     cmd::MIXED_SPEED_ACCEL => {
                         m.target = [be_i32(&data, 4) as f64, be_i32(&data, 8) as f64];
                         rec = Some(m.target);
                     }
                     // Duty: model 100 % as 10000 counts/s, enough for a sim.
+                    cmd::M1_DUTY | cmd::M2_DUTY => {
+                        let i = (command - cmd::M1_DUTY) as usize;
+                        m.target[i] = duty(&data, 0);
+                        rec = Some(m.target);
+                    }
                     cmd::MIXED_DUTY => {
-                        let d = |i| i16::from_be_bytes([data[i], data[i + 1]]) as f64 * 10000.0 / 32767.0;
-                        m.target = [d(0), d(2)];
+                        m.target = [duty(&data, 0), duty(&data, 2)];
                         rec = Some(m.target);
                     }
                     _ => {}
