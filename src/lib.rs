@@ -19,6 +19,7 @@
 //! | [`record`] | `framewire-record` | recording wires to MCAP files (ROS 2 CDR) and replaying them |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
 //! | [`setup`] | `framewire-setup` | udev rules, the boot service, `framewire doctor` |
+//! | [`viewer`] | `framewire-viewer` | the live view: a web page with MJPEG streams of the wires and live statistics |
 //! | [`user_blocks`] | `framewire-user-blocks` | your blocks in `blocks/` |
 //!
 //! See `src/ARCHITECTURE.md` for the layering and the invariants.
@@ -41,6 +42,7 @@ pub use framewire_sdk::{block, msg, params, select};
 pub use framewire_setup as setup;
 pub use framewire_sys as sys;
 pub use framewire_user_blocks as user_blocks;
+pub use framewire_viewer as viewer;
 pub use framewire_wire as wire;
 pub use framewire_wire::image;
 pub use framewire_world as world;

@@ -78,6 +78,26 @@ enum Cmd {
         /// Seconds each block gets to stop after SIGTERM before SIGKILL (0 to 3600).
         #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.0, 3600.0))]
         grace: f64,
+        /// Serve the live view (the wires' images and statistics in a browser) on
+        /// 127.0.0.1:8090, or on --view=ADDR (a port, or IP:PORT). An address other
+        /// than loopback lets other machines watch: give it only on a trusted network.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+              default_missing_value = "127.0.0.1:8090", value_parser = parse_view_addr)]
+        view: Option<std::net::SocketAddr>,
+        /// Most frames per second the live view encodes for one stream (0.5 to 60).
+        #[arg(long, default_value = "10", value_parser = parse_view_fps)]
+        view_fps: f64,
+    },
+    /// Serve the live view of a running pipeline (started elsewhere) until Ctrl-C.
+    View {
+        /// The pipeline (default: the only one running).
+        pipeline: Option<String>,
+        /// Where to listen: a port, or IP:PORT. Loopback unless you say otherwise.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090", value_parser = parse_view_addr)]
+        addr: std::net::SocketAddr,
+        /// Most frames per second encoded for one stream (0.5 to 60).
+        #[arg(long, default_value = "10", value_parser = parse_view_fps)]
+        fps: f64,
     },
     /// Validate a pipeline file without running it.
     Check {
@@ -270,6 +290,16 @@ enum Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// What watching costs: the live view's work per frame against memcpy, and a
+    /// pipeline's CPU with and without a client on its live view.
+    View {
+        /// Rounds per measurement (medians are over these).
+        #[arg(long, default_value = "5")]
+        rounds: usize,
+        /// Seconds per phase of a pipeline round.
+        #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.5, 60.0))]
+        seconds: f64,
+    },
     /// CPU time per frame: USERPTR zero-copy against MMAP + copy, at 640x480 and 1920x1080.
     Camera {
         /// The V4L2 device.
@@ -287,6 +317,97 @@ fn parse_seconds(s: &str, lo: f64, hi: f64) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !v.is_finite() || v < lo || v > hi {
         return Err(format!("{s} is out of range: give {lo} to {hi} seconds"));
+    }
+    Ok(v)
+}
+
+fn parse_view_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    framewire::viewer::parse_addr(s).map_err(|e| e.to_string())
+}
+
+fn parse_view_fps(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of frames per second"))?;
+    if !(0.5..=60.0).contains(&v) {
+        return Err(format!("{s} frames/s is out of range: give 0.5 to 60"));
+    }
+    Ok(v)
+}
+
+/// The viewer's view of a pipeline: the supervisor's run file, read on
+/// each request (the viewer may not depend on the runtime, so it is handed
+/// this instead).
+struct RunFileSource {
+    prefix: String,
+    pipeline: String,
+    /// The run file is this process's own (`run --view`): it exists
+    /// exactly while the pipeline runs.
+    own: bool,
+    /// How many blocks read each wire, from the pipeline file.
+    readers: std::collections::BTreeMap<String, usize>,
+}
+
+/// How many blocks read each wire of `p`.
+fn wire_readers(p: &config::Pipeline) -> std::collections::BTreeMap<String, usize> {
+    p.wires.iter().map(|w| (w.name.clone(), w.readers.len())).collect()
+}
+
+impl framewire::viewer::Source for RunFileSource {
+    fn snapshot(&self) -> framewire::viewer::Snapshot {
+        use framewire::viewer::{BlockEntry, Snapshot, WireEntry};
+        let mut snap = Snapshot { pipeline: self.pipeline.clone(), ..Snapshot::default() };
+        let Some(run) = status::pipelines(&self.prefix, Some(&self.pipeline)).into_iter().next() else {
+            return snap;
+        };
+        snap.running = self.own || run.alive;
+        let t = &run.table;
+        for seg in t.get("wires").and_then(|w| w.as_array()).into_iter().flatten().filter_map(|v| v.as_str()) {
+            // `<prefix>.<pipeline>.<block>.<port>`: neither prefix nor
+            // pipeline names contain dots.
+            let name = seg.splitn(3, '.').nth(2).unwrap_or(seg).to_string();
+            let readers = self.readers.get(&name).copied().unwrap_or(0);
+            snap.wires.push(WireEntry { name, segment: seg.to_string(), readers });
+        }
+        for b in t.get("block").and_then(|b| b.as_array()).into_iter().flatten() {
+            let s = |k: &str| b.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let n = |k: &str| b.get(k).and_then(|v| v.as_integer()).unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
+            snap.blocks.push(BlockEntry {
+                name: s("name"),
+                type_name: s("type"),
+                pid: n("pid"),
+                state: s("state"),
+                restarts: n("restarts"),
+                last_exit: s("last_exit"),
+                state_segment: b.get("state_segment").and_then(|v| v.as_str()).map(str::to_string),
+            });
+        }
+        snap
+    }
+}
+
+/// Starts the live view and says where it is; a non-loopback address gets
+/// a warning, as it lets other machines watch.
+fn start_viewer(
+    addr: std::net::SocketAddr,
+    fps: f64,
+    source: RunFileSource,
+) -> anyhow::Result<framewire::viewer::Viewer> {
+    let cfg = framewire::viewer::Config { addr, max_fps: fps, ..Default::default() };
+    let v = framewire::viewer::Viewer::start(cfg, source)?;
+    let local = v.local_addr();
+    if v.is_loopback() {
+        errln!(
+            "framewire: live view at {} (this machine only; from another one: ssh -L {}:localhost:{} ROBOT, then open http://localhost:{}/)",
+            v.url(),
+            local.port(),
+            local.port(),
+            local.port()
+        );
+    } else {
+        errln!("framewire: live view at {} (port {})", v.url(), local.port());
+        errln!(
+            "framewire: warning: the live view listens on {local}, not on loopback: anyone who can reach this machine on port {} can watch its cameras and the pipeline's state, without a password. Prefer the default 127.0.0.1 and an SSH tunnel unless this network is trusted",
+            local.port()
+        );
     }
     Ok(v)
 }
@@ -348,17 +469,87 @@ fn main() -> ExitCode {
 fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
     let reg = framewire::registry()?;
     match cmd {
-        Cmd::Run { file, duration, grace } => {
+        Cmd::Run { file, duration, grace, view, view_fps } => {
             let p = config::load(&file, &reg)?;
             let opts = supervisor::RunOptions { duration, grace: Duration::from_secs_f64(grace), ..Default::default() };
+            // Before anything starts: a port in use stops here, not after
+            // the robot has begun to move.
+            let viewer = match view {
+                Some(addr) => {
+                    let source = RunFileSource {
+                        prefix: opts.prefix.clone(),
+                        pipeline: p.name.clone(),
+                        own: true,
+                        readers: wire_readers(&p),
+                    };
+                    Some(start_viewer(addr, view_fps, source)?)
+                }
+                None => None,
+            };
             errln!(
                 "framewire: running pipeline {} ({} blocks, {} wires); Ctrl-C stops it",
                 p.name,
                 p.blocks.len(),
                 p.wires.len()
             );
-            let outcome = supervisor::run(&p, &opts)?;
+            let outcome = supervisor::run(&p, &opts);
+            if let Some(v) = viewer {
+                v.stop();
+            }
+            let outcome = outcome?;
             errln!("framewire: pipeline {} stopped cleanly ({outcome:?})", p.name);
+            Ok(exit::OK)
+        }
+        Cmd::View { pipeline, addr, fps } => {
+            let prefix = framewire::wire::prefix();
+            let name = match pipeline {
+                Some(n) => n,
+                None => {
+                    let alive: Vec<String> = status::pipelines(&prefix, None)
+                        .iter()
+                        .filter(|r| r.alive)
+                        .filter_map(|r| r.table.get("pipeline").and_then(|v| v.as_str()).map(str::to_string))
+                        .collect();
+                    match alive.as_slice() {
+                        [one] => one.clone(),
+                        [] => {
+                            errln!(
+                                "framewire: no framewire pipeline is running (under prefix {prefix}); start one, or name it"
+                            );
+                            return Ok(exit::NOT_RUNNING);
+                        }
+                        many => anyhow::bail!(
+                            "{} pipelines are running ({}); name the one to view",
+                            many.len(),
+                            many.join(", ")
+                        ),
+                    }
+                }
+            };
+            framewire::sys::proc::signals::catch_termination()?;
+            // Which blocks read which wire: from the pipeline file the run
+            // file names (if it still loads; without it the viewer cannot
+            // tell a restarting block's free entry from a spare one).
+            let file = status::pipelines(&prefix, Some(&name))
+                .first()
+                .and_then(|r| r.table.get("file").and_then(|f| f.as_str()).map(PathBuf::from));
+            let readers = match file.as_deref().map(|f| config::load(f, &reg)) {
+                Some(Ok(p)) => wire_readers(&p),
+                Some(Err(e)) => {
+                    errln!(
+                        "framewire: warning: cannot read {name}'s pipeline file ({e}); the view may take a restarting block's reader entry"
+                    );
+                    Default::default()
+                }
+                None => Default::default(),
+            };
+            let source = RunFileSource { prefix, pipeline: name.clone(), own: false, readers };
+            let v = start_viewer(addr, fps, source)?;
+            errln!("framewire: viewing pipeline {name}; Ctrl-C stops the view (not the pipeline)");
+            while framewire::sys::proc::signals::received().is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            v.stop();
             Ok(exit::OK)
         }
         Cmd::Check { file } => {
@@ -563,6 +754,11 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Bench { what: Bench::Demo { args } } => {
             let a = framewire::bench::demo::Args::parse(&args).map_err(|e| anyhow::anyhow!("bench demo: {e}"))?;
             framewire::bench::demo::run(&a).map_err(|e| anyhow::anyhow!("bench demo: {e}"))?;
+            Ok(exit::OK)
+        }
+        Cmd::Bench { what: Bench::View { rounds, seconds } } => {
+            let a = framewire::bench::view::Args { rounds: rounds.max(1), seconds };
+            framewire::bench::view::run(&a).map_err(|e| anyhow::anyhow!("bench view: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Camera { device, frames } } => {

@@ -52,6 +52,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("framewire-world", &["framewire-motor", "framewire-sdk"][..]),
         ("framewire-runtime", &["framewire-sdk", "framewire-sys", "framewire-wire"][..]),
         ("framewire-record", &["framewire-sdk", "framewire-wire"][..]),
+        ("framewire-viewer", &["framewire-filters", "framewire-sdk", "framewire-sys", "framewire-wire"][..]),
     ])
 }
 

@@ -9,6 +9,7 @@
 
 pub mod camera;
 pub mod demo;
+pub mod view;
 pub mod wire;
 
 /// The `q` quantile (0..=1) of sorted `v`.
