@@ -275,3 +275,39 @@ hi = [85, 255, 255]
     assert!(text.contains("ksize 4"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `framewire check` compares a crop's region with the size the producer
+/// declares, but a camera may deliver another size: the block checks every
+/// frame too, and a frame that does not hold the region stops it with the
+/// reason (no slot is committed).
+#[test]
+fn crop_refuses_at_run_time_a_frame_smaller_than_its_region() {
+    let mut rig = Rig::new();
+    let a = rig.wire("crop_in", 64 * 48, PayloadType::BYTES);
+    let b = rig.wire("crop_out", 40 * 10, PayloadType::BYTES);
+    let mut crop = rig.block("crop", "x = 20\nwidth = 40\nheight = 10", &[("input", &a)], &[("output", &b)]);
+    let mut out = Reader::attach(&b, &Expect::default()).unwrap();
+    let mut wr = Writer::attach(&a, &Expect::default()).unwrap();
+    // A frame that holds the region passes.
+    send_image(&mut wr, ImageFormat::packed(FourCC::GREY, 64, 48), &[7; 64 * 48], 1);
+    step_until_work(crop.as_mut());
+    let g = out.read(Duration::from_secs(5)).expect("the cropped frame");
+    assert_eq!((g.meta().image.width, g.meta().image.height), (40, 10));
+    drop(g);
+    // A narrower one (48 < 20 + 40) stops the block.
+    send_image(&mut wr, ImageFormat::packed(FourCC::GREY, 48, 48), &[7; 48 * 48], 2);
+    let mut cx = Context::new("test", &STOP);
+    let mut err = String::new();
+    for _ in 0..50 {
+        match crop.step(&mut cx) {
+            Ok(Step::Idle) => continue,
+            Ok(s) => panic!("the block went on: {s:?}"),
+            Err(e) => {
+                err = e.to_string();
+                break;
+            }
+        }
+    }
+    assert!(err.contains("is outside the 48x48 image"), "{err}");
+    assert!(out.read(Duration::from_millis(50)).is_none(), "nothing committed");
+}

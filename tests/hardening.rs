@@ -445,6 +445,11 @@ fn blocks_lists_the_ports_of_types_with_required_parameters() {
         ("diff_drive", "out wheels"),
         ("roboclaw", "in  wheels"),
         ("pololu_smc", "out odometry"),
+        ("convert", "in  input"),
+        ("crop", "out output"),
+        ("resize", "out output"),
+        ("hsv_threshold", "out output"),
+        ("morphology", "in  input"),
     ] {
         let section = all
             .split("\n\n")

@@ -15,8 +15,6 @@
 //! | `blob_detect` | GREY mask | detection | — |
 //! | `color_tracker` | YUYV, UYVY, RGB24, BGR24 | detection | `lo`, `hi` |
 
-use serde::Deserialize;
-
 use super::blob::BlobDetector;
 use super::blur::{GaussianBlur, Ksize};
 use super::convert::{SUPPORTED, convert};
@@ -31,6 +29,7 @@ use framewire_sdk::FrameMeta;
 use framewire_sdk::block::*;
 use framewire_sdk::image::{FourCC, ImageFormat, ImageMut, ImageRef};
 use framewire_sdk::msg::Detection;
+use framewire_sdk::params::FromDefault;
 
 /// Registers every filter block type.
 pub fn register(reg: &mut Registry) -> Result<(), framewire_sdk::block::RegistryError> {
@@ -59,6 +58,24 @@ fn parse_fourcc(s: &str, allowed: &[FourCC]) -> Result<FourCC, String> {
 fn cfg(e: String) -> BlockError {
     BlockError::Config(e)
 }
+
+/// Lets a `params!` declaration give an enum's default as the text users
+/// write (`interp: Interp = "area"`), so that `framewire blocks` shows it
+/// as such; the text is parsed by the enum's own serde names.
+macro_rules! enum_default {
+    ($($t:ty),*) => {$(
+        impl FromDefault<&'static str> for $t {
+            fn from_default(v: &'static str) -> $t {
+                use serde::Deserialize;
+                let d = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(v);
+                // A wrong default is a bug in the declaration below, which
+                // every test that parses an empty table finds.
+                <$t>::deserialize(d).unwrap_or_else(|e| panic!("declared default {v:?}: {e}"))
+            }
+        }
+    )*};
+}
+enum_default!(Interp, Flip, MorphOp);
 
 /// Frames a block dropped, by cause.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -135,11 +152,12 @@ fn image_step(
 
 // ---------------------------------------------------------------- convert
 
-/// Parameters of `convert`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConvertParams {
-    format: String,
+framewire_sdk::params! {
+    /// Parameters of `convert`.
+    pub struct ConvertParams {
+        /// output format: RGB24, BGR24 or GREY
+        pub format: String = required("RGB24"),
+    }
 }
 
 /// `convert`: pixel-format conversion (OpenCV-exact; see [`super::convert`]).
@@ -153,12 +171,7 @@ pub struct ConvertBlock {
 impl BlockType for ConvertBlock {
     type Params = ConvertParams;
     fn info() -> BlockInfo {
-        BlockInfo::new("convert", "Pixel-format conversion: YUYV/UYVY/NV12/RGB24/BGR24 to RGB24, BGR24 or GREY").param(
-            "format",
-            "string",
-            "required",
-            "output format: RGB24, BGR24 or GREY",
-        )
+        BlockInfo::new("convert", "Pixel-format conversion: YUYV/UYVY/NV12/RGB24/BGR24 to RGB24, BGR24 or GREY")
     }
     fn ports(p: &ConvertParams) -> Result<Ports, String> {
         let to = parse_fourcc(&p.format, &[FourCC::RGB24, FourCC::BGR24, FourCC::GREY])?;
@@ -191,16 +204,12 @@ impl BlockType for ConvertBlock {
 
 // ------------------------------------------------------------ jpeg_decode
 
-fn d_rgb() -> String {
-    "RGB24".into()
-}
-
-/// Parameters of `jpeg_decode`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JpegParams {
-    #[serde(default = "d_rgb")]
-    format: String,
+framewire_sdk::params! {
+    /// Parameters of `jpeg_decode`.
+    pub struct JpegParams {
+        /// output format: RGB24 or GREY
+        pub format: String = "RGB24",
+    }
 }
 
 /// `jpeg_decode`: MJPEG frames to RGB24 or GREY; corrupt frames are counted
@@ -217,7 +226,6 @@ impl BlockType for JpegDecodeBlock {
     type Params = JpegParams;
     fn info() -> BlockInfo {
         BlockInfo::new("jpeg_decode", "Decodes MJPEG/JPEG frames (standard Huffman tables supplied when missing)")
-            .param("format", "string", "\"RGB24\"", "output format: RGB24 or GREY")
     }
     fn ports(p: &JpegParams) -> Result<Ports, String> {
         let to = parse_fourcc(&p.format, &[FourCC::RGB24, FourCC::GREY])?;
@@ -276,18 +284,16 @@ impl BlockType for JpegDecodeBlock {
 
 // ----------------------------------------------------------------- resize
 
-fn d_area() -> Interp {
-    Interp::Area
-}
-
-/// Parameters of `resize`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResizeParams {
-    width: u32,
-    height: u32,
-    #[serde(default = "d_area")]
-    interp: Interp,
+framewire_sdk::params! {
+    /// Parameters of `resize`.
+    pub struct ResizeParams {
+        /// output width
+        pub width: u32 = required(320),
+        /// output height
+        pub height: u32 = required(240),
+        /// "area" (best for shrinking) or "bilinear"
+        pub interp: Interp = "area",
+    }
 }
 
 /// `resize`: area or bilinear resize to a fixed size.
@@ -303,9 +309,6 @@ impl BlockType for ResizeBlock {
     type Params = ResizeParams;
     fn info() -> BlockInfo {
         BlockInfo::new("resize", "Resizes GREY/RGB24/BGR24 images (OpenCV INTER_AREA / INTER_LINEAR)")
-            .param("width", "int", "required", "output width")
-            .param("height", "int", "required", "output height")
-            .param("interp", "string", "\"area\"", "\"area\" (best for shrinking) or \"bilinear\"")
     }
     fn ports(p: &ResizeParams) -> Result<Ports, String> {
         if p.width == 0 || p.height == 0 || p.width > 16384 || p.height > 16384 {
@@ -339,16 +342,18 @@ impl BlockType for ResizeBlock {
 
 // ------------------------------------------------------------------- crop
 
-/// Parameters of `crop`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CropParams {
-    #[serde(default)]
-    x: u32,
-    #[serde(default)]
-    y: u32,
-    width: u32,
-    height: u32,
+framewire_sdk::params! {
+    /// Parameters of `crop`.
+    pub struct CropParams {
+        /// left column
+        pub x: u32 = 0,
+        /// top row
+        pub y: u32 = 0,
+        /// region width (even for YUYV/UYVY)
+        pub width: u32 = required(320),
+        /// region height
+        pub height: u32 = required(240),
+    }
 }
 
 /// `crop`: copies a region of interest.
@@ -365,17 +370,23 @@ impl BlockType for CropBlock {
     type Params = CropParams;
     fn info() -> BlockInfo {
         BlockInfo::new("crop", "Copies a region of interest (GREY, RGB24, BGR24, YUYV, UYVY)")
-            .param("x", "int", "0", "left column")
-            .param("y", "int", "0", "top row")
-            .param("width", "int", "required", "region width (even for YUYV/UYVY)")
-            .param("height", "int", "required", "region height")
     }
     fn ports(p: &CropParams) -> Result<Ports, String> {
         if p.width == 0 || p.height == 0 {
             return Err("width and height must be at least 1".into());
         }
+        // The region must lie inside the input image: `framewire check`
+        // compares this with the producer's size (the block checks each
+        // frame again, as a camera can deliver another size than declared).
+        let (Some(right), Some(bottom)) = (p.x.checked_add(p.width), p.y.checked_add(p.height)) else {
+            return Err(format!(
+                "x + width and y + height must be below 2^32, got {}x{} at ({}, {})",
+                p.width, p.height, p.x, p.y
+            ));
+        };
+        let need = MinSize { width: right, height: bottom, width_from: "x + width", height_from: "y + height" };
         Ok(Ports::new()
-            .input("input", PortType::image(&CROP_FORMATS, u32::MAX, u32::MAX))
+            .input("input", PortType::image(&CROP_FORMATS, u32::MAX, u32::MAX).at_least(need))
             .output("output", PortType::image(&CROP_FORMATS, p.width, p.height)))
     }
     fn open(p: CropParams, setup: &mut Setup) -> Result<Self, BlockError> {
@@ -402,16 +413,12 @@ impl BlockType for CropBlock {
 
 // ------------------------------------------------------------------- flip
 
-fn d_rot() -> Flip {
-    Flip::Rotate180
-}
-
-/// Parameters of `flip`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FlipParams {
-    #[serde(default = "d_rot")]
-    mode: Flip,
+framewire_sdk::params! {
+    /// Parameters of `flip`.
+    pub struct FlipParams {
+        /// "horizontal", "vertical" or "rotate180"
+        pub mode: Flip = "rotate180",
+    }
 }
 
 /// `flip`: mirror or rotate by 180°.
@@ -425,12 +432,7 @@ pub struct FlipBlock {
 impl BlockType for FlipBlock {
     type Params = FlipParams;
     fn info() -> BlockInfo {
-        BlockInfo::new("flip", "Mirrors or rotates GREY/RGB24/BGR24 images by 180°").param(
-            "mode",
-            "string",
-            "\"rotate180\"",
-            "\"horizontal\", \"vertical\" or \"rotate180\"",
-        )
+        BlockInfo::new("flip", "Mirrors or rotates GREY/RGB24/BGR24 images by 180°")
     }
     fn ports(_: &FlipParams) -> Result<Ports, String> {
         Ok(Ports::new()
@@ -460,16 +462,12 @@ impl BlockType for FlipBlock {
 
 // ---------------------------------------------------------- gaussian_blur
 
-fn d_k5() -> u32 {
-    5
-}
-
-/// Parameters of `gaussian_blur`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlurParams {
-    #[serde(default = "d_k5")]
-    ksize: u32,
+framewire_sdk::params! {
+    /// Parameters of `gaussian_blur`.
+    pub struct BlurParams {
+        /// kernel size: 3 or 5
+        pub ksize: u32 = 5,
+    }
 }
 
 /// `gaussian_blur`: 3x3 or 5x5 Gaussian (OpenCV-exact).
@@ -485,7 +483,6 @@ impl BlockType for BlurBlock {
     type Params = BlurParams;
     fn info() -> BlockInfo {
         BlockInfo::new("gaussian_blur", "Gaussian blur of GREY/RGB24/BGR24 images (sigma from the size, as OpenCV)")
-            .param("ksize", "int", "5", "kernel size: 3 or 5")
     }
     fn ports(p: &BlurParams) -> Result<Ports, String> {
         Ksize::from_side(p.ksize).ok_or(format!("ksize {} is not supported; use 3 or 5", p.ksize))?;
@@ -518,12 +515,14 @@ impl BlockType for BlurBlock {
 
 // ---------------------------------------------------------- hsv_threshold
 
-/// Parameters of `hsv_threshold` and `color_tracker`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HsvParams {
-    lo: [u8; 3],
-    hi: [u8; 3],
+framewire_sdk::params! {
+    /// Parameters of `hsv_threshold` and `color_tracker`.
+    pub struct HsvParams {
+        /// lower [h, s, v]: H 0-179, S and V 0-255; h_lo > h_hi wraps around red
+        pub lo: [u8; 3] = required([0, 120, 60]),
+        /// upper [h, s, v], inclusive
+        pub hi: [u8; 3] = required([20, 255, 255]),
+    }
 }
 
 fn check_range(p: &HsvParams) -> Result<HsvRange, String> {
@@ -541,14 +540,10 @@ pub struct HsvThresholdBlock {
     dropped: Dropped,
 }
 
-const HSV_DOC_LO: &str = "lower [h, s, v]: H 0-179, S and V 0-255; h_lo > h_hi wraps around red";
-
 impl BlockType for HsvThresholdBlock {
     type Params = HsvParams;
     fn info() -> BlockInfo {
         BlockInfo::new("hsv_threshold", "HSV colour range (OpenCV convention) of RGB24/BGR24 images to a GREY mask")
-            .param("lo", "[int; 3]", "required", HSV_DOC_LO)
-            .param("hi", "[int; 3]", "required", "upper [h, s, v], inclusive")
     }
     fn ports(p: &HsvParams) -> Result<Ports, String> {
         check_range(p)?;
@@ -580,21 +575,14 @@ impl BlockType for HsvThresholdBlock {
 
 // ------------------------------------------------------------- morphology
 
-fn d_open() -> MorphOp {
-    MorphOp::Open
-}
-fn d_k3() -> u32 {
-    3
-}
-
-/// Parameters of `morphology`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MorphParams {
-    #[serde(default = "d_open")]
-    op: MorphOp,
-    #[serde(default = "d_k3")]
-    ksize: u32,
+framewire_sdk::params! {
+    /// Parameters of `morphology`.
+    pub struct MorphParams {
+        /// "erode", "dilate", "open" or "close"
+        pub op: MorphOp = "open",
+        /// odd square size
+        pub ksize: u32 = 3,
+    }
 }
 
 /// `morphology`: erode, dilate, open or close a mask with a square.
@@ -611,8 +599,6 @@ impl BlockType for MorphologyBlock {
     type Params = MorphParams;
     fn info() -> BlockInfo {
         BlockInfo::new("morphology", "Erode/dilate/open/close a GREY mask with a k x k square (OpenCV-exact)")
-            .param("op", "string", "\"open\"", "\"erode\", \"dilate\", \"open\" or \"close\"")
-            .param("ksize", "int", "3", "odd square size")
     }
     fn ports(p: &MorphParams) -> Result<Ports, String> {
         if p.ksize.is_multiple_of(2) || p.ksize > 31 {
@@ -647,10 +633,10 @@ impl BlockType for MorphologyBlock {
 
 // ------------------------------------------------------------ blob_detect
 
-/// Parameters of `blob_detect` (none).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoParams {}
+framewire_sdk::params! {
+    /// Parameters of `blob_detect` (none).
+    pub struct NoParams {}
+}
 
 /// `blob_detect`: the largest 8-connected blob of a mask as a detection.
 pub struct BlobDetectBlock {
@@ -700,8 +686,6 @@ impl BlockType for ColorTrackerBlock {
     type Params = HsvParams;
     fn info() -> BlockInfo {
         BlockInfo::new("color_tracker", "Fused YUYV/RGB → HSV range → centroid, area and box of all matching pixels")
-            .param("lo", "[int; 3]", "required", HSV_DOC_LO)
-            .param("hi", "[int; 3]", "required", "upper [h, s, v], inclusive")
     }
     fn ports(p: &HsvParams) -> Result<Ports, String> {
         check_range(p)?;
@@ -728,17 +712,6 @@ impl BlockType for ColorTrackerBlock {
     }
 }
 
-// Parameter structs parsed with serde (documented by hand in `info()`).
-framewire_sdk::serde_params!(ConvertParams);
-framewire_sdk::serde_params!(JpegParams);
-framewire_sdk::serde_params!(ResizeParams);
-framewire_sdk::serde_params!(CropParams);
-framewire_sdk::serde_params!(FlipParams);
-framewire_sdk::serde_params!(BlurParams);
-framewire_sdk::serde_params!(HsvParams);
-framewire_sdk::serde_params!(MorphParams);
-framewire_sdk::serde_params!(NoParams);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,5 +727,85 @@ mod tests {
         assert!(d.record(&FilterError::Panicked("boom".into())));
         assert!(!d.record(&FilterError::Geometry("no".into())));
         assert_eq!(d, Dropped { corrupt: 2, unsupported: 1, panicked: 1 });
+    }
+
+    fn table(s: &str) -> toml::Table {
+        toml::from_str(s).unwrap()
+    }
+
+    /// Every default declared in the `params!` blocks parses (the enums'
+    /// as their serde names) and is what `framewire blocks` shows.
+    #[test]
+    fn declared_defaults_parse_and_are_documented() {
+        let r = ResizeParams::from_table(&table("width = 8\nheight = 6")).unwrap();
+        assert_eq!((r.width, r.height, r.interp), (8, 6, Interp::Area));
+        assert_eq!(FlipParams::from_table(&table("")).unwrap().mode, Flip::Rotate180);
+        let m = MorphParams::from_table(&table("")).unwrap();
+        assert_eq!((m.op, m.ksize), (MorphOp::Open, 3));
+        assert_eq!(BlurParams::from_table(&table("")).unwrap().ksize, 5);
+        assert_eq!(JpegParams::from_table(&table("")).unwrap().format, "RGB24");
+        let c = CropParams::from_table(&table("width = 4\nheight = 2")).unwrap();
+        assert_eq!((c.x, c.y), (0, 0));
+        let doc = |d: Vec<ParamInfo>| d.iter().map(|p| (p.name, p.ty.clone(), p.default.clone())).collect::<Vec<_>>();
+        assert_eq!(
+            doc(ResizeParams::describe()),
+            [
+                ("width", "int".into(), "required".into()),
+                ("height", "int".into(), "required".into()),
+                ("interp", "string".into(), "\"area\"".into())
+            ]
+        );
+        assert_eq!(doc(HsvParams::describe())[0], ("lo", "[int; 3]".into(), "required".into()));
+        assert_eq!(doc(MorphParams::describe())[0], ("op", "string".into(), "\"open\"".into()));
+        assert!(NoParams::describe().is_empty());
+    }
+
+    /// Every block's example parameters give it ports (`framewire blocks`
+    /// lists them).
+    #[test]
+    fn examples_give_ports() {
+        let mut reg = Registry::new();
+        register(&mut reg).unwrap();
+        for name in reg.names() {
+            let spec = reg.get(name).unwrap();
+            let ports = (spec.ports)(&(spec.example)()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!ports.inputs.is_empty() && !ports.outputs.is_empty(), "{name}");
+        }
+    }
+
+    /// Bad values name their key; a typo gets the nearest valid name.
+    #[test]
+    fn bad_parameters_name_the_key() {
+        let e = CropParams::from_table(&table("widht = 4\nheight = 2")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("widht"));
+        assert!(e.message.contains("did you mean `width`?"), "{e}");
+        assert!(e.message.contains("valid: x, y, width, height"), "{e}");
+        let e = CropParams::from_table(&table("height = 2")).unwrap_err();
+        assert_eq!(e.message, "missing required parameter `width`, e.g. `width = 320`");
+        let e = ResizeParams::from_table(&table("width = 8\nheight = 6\ninterp = \"cubic\"")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("interp"));
+        assert!(e.message.contains("unknown variant `cubic`, expected `area` or `bilinear`"), "{e}");
+        let e = HsvParams::from_table(&table("lo = [0, 300, 0]\nhi = [1, 2, 3]")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("lo[1]"));
+        let e = NoParams::from_table(&table("min_area = 3")).unwrap_err();
+        assert!(e.message.contains("this block takes no parameters"), "{e}");
+        // Values that parse but do not make sense: the block's own checks.
+        let ports = |p: &str| CropBlock::ports(&CropParams::from_table(&table(p)).unwrap());
+        assert_eq!(ports("width = 0\nheight = 2").unwrap_err(), "width and height must be at least 1");
+        assert!(ports("x = 4294967295\nwidth = 1\nheight = 1").unwrap_err().contains("below 2^32"));
+        let m = |n: &str| MorphologyBlock::ports(&MorphParams::from_table(&table(n)).unwrap()).unwrap_err();
+        assert_eq!(m("ksize = 4"), "ksize 4 must be odd and at most 31");
+    }
+
+    /// `crop` states the smallest image its region needs, for `framewire
+    /// check` to compare with the producer's size.
+    #[test]
+    fn crop_needs_images_that_hold_its_region() {
+        let p = CropParams::from_table(&table("x = 40\ny = 2\nwidth = 40\nheight = 10")).unwrap();
+        let ports = CropBlock::ports(&p).unwrap();
+        let PortType::Image { min: Some(m), .. } = &ports.inputs[0].ty else { panic!("{:?}", ports.inputs[0]) };
+        assert_eq!((m.width, m.height, m.width_from, m.height_from), (80, 12, "x + width", "y + height"));
+        assert_eq!(MinSize::keys(m.width_from).collect::<Vec<_>>(), ["x", "width"]);
+        assert!(ports.inputs[0].ty.describe().contains("at least 80x12"), "{}", ports.inputs[0].ty.describe());
     }
 }

@@ -176,6 +176,10 @@ pub enum PortType {
         max_width: u32,
         /// Largest height.
         max_height: u32,
+        /// Inputs: the smallest image the block can work on (`None`: any).
+        /// `framewire check` refuses a wire whose producer's images are
+        /// smaller, so that the mistake shows before anything starts.
+        min: Option<MinSize>,
     },
     /// Images as large as what input `input` receives (a filter that keeps
     /// the size); the runtime sizes the wire from the upstream producer.
@@ -189,14 +193,46 @@ pub enum PortType {
     Msg(PayloadType),
 }
 
+/// The smallest image an image input needs, and the parameters that make
+/// it so (a crop's region of interest must lie inside the image).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MinSize {
+    /// Smallest width.
+    pub width: u32,
+    /// Smallest height.
+    pub height: u32,
+    /// How the block's parameters give the smallest width, as users write
+    /// them (`"x + width"`). `framewire check` names it in its error and
+    /// points at the first of its keys the block's table sets.
+    pub width_from: &'static str,
+    /// How they give the smallest height (`"y + height"`).
+    pub height_from: &'static str,
+}
+
+impl MinSize {
+    /// The parameter keys named in `from` (`"x + width"`: `x`, `width`).
+    pub fn keys(from: &str) -> impl Iterator<Item = &str> {
+        from.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|k| !k.is_empty() && !k.starts_with(|c: char| c.is_ascii_digit()))
+    }
+}
+
 impl PortType {
     /// An image input accepting any format and size.
     pub fn image_any() -> PortType {
-        PortType::Image { formats: Vec::new(), max_width: u32::MAX, max_height: u32::MAX }
+        PortType::Image { formats: Vec::new(), max_width: u32::MAX, max_height: u32::MAX, min: None }
     }
     /// Images of the given formats up to `max_width` x `max_height`.
     pub fn image(formats: &[FourCC], max_width: u32, max_height: u32) -> PortType {
-        PortType::Image { formats: formats.to_vec(), max_width, max_height }
+        PortType::Image { formats: formats.to_vec(), max_width, max_height, min: None }
+    }
+    /// This image input, needing images of at least `min` (other port
+    /// types are returned unchanged: only stated image sizes can be checked).
+    pub fn at_least(mut self, min: MinSize) -> PortType {
+        if let PortType::Image { min: m, .. } = &mut self {
+            *m = Some(min);
+        }
+        self
     }
     /// Images of `formats` (empty = the input's) sized like input `input`'s.
     pub fn image_from(input: &'static str, formats: &[FourCC]) -> PortType {
@@ -210,7 +246,9 @@ impl PortType {
     /// (`None` for [`PortType::ImageFrom`], which the runtime resolves).
     pub fn slot_size(&self) -> Option<u64> {
         match self {
-            PortType::Image { formats, max_width, max_height } => Some(image_slot(formats, *max_width, *max_height)),
+            PortType::Image { formats, max_width, max_height, .. } => {
+                Some(image_slot(formats, *max_width, *max_height))
+            }
             PortType::ImageFrom { .. } => None,
             PortType::Msg(k) => Some(k.size() as u64),
         }
@@ -225,16 +263,17 @@ impl PortType {
     /// How users see it in `framewire blocks`.
     pub fn describe(&self) -> String {
         match self {
-            PortType::Image { formats, max_width, max_height } => {
+            PortType::Image { formats, max_width, max_height, min } => {
                 let f = if formats.is_empty() {
                     "any format".to_string()
                 } else {
                     formats.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("/")
                 };
+                let at_least = min.as_ref().map(|m| format!(", at least {}x{}", m.width, m.height)).unwrap_or_default();
                 if *max_width == u32::MAX {
-                    format!("image ({f})")
+                    format!("image ({f}{at_least})")
                 } else {
-                    format!("image ({f}, up to {max_width}x{max_height})")
+                    format!("image ({f}{at_least}, up to {max_width}x{max_height})")
                 }
             }
             PortType::ImageFrom { input, formats } => {

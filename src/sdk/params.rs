@@ -278,6 +278,11 @@ pub fn type_label(rust: &str) -> String {
         "SerialPath" => "serial port",
         "VideoPath" => "video device",
         "toml::Table" | "Table" => "table",
+        // A fixed-size array says its length and element type: `[int; 3]`.
+        _ if inner.starts_with('[') && inner.ends_with(']') && inner.contains(';') => {
+            let (elem, n) = inner[1..inner.len() - 1].rsplit_once(';').unwrap_or(("", ""));
+            return format!("[{}; {n}]", type_label(elem));
+        }
         _ if inner.starts_with("Vec<") || inner.starts_with('[') => "array",
         _ if inner.starts_with("BTreeMap<") || inner.starts_with("HashMap<") => "table",
         _ => "string",
@@ -516,7 +521,7 @@ mod tests {
         assert_eq!(names, ["port", "baud", "wheel_radius", "pid", "label"]);
         assert!(d[0].device && d[0].ty == "path" && d[0].default == "required");
         assert_eq!((d[1].ty.as_str(), d[1].default.as_str(), d[1].doc.as_str()), ("int", "115200", "Baud rate."));
-        assert_eq!((d[3].ty.as_str(), d[3].default.as_str()), ("array", "none"));
+        assert_eq!((d[3].ty.as_str(), d[3].default.as_str()), ("[float; 3]", "none"));
         assert_eq!(d[4].default, "\"left\"");
         // The example table parses (after the keys with no example are added).
         let mut ex = Driver::example();

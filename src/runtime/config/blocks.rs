@@ -18,6 +18,9 @@ pub(super) struct Parsed {
     pub ports: Option<Ports>,
     /// Where its `[[block]]` table starts.
     pub at: usize,
+    /// Where each key of its own table was written (keys from a device
+    /// table it uses are not here).
+    pub keys: BTreeMap<String, usize>,
 }
 
 /// Parses every `[[block]]` of the file.
@@ -281,6 +284,7 @@ fn parse_one(
         },
         ports,
         at: start,
+        keys,
     })
 }
 

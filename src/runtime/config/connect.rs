@@ -156,8 +156,8 @@ pub(super) fn incompatible(w: &PortType, r: &PortType) -> Option<String> {
             Some(format!("produces images but the input takes {} messages", b.name()))
         }
         (
-            PortType::Image { formats: wf, max_width: ww, max_height: wh },
-            PortType::Image { formats: rf, max_width: rw, max_height: rh },
+            PortType::Image { formats: wf, max_width: ww, max_height: wh, .. },
+            PortType::Image { formats: rf, max_width: rw, max_height: rh, .. },
         ) => {
             if !wf.is_empty() && !rf.is_empty() && !wf.iter().any(|f| rf.contains(f)) {
                 let j =

@@ -44,7 +44,7 @@ fn dims_of(start: &str, wires: &BTreeMap<String, WirePorts>, parsed: &[Parsed]) 
         path.push(w.clone());
         let Some(wp) = wires.get(&w) else { return Dims::Unsized };
         match &wp.ty {
-            PortType::Image { formats, max_width, max_height } => {
+            PortType::Image { formats, max_width, max_height, .. } => {
                 return Dims::Found(*max_width, *max_height, nearest.unwrap_or_else(|| formats.clone()));
             }
             PortType::ImageFrom { input, formats } => {
@@ -177,7 +177,78 @@ pub(super) fn settle(
         }
     }
     check_room(main, pipeline, &out, parsed.len(), wires, problems);
+    check_min_sizes(main, wires, parsed, problems);
     out
+}
+
+/// The largest images wire `wname` carries, if its producer states a size
+/// (directly, or upstream through blocks that keep their input's size).
+fn carried_size(wname: &str, wires: &BTreeMap<String, WirePorts>, parsed: &[Parsed]) -> Option<(u32, u32)> {
+    let (w, h) = match &wires.get(wname)?.ty {
+        PortType::Image { max_width, max_height, .. } => (*max_width, *max_height),
+        PortType::ImageFrom { .. } => match dims_of(wname, wires, parsed) {
+            Dims::Found(w, h, _) => (w, h),
+            Dims::Unsized | Dims::Cycle(_) => return None,
+        },
+        PortType::Msg(_) => return None,
+    };
+    // A producer of any size (an `exec` block, a camera left to choose)
+    // may well deliver large enough images: only run time can tell.
+    (w != u32::MAX && h != u32::MAX).then_some((w, h))
+}
+
+/// Refuses a wire whose producer's images are smaller than a reader's
+/// input needs (a crop's region of interest outside the image): the
+/// reader would fail on its first frame.
+fn check_min_sizes(main: &Source, wires: &BTreeMap<String, WirePorts>, parsed: &[Parsed], problems: &mut Vec<Problem>) {
+    let index: BTreeMap<&str, usize> = parsed.iter().enumerate().map(|(i, b)| (b.conf.name.as_str(), i)).collect();
+    for (wname, wp) in wires {
+        let Some((w, h)) = carried_size(wname, wires, parsed) else { continue };
+        for reader in &wp.readers {
+            let Some((rb, rp)) = reader.split_once('.') else { continue };
+            let Some(&ri) = index.get(rb) else { continue };
+            let b = &parsed[ri];
+            let Some(ports) = &b.ports else { continue };
+            let Some(PortType::Image { min: Some(m), .. }) = ports.inputs.iter().find(|d| d.name == rp).map(|d| &d.ty)
+            else {
+                continue;
+            };
+            let (wide, tall) = (m.width > w, m.height > h);
+            if !wide && !tall {
+                continue;
+            }
+            // Point at the parameter that makes the need too large: the
+            // first key of the failing dimension the block's table sets.
+            let from = if wide { m.width_from } else { m.height_from };
+            let at = framewire_sdk::block::MinSize::keys(from).find_map(|k| b.keys.get(k).copied()).unwrap_or(b.at);
+            let mut over = Vec::new();
+            if wide {
+                over.push(format!("{} = {} exceeds the width {w}", m.width_from, m.width));
+            }
+            if tall {
+                over.push(format!("{} = {} exceeds the height {h}", m.height_from, m.height));
+            }
+            let mut fix = Vec::new();
+            if wide {
+                fix.push(format!("{} at most {w}", m.width_from));
+            }
+            if tall {
+                fix.push(format!("{} at most {h}", m.height_from));
+            }
+            let writer = wname.split('.').next().unwrap_or(wname);
+            problems.push(main.at(
+                at,
+                format!(
+                    "block {rb:?} ({}) needs images of at least {}x{} on {reader}, but wire {wname} carries images of at most {w}x{h}: {}",
+                    b.conf.type_name,
+                    m.width,
+                    m.height,
+                    over.join(" and ")
+                ),
+                Some(format!("make {} (the size of {writer}'s images), or give {writer} larger images", fix.join(" and "))),
+            ));
+        }
+    }
 }
 
 /// Every segment is reserved whole when the pipeline starts
@@ -234,4 +305,25 @@ fn check_room(
                 .into(),
         ),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A producer that states its size is checked against its readers'
+    /// needs; one of unknown size (`u32::MAX`) is not: it may well deliver
+    /// large enough images, which only run time can tell.
+    #[test]
+    fn only_stated_sizes_are_carried() {
+        let wire = |ty: PortType| WirePorts { ty, readers: vec!["roi.input".into()], at: 0, writer: 0 };
+        let mut wires = BTreeMap::new();
+        wires.insert("cam.frames".to_string(), wire(PortType::image(&[FourCC::GREY], 64, 48)));
+        wires.insert("any.frames".to_string(), wire(PortType::image_any()));
+        wires.insert("tall.frames".to_string(), wire(PortType::image(&[FourCC::GREY], 64, u32::MAX)));
+        assert_eq!(carried_size("cam.frames", &wires, &[]), Some((64, 48)));
+        assert_eq!(carried_size("any.frames", &wires, &[]), None);
+        assert_eq!(carried_size("tall.frames", &wires, &[]), None);
+        assert_eq!(carried_size("nothing.frames", &wires, &[]), None);
+    }
 }
