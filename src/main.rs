@@ -747,8 +747,8 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Filters { args } } => {
-            let a = framewire::filters::bench::Args::parse(args).map_err(|e| anyhow::anyhow!("bench filters: {e}"))?;
-            framewire::filters::bench::run(&a)?;
+            let a = framewire::bench::filters::Args::parse(args).map_err(|e| anyhow::anyhow!("bench filters: {e}"))?;
+            framewire::bench::filters::run(&a)?;
             Ok(exit::OK)
         }
         Cmd::Bench { what: Bench::Demo { args } } => {

@@ -3,7 +3,7 @@
 //! filter that fails on the benchmark's inputs shows here, not only when
 //! someone runs `cargo bench`. Timings are not asserted.
 
-use framewire::filters::bench::{Args, run};
+use framewire::bench::filters::{Args, run};
 use std::time::Duration;
 
 #[test]

@@ -3,12 +3,14 @@
 //! pass/fail timings. Kept out of the library crates so that measuring code
 //! never ships inside a block.
 //!
-//! May depend on: any framewire crate (it measures them), `nix`.
+//! May depend on: any framewire crate (it measures them), `nix`, `memmap2`
+//! (page-aligned buffers for the filter benchmark).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod camera;
 pub mod demo;
+pub mod filters;
 pub mod view;
 pub mod wire;
 

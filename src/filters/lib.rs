@@ -25,7 +25,6 @@
 //! block carries a `// SAFETY:` comment.
 #![warn(missing_docs)]
 
-pub mod bench;
 pub mod blob;
 pub mod blocks;
 pub mod blur;

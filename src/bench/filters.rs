@@ -4,20 +4,19 @@
 //! reads and writes (half of them read, half written), timed in the same
 //! way beside it, so the floor sits in the same caches as the filter.
 //!
-//! Used by `cargo bench --bench bench_filters` and meant to be exposed as
-//! `framewire bench filters`. The OpenCV side is a Python helper
+//! Run by `framewire bench filters` and `cargo bench --bench bench_filters`. The OpenCV side is a Python helper
 //! (`tests/opencv/bench_opencv.py`, `cv2.setNumThreads(1)`); when Python or
 //! OpenCV is missing those columns say so and the rest still runs.
 
-use super::blob::{BlobDetector, moments};
-use super::blur::{GaussianBlur, Ksize};
-use super::convert::convert;
-use super::geom::{Flip, Rect, crop, flip};
-use super::hsv::{HsvLut, HsvRange};
-use super::jpeg::JpegDecoder;
-use super::morph::{MorphOp, Morphology};
-use super::resize::{Interp, Resizer};
-use super::tracker::ColorTracker;
+use framewire_filters::blob::{BlobDetector, moments};
+use framewire_filters::blur::{GaussianBlur, Ksize};
+use framewire_filters::convert::convert;
+use framewire_filters::geom::{Flip, Rect, crop, flip};
+use framewire_filters::hsv::{HsvLut, HsvRange};
+use framewire_filters::jpeg::JpegDecoder;
+use framewire_filters::morph::{MorphOp, Morphology};
+use framewire_filters::resize::{Interp, Resizer};
+use framewire_filters::tracker::ColorTracker;
 use framewire_sdk::image::{FourCC, ImageFormat, ImageMut, ImageRef};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -442,7 +441,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
         }
     };
     eprintln!("{opencv}");
-    let machine = format!("{}, {}; framewire SIMD: {}", cpu_model(), today(), super::simd_description());
+    let machine = format!("{}, {}; framewire SIMD: {}", cpu_model(), today(), framewire_filters::simd_description());
     eprintln!("{machine}");
     let bw = bandwidth();
     eprintln!("DRAM copy bandwidth: {:.1} GB/s (read + write)", bw / 1e9);
@@ -475,7 +474,7 @@ pub fn run(args: &Args) -> std::io::Result<Report> {
             FourCC::BGR24 => bgr,
             _ => gray,
         };
-        for &(sc, dc) in super::convert::SUPPORTED {
+        for &(sc, dc) in framewire_filters::convert::SUPPORTED {
             let name = format!("{}_to_{}", fourcc_name(sc), fourcc_name(dc));
             let (src, df) = (src_of(sc), f(dc));
             let mut o = page(df.byte_len());
