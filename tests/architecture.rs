@@ -47,7 +47,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("framewire-user-blocks", &["framewire-sdk"][..]),
         ("framewire-control", &["framewire-sdk"][..]),
         ("framewire-camera", &["framewire-sdk", "framewire-sys", "framewire-wire"][..]),
-        ("framewire-filters", &["framewire-sdk", "framewire-sys", "framewire-wire"][..]),
+        ("framewire-filters", &["framewire-sdk"][..]),
         ("framewire-motor", &["framewire-sdk", "framewire-wire"][..]),
         ("framewire-world", &["framewire-motor", "framewire-sdk"][..]),
         ("framewire-runtime", &["framewire-sdk", "framewire-sys", "framewire-wire"][..]),

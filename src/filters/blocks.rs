@@ -797,6 +797,34 @@ mod tests {
         assert_eq!(m("ksize = 4"), "ksize 4 must be odd and at most 31");
     }
 
+    /// The block table of `README.md` names every parameter of every filter
+    /// block and nothing else (the keys are the backquoted names in its
+    /// second column), so the documentation cannot drift from `params!`.
+    #[test]
+    fn filter_readme_lists_every_parameter() {
+        let readme = include_str!("README.md");
+        let mut reg = Registry::new();
+        register(&mut reg).unwrap();
+        for name in reg.names() {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{name}` |")))
+                .unwrap_or_else(|| panic!("README.md has no row for `{name}`"));
+            let keys_cell = row.split('|').nth(2).unwrap_or("");
+            let documented: Vec<&str> = keys_cell
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut declared: Vec<&str> = (reg.get(name).unwrap().info)().params.iter().map(|p| p.name).collect();
+            declared.sort();
+            assert_eq!(documented, declared, "README.md's row for `{name}`: {row}");
+        }
+    }
+
     /// `crop` states the smallest image its region needs, for `framewire
     /// check` to compare with the producer's size.
     #[test]
