@@ -101,14 +101,29 @@ pub fn flip(src: &ImageRef, dst: &mut ImageMut, mode: Flip) -> Result<()> {
     let c = super::same_format_grey_or_rgb(src, dst)?;
     let (w, h) = (sf.width as usize, sf.height as usize);
     let (ss, ds, n) = (sf.stride as usize, df.stride as usize, w * c);
+    if mode == Flip::Vertical {
+        // Rows from the top and from the bottom at once (two streams each
+        // way): see `simd::copy2`.
+        let level = if super::simd::have_avx512bw() { 2 } else { u8::from(super::simd::have_avx2()) };
+        for y in 0..h / 2 {
+            let (top, bottom) = dst.data.split_at_mut((h - 1 - y) * ds);
+            let (dt, db) = (&mut top[y * ds..y * ds + n], &mut bottom[..n]);
+            let (st, sb) = (&src.data[y * ss..y * ss + n], &src.data[(h - 1 - y) * ss..(h - 1 - y) * ss + n]);
+            super::simd::copy2(sb, st, dt, db, level);
+        }
+        if h % 2 == 1 {
+            let y = h / 2;
+            dst.data[y * ds..y * ds + n].copy_from_slice(&src.data[y * ss..y * ss + n]);
+        }
+        return Ok(());
+    }
     let ssse3 = super::simd::have_ssse3();
     for y in 0..h {
         let sy = if mode == Flip::Horizontal { y } else { h - 1 - y };
         let s = &src.data[sy * ss..sy * ss + n];
         let d = &mut dst.data[y * ds..y * ds + n];
-        match (mode, c) {
-            (Flip::Vertical, _) => d.copy_from_slice(s),
-            (_, 1) => rev1(s, d),
+        match c {
+            1 => rev1(s, d),
             _ => super::simd::rev3(s, d, ssse3),
         }
     }

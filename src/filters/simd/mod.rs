@@ -32,8 +32,8 @@ mod yuv;
 pub(crate) use gray::rgb_gray;
 pub(crate) use idct::idct_islow;
 pub(crate) use mask::{pack_mask, unpack_mask};
-pub(crate) use resize::{area2_gray, hline, vline};
-pub(crate) use shuffle::{even3, rev3, swap3};
+pub(crate) use resize::{area_v2, area2_gray, area43_h, hline, vline};
+pub(crate) use shuffle::{copy2, even3, rev3, swap3};
 pub(crate) use yuv::yuv_rgb;
 
 use std::sync::OnceLock;

