@@ -653,8 +653,11 @@ report_every_s = 1.0
     let sink_lines: Vec<&str> = all_base.lines().filter(|l| l.contains("[sink]") && l.contains("frames/s")).collect();
     assert!(!sink_lines.is_empty(), "{all_base}");
     assert!(all_robot.contains("publishing on"), "{all_robot}");
-    let fps: Vec<f64> =
-        sink_lines.iter().filter_map(|l| l.split("] ").nth(1)?.split(' ').next()?.parse().ok()).collect();
+    let fps: Vec<f64> = sink_lines
+        .iter()
+        .filter_map(|l| l.split(" frames/s").next()?.split_whitespace().last()?.parse().ok())
+        .collect();
+    assert!(fps.len() >= 8, "one rate line a second: {fps:?}\n{all_base}");
     // 12 Mbit/s carries about 8 of the 30 raw frames a second.
     assert!(fps.iter().skip(2).all(|&f| f < 20.0), "fewer frames than sent got through: {fps:?}");
     let dropped: u64 = all_base
@@ -664,6 +667,11 @@ report_every_s = 1.0
         .next_back()
         .unwrap_or_else(|| panic!("zenoh_in reports its drops when it stops:\n{all_base}"));
     assert!(dropped > 0, "frames were dropped, and counted:\n{all_base}");
+    // For the record (visible with --nocapture).
+    eprintln!(
+        "{} frames read, worst age after 6 s {worst:.0} ms; sink frames/s {fps:?}; {dropped} dropped",
+        ages.len()
+    );
     assert!(p.leftovers().is_empty());
 }
 
@@ -844,7 +852,20 @@ zenoh = {{ multicast_scouting = false, listen = ["tcp/127.0.0.1:{port2}"] }}
     let mut run = Running::start(framewire(&p).arg("run").arg(&cfg));
     run.wait_for(&["[odo_up]", "ROS 2 topic /robot1/odom"], 60);
     run.wait_for(&["[cam_up]", "ROS 2 topic /robot1/camera/image_raw"], 60);
+    // Every pose the driver commits while the Python side listens.
     let mut odo_wire = attach(&p, "ros", "motors.odometry");
+    let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let l = listening.clone();
+    let poses = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        while l.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(g) = odo_wire.read(Duration::from_millis(50)) {
+                let o = framewire::msg::Odometry::decode(&g).unwrap();
+                v.push((o.x, o.y));
+            }
+        }
+        v
+    });
     let script = format!(
         r#"
 import json, sys, time, zenoh
@@ -883,12 +904,13 @@ with zenoh.open(conf) as s:
                    att_ns=int.from_bytes(att[8:16], "little"), seqs=seqs,
                    stamp_ns=msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, frame_id=msg.header.frame_id)
         if t.endswith("Image"):
-            rec.update(width=msg.width, height=msg.height, encoding=msg.encoding, step=msg.step, data_len=len(msg.data),
-                       first=list(msg.data[:6]))
+            rec.update(width=int(msg.width), height=int(msg.height), encoding=msg.encoding, step=int(msg.step),
+                       data_len=len(msg.data))
         else:
             p, q = msg.pose.pose.position, msg.pose.pose.orientation
-            rec.update(child=msg.child_frame_id, x=p.x, y=p.y, qz=q.z, qw=q.w, norm=q.x**2 + q.y**2 + q.z**2 + q.w**2,
-                       vx=msg.twist.twist.linear.x, wz=msg.twist.twist.angular.z)
+            rec.update(child=msg.child_frame_id, x=float(p.x), y=float(p.y), qz=float(q.z), qw=float(q.w),
+                       norm=float(q.x**2 + q.y**2 + q.z**2 + q.w**2),
+                       vx=float(msg.twist.twist.linear.x), wz=float(msg.twist.twist.angular.z))
         out[t] = rec
     tokens = []
     for r in s.liveliness().get("@ros2_lv/0/**", timeout=5):
@@ -902,12 +924,8 @@ print(json.dumps(out))
     let py = Command::new("python3").arg("-c").arg(&script).output().unwrap();
     let out = text(&py);
     assert!(py.status.success(), "{out}\n{}", run.seen.join("\n"));
-    let mut odo_values = Vec::new();
-    while let Some(g) = odo_wire.try_read() {
-        let o = framewire::msg::Odometry::decode(&g).unwrap();
-        odo_values.push((o.x, o.y));
-    }
-    drop(odo_wire);
+    listening.store(false, std::sync::atomic::Ordering::Relaxed);
+    let odo_values = poses.join().unwrap();
     run.stop();
     drop(sim);
     let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&py.stdout).trim()).unwrap();

@@ -28,6 +28,8 @@ framewire_sdk::params! {
         pub connect: Vec<String> = Vec::new(),
         /// Find peers by UDP multicast on the LAN (224.0.0.224:7446); turn off where multicast does not pass and use listen/connect.
         pub multicast_scouting: bool = true,
+        /// TCP send buffer, kB: bounds what the kernel queues when the link is slower than the frames, so Zenoh drops instead; 0 = the kernel's autotuning (deep queues).
+        pub tcp_send_buffer_kb: u32 = 128,
     }
 }
 
@@ -56,6 +58,12 @@ impl ZenohParams {
         if self.mode == "client" && self.connect.is_empty() && !self.multicast_scouting {
             return Err("zenoh.mode = \"client\" needs a router: name it in zenoh.connect (e.g. [\"tcp/192.168.1.20:7447\"]) or turn zenoh.multicast_scouting on".into());
         }
+        if self.tcp_send_buffer_kb > 0 && !(16..=65_536).contains(&self.tcp_send_buffer_kb) {
+            return Err(format!(
+                "zenoh.tcp_send_buffer_kb = {}: use 16 to 65536 (kB), or 0 for the kernel's autotuning; 128 suits Wi-Fi",
+                self.tcp_send_buffer_kb
+            ));
+        }
         if self.mode == "client" && !self.listen.is_empty() {
             return Err("zenoh.listen is for peers: a client does not listen; remove it or use mode = \"peer\"".into());
         }
@@ -81,6 +89,13 @@ impl ZenohParams {
             // deadman of the motors stops them well before that in any case.
             ("transport/link/tx/lease", "3000".into()),
         ];
+        if self.tcp_send_buffer_kb > 0 {
+            // The kernel's own socket buffer, left to autotuning, grows to
+            // megabytes: on a slow link that is seconds of frames queued
+            // where Zenoh's congestion control cannot see them. A small
+            // buffer keeps the queue in Zenoh, which drops.
+            out.push(("transport/link/tcp/so_sndbuf", (self.tcp_send_buffer_kb * 1024).to_string()));
+        }
         if !self.listen.is_empty() {
             out.push(("listen/endpoints", list(&self.listen)));
         }
@@ -165,6 +180,10 @@ mod tests {
         let s = p.json5_settings();
         assert!(s.contains(&("mode", "\"peer\"".into())));
         assert!(s.contains(&("scouting/multicast/enabled", "true".into())));
+        assert!(s.contains(&("transport/link/tcp/so_sndbuf", "131072".into())));
+        let p = parse("tcp_send_buffer_kb = 0").unwrap();
+        assert!(!p.json5_settings().iter().any(|(k, _)| k.contains("so_sndbuf")));
+        assert!(parse("tcp_send_buffer_kb = 4").unwrap_err().contains("tcp_send_buffer_kb"));
     }
 
     #[test]
