@@ -34,7 +34,7 @@ framewire_sdk::params! {
         pub ros_node: String = "framewire",
         /// header.frame_id of the ROS messages ("" = the block's name).
         pub ros_frame_id: String = "",
-        /// The Zenoh session: { mode, listen, connect, multicast_scouting } (src/bridge/README.md).
+        /// The Zenoh session: { mode, listen, connect, multicast_scouting, tcp_send_buffer_kb } (src/bridge/README.md, "Session").
         pub zenoh: ZenohParams = ZenohParams::defaults(),
     }
 }
@@ -48,7 +48,7 @@ framewire_sdk::params! {
         pub output: String = "image",
         /// Drop a frame that took more than this many ms longer than the fastest recent one (it sat in a queue); 0 keeps every frame.
         pub max_delay_ms: u64 = 500,
-        /// The Zenoh session: { mode, listen, connect, multicast_scouting } (src/bridge/README.md).
+        /// The Zenoh session: { mode, listen, connect, multicast_scouting, tcp_send_buffer_kb } (src/bridge/README.md, "Session").
         pub zenoh: ZenohParams = ZenohParams::defaults(),
     }
 }
@@ -122,11 +122,7 @@ impl OutParams {
         check_key(&self.key, false).map_err(|e| format!("key: {e}"))?;
         self.zenoh.validate()?;
         let carried = Carried::parse(&self.input, "input")?;
-        let carried = match carried {
-            Carried::Image { .. } => PortType::image_any(),
-            Carried::Message(ty) => PortType::Msg(ty),
-        };
-        let is_image = matches!(carried, PortType::Image { .. });
+        let is_image = matches!(carried, Carried::Image { .. });
         match self.compress.as_str() {
             "none" => {}
             "jpeg" if is_image => {}
@@ -154,7 +150,7 @@ impl OutParams {
                 return Err(format!("ros_node = {:?}: a ROS node name is letters, digits and '_'", self.ros_node));
             }
         }
-        Carried::parse(&self.input, "input")
+        Ok(carried)
     }
 }
 
@@ -165,6 +161,18 @@ impl InParams {
         self.zenoh.validate()?;
         Carried::parse(&self.output, "output")
     }
+}
+
+/// The parameter docs of a bridge block, with the `zenoh` table shown as
+/// the table it is (the declaration's default is an expression).
+fn describe_params(mut v: Vec<framewire_sdk::params::ParamInfo>) -> Vec<framewire_sdk::params::ParamInfo> {
+    for p in v.iter_mut().filter(|p| p.name == "zenoh") {
+        p.ty = "table".into();
+        p.default =
+            "{ mode = \"peer\", listen = [], connect = [], multicast_scouting = true, tcp_send_buffer_kb = 128 }"
+                .into();
+    }
+    v
 }
 
 /// The message a block without the `zenoh` feature gives when it is asked
@@ -187,8 +195,13 @@ impl BlockType for ZenohOut {
     type Params = OutParams;
 
     fn info() -> BlockInfo {
-        BlockInfo::new("zenoh_out", "Publishes a wire's frames or messages on a Zenoh key expression (optionally JPEG, optionally as a ROS 2 topic)")
-            .role(Role::Sink)
+        let mut info = BlockInfo::new(
+            "zenoh_out",
+            "Publishes a wire's frames or messages on a Zenoh key expression (optionally JPEG, optionally as a ROS 2 topic)",
+        )
+        .role(Role::Sink);
+        info.params = describe_params(<OutParams as framewire_sdk::params::Params>::describe());
+        info
     }
 
     fn ports(p: &OutParams) -> Result<Ports, String> {
@@ -227,8 +240,13 @@ impl BlockType for ZenohIn {
     type Params = InParams;
 
     fn info() -> BlockInfo {
-        BlockInfo::new("zenoh_in", "Writes the frames or messages arriving on a Zenoh key expression into a wire (latest: stale ones dropped and counted)")
-            .role(Role::Source)
+        let mut info = BlockInfo::new(
+            "zenoh_in",
+            "Writes the frames or messages arriving on a Zenoh key expression into a wire (latest: stale ones dropped and counted)",
+        )
+        .role(Role::Source);
+        info.params = describe_params(<InParams as framewire_sdk::params::Params>::describe());
+        info
     }
 
     fn ports(p: &InParams) -> Result<Ports, String> {
@@ -288,6 +306,14 @@ mod tests {
             inp("key = \"a/b\"\noutput = \"drive\"").unwrap(),
             Carried::Message(framewire_sdk::msg::DriveCommand::TYPE)
         );
+    }
+
+    #[test]
+    fn the_zenoh_table_is_documented_as_a_table() {
+        let info = (framewire_sdk::block::BlockSpec::of::<ZenohIn>().info)();
+        let z = info.params.iter().find(|p| p.name == "zenoh").unwrap();
+        assert_eq!(z.ty, "table");
+        assert!(z.default.contains("multicast_scouting = true"), "{}", z.default);
     }
 
     #[test]

@@ -391,6 +391,8 @@ enum InOutput {
 /// `zenoh_in`'s running state.
 pub struct In {
     output: InOutput,
+    /// The one pixel format the output wire declares, if any.
+    format: Option<FourCC>,
     p: InParams,
     _session: zenoh::Session,
     _subscriber: zenoh::pubsub::Subscriber<()>,
@@ -410,9 +412,9 @@ pub struct In {
 impl In {
     /// Connects the output and subscribes.
     pub fn open(p: InParams, io: &mut Setup) -> Result<In, BlockError> {
-        let output = match p.validate().map_err(BlockError::Config)? {
-            Carried::Image { .. } => InOutput::Image(io.output("output")?),
-            Carried::Message(ty) => InOutput::Msg(io.output_raw("output", ty)?, ty),
+        let (output, format) = match p.validate().map_err(BlockError::Config)? {
+            Carried::Image { format, .. } => (InOutput::Image(io.output("output")?), format),
+            Carried::Message(ty) => (InOutput::Msg(io.output_raw("output", ty)?, ty), None),
         };
         let session = open_session(&p.zenoh, io.name())?;
         let latest = Arc::new(Latest { slot: Mutex::new(None), ready: Condvar::new(), replaced: AtomicU64::new(0) });
@@ -439,6 +441,7 @@ impl In {
         let max_extra = if p.max_delay_ms == 0 { u64::MAX } else { p.max_delay_ms * 1_000_000 };
         Ok(In {
             output,
+            format,
             stale: StaleFilter::new(max_extra, 10_000_000_000),
             p,
             _session: session,
@@ -572,6 +575,20 @@ impl In {
             InOutput::Image(out) => {
                 if h.encoding == Encoding::Message {
                     let why = format!("it carries {} messages; this zenoh_in writes images", h.type_name());
+                    self.refuse(cx, why);
+                    return Ok(Step::Continue);
+                }
+                if self.format.is_some_and(|f| f != h.image.fourcc) {
+                    let why = format!(
+                        "it is a {}x{} {} frame, and the output wire declares {}; set output = \"image:{}x{}:{}\"",
+                        h.image.width,
+                        h.image.height,
+                        h.image.fourcc,
+                        self.format.unwrap_or_default(),
+                        h.image.width,
+                        h.image.height,
+                        h.image.fourcc
+                    );
                     self.refuse(cx, why);
                     return Ok(Step::Continue);
                 }
