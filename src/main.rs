@@ -450,6 +450,11 @@ fn init_logging() {
         .with_target(false)
         .without_time()
         .with_ansi(false)
+        // A block whose supervisor was killed writes into a closed pipe.
+        // The subscriber would report that failure with `eprintln!` into the
+        // same closed pipe, which panics, and a panicking actuator never
+        // commands its stop; a lost log line is the lesser harm.
+        .log_internal_errors(false)
         .init();
 }
 

@@ -115,6 +115,63 @@ int main(int argc, char **argv) {{
     wire::unlink(&name).unwrap();
 }
 
+/// The C writer takes the writer's place the way the Rust writer does (an
+/// open-file-description lock on byte 140): while it lives, a Rust writer is
+/// refused with the C writer's pid; once it is SIGKILLed, the place is free
+/// at once, with no pid or /proc check involved; and a C writer is refused
+/// while a Rust writer holds the place.
+#[test]
+fn c_and_rust_writers_exclude_each_other_and_a_killed_c_writer_frees_its_place() {
+    let p = Prefix::new();
+    let name = p.wire("c", "drive.out");
+    wire::create(&name, &WireConfig::new(64, 4, 2, Policy::Latest)).unwrap();
+    let src = r#"#define FRAMEWIRE_IMPLEMENTATION
+#include "framewire.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc < 3) return 9;
+    fw_wire w;
+    if (fw_writer_attach(&w, argv[1]) != 0) {
+        printf("refused: %s (%s)\n", w.error, strerror(errno));
+        fflush(stdout);
+        return errno == EBUSY ? 4 : 1;
+    }
+    printf("attached\n");
+    fflush(stdout);
+    if (argv[2][0] == 'h') for (;;) pause();
+    fw_writer_detach(&w);
+    return 0;
+}
+"#;
+    let test = "c_and_rust_writers_exclude_each_other_and_a_killed_c_writer_frees_its_place";
+    let Some(exe) = compile_c(test, &p.dir(), src) else {
+        wire::unlink(&name).unwrap();
+        return;
+    };
+    let mut held = Command::new(&exe).arg(&name).arg("hold").stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(held.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "attached");
+    match Writer::attach(&name, &Expect::default()) {
+        Err(wire::WireError::WriterBusy { pid, .. }) => assert_eq!(pid, held.id(), "the busy error names the C writer"),
+        Err(e) => panic!("expected WriterBusy, got {e}"),
+        Ok(_) => panic!("a Rust writer attached beside a live C writer"),
+    }
+    held.kill().unwrap();
+    held.wait().unwrap();
+    let w = Writer::attach(&name, &Expect::default()).expect("a killed C writer's place is free at once");
+    let out = Command::new(&exe).arg(&name).arg("once").output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "a C writer is refused beside a Rust one: {}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("another writer is attached"), "{}", text(&out));
+    drop(w);
+    let out = Command::new(&exe).arg(&name).arg("once").output().unwrap();
+    assert!(out.status.success(), "a C writer attaches after the Rust one detached: {}", text(&out));
+    wire::unlink(&name).unwrap();
+}
+
 #[test]
 fn a_rust_writer_feeds_a_c_reader_every_byte_intact() {
     let p = Prefix::new();

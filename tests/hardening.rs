@@ -497,3 +497,54 @@ fn status_shows_the_drivers_link_and_a_driver_that_never_connects_fails() {
     assert!(all.contains("not connected within connect_timeout_ms = 1500 ms"), "{all}");
     assert!(all.contains("block motors failed"), "{all}");
 }
+
+// ---------------------------------------------------------------- start order
+
+/// Readers of a `queue` wire are attached before its writer starts: at 1000
+/// frames/s, two sinks each get frames 1 to 200, none skipped, although the
+/// producer is listed (and is upstream) first.
+#[test]
+fn queue_readers_are_attached_before_their_writer_starts() {
+    let p = Prefix::new();
+    let cfg = temp_config(
+        &p,
+        "q",
+        r#"
+[pipeline]
+name = "q"
+connect = ["cam.frames -> a.input", "cam.frames -> b.input"]
+
+[[block]]
+name = "cam"
+type = "test_pattern"
+width = 64
+height = 48
+fps = 1000
+
+[[block]]
+name = "a"
+type = "frame_sink"
+frames = 200
+
+[[block]]
+name = "b"
+type = "frame_sink"
+frames = 200
+
+[wire."cam.frames"]
+policy = "queue"
+"#,
+    );
+    let (out, all) = run_for(&p, &cfg, "3s");
+    assert!(out.status.success(), "{all}");
+    for sink in ["a", "b"] {
+        assert!(
+            all.lines()
+                .any(|l| l.starts_with(&format!("[{sink}]"))
+                    && l.contains("received 200 frames, skipped 0, last seq 200")),
+            "sink {sink} got the queue wire's frames from the first:\n{all}"
+        );
+    }
+    let started: Vec<&str> = all.lines().filter(|l| l.contains("framewire: started block")).collect();
+    assert!(started.last().is_some_and(|l| l.contains("block cam ")), "the writer starts last: {started:?}");
+}

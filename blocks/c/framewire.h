@@ -8,7 +8,8 @@
  *
  * Needs GCC or Clang (the __atomic builtins, the same sequentially
  * consistent operations the Rust side uses), POSIX shared memory and
- * semaphores: link with -lpthread (and -lrt on old glibc).
+ * semaphores: compile with -D_GNU_SOURCE (for sem_clockwait) and link with
+ * -lpthread (and -lrt on old glibc).
  *
  * This is the wire protocol of src/wire/README.md written a second time, in
  * C, from the documented layout alone; tests/foreign.rs checks it against the
@@ -34,7 +35,9 @@
  *
  * Not here: registered zero-copy readers (pins and cursors; use the Rust API
  * or add them following the README), and sweeping dead readers (the
- * supervisor reclaims a block's entries when the block exits).
+ * supervisor reclaims a block's entries when the block exits). A writer holds
+ * an open-file-description lock on byte 140 of the segment while attached,
+ * as the Rust writer does; the kernel releases it when the process dies.
  */
 #ifndef FRAMEWIRE_H
 #define FRAMEWIRE_H
@@ -71,6 +74,7 @@ typedef struct fw_wire {
     char type_name[32];      /* message type, "" for images/bytes */
     uint32_t msg_size;
     int writer;              /* whether this handle is the writer */
+    int fd;                  /* the segment, open while mapped: the writer's lock lives on it */
     uint32_t pid;
     uint64_t start;
     const char *error;       /* what failed, for the caller's message */
@@ -113,6 +117,13 @@ uint64_t fw_now_ns(void);
 #include <time.h>
 #include <unistd.h>
 
+/* Linux's open-file-description locks (3.15+); glibc names them only under
+   _GNU_SOURCE, which the including file may not define early enough. */
+#ifndef F_OFD_GETLK
+#define F_OFD_GETLK 36
+#define F_OFD_SETLK 37
+#endif
+
 /* Header offsets. */
 #define FW_H_MAGIC 0
 #define FW_H_VERSION 8
@@ -131,11 +142,14 @@ uint64_t fw_now_ns(void);
 #define FW_H_COMMITTED 128
 #define FW_H_WRITER_WAITING 136
 #define FW_H_WRITER_PID 140
+/* The byte whose open-file-description lock the attached writer holds. */
+#define FW_WRITER_LOCK FW_H_WRITER_PID
 #define FW_H_WRITER_START 144
 #define FW_H_FRAMES_WRITTEN 152
 #define FW_H_LAST_COMMIT_NS 160
 #define FW_H_WRITER_TIMEOUTS 168
 #define FW_H_WRITER_ATTACHES 176
+#define FW_H_WRITER_PIDNS 184
 #define FW_H_SPACE_SEM 192
 #define FW_H_TYPE_NAME 320
 #define FW_H_MSG_SIZE 352
@@ -202,23 +216,32 @@ static uint64_t fw_start_time(uint32_t pid) {
     return v;
 }
 
-static int fw_alive(uint32_t pid, uint64_t start) {
-    if (pid == 0) return 0;
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X') return 0;
-    return fw_start_time(pid) == start;
+/* A write lock on one byte of the segment, owned by the open file description
+   (not the process): the kernel drops it when the description's last
+   descriptor closes, which happens when the process dies however it dies.
+   So "the lock can be taken" means "whoever held it is gone", across PID
+   namespaces and pid reuse (src/wire/README.md, "Who is alive"). 1 taken,
+   0 held by another description, -1 error. */
+static int fw_lock_byte(int fd, short type, uint64_t off) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl); /* l_pid must be 0 for OFD locks */
+    fl.l_type = type;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = (off_t)off;
+    fl.l_len = 1;
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return 1;
+    return (errno == EAGAIN || errno == EACCES) ? 0 : -1;
+}
+
+/* The inode of /proc/self/ns/pid: which PID namespace our pid is in. */
+static uint64_t fw_pid_ns(void) {
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
 int fw_open(fw_wire *w, const char *name) {
     memset(w, 0, sizeof *w);
+    w->fd = -1;
     if (!name) { w->error = "no wire name (is FRAMEWIRE_WIRE_<PORT> set?)"; return -1; }
     char path[300];
     snprintf(path, sizeof path, "/%s", name);
@@ -234,8 +257,8 @@ int fw_open(fw_wire *w, const char *name) {
     }
     w->size = (size_t)st.st_size;
     w->base = (uint8_t *)mmap(NULL, w->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (w->base == MAP_FAILED) { w->base = NULL; w->error = "mmap"; return -1; }
+    if (w->base == MAP_FAILED) { close(fd); w->base = NULL; w->fd = -1; w->error = "mmap"; return -1; }
+    w->fd = fd;
     /* The creator marks the header ready (release) once it is complete. */
     for (int i = 0; fw_ld32(FW_U32(w, FW_H_STATE)) != 1; i++) {
         if (i > 2000) { fw_close(w); w->error = "wire still initialising"; errno = EAGAIN; return -1; }
@@ -273,24 +296,30 @@ int fw_open(fw_wire *w, const char *name) {
 void fw_close(fw_wire *w) {
     if (w->base) munmap(w->base, w->size);
     w->base = NULL;
+    /* Closing the descriptor also releases a writer's lock. */
+    if (w->fd >= 0) close(w->fd);
+    w->fd = -1;
 }
 
 int fw_writer_attach(fw_wire *w, const char *name) {
     if (fw_open(w, name) != 0) return -1;
+    /* The writer's place is the lock on byte WRITER_PID: if we can take it,
+       any previous writer is gone (its lock went with it). */
+    int got = fw_lock_byte(w->fd, F_WRLCK, FW_WRITER_LOCK);
+    if (got != 1) {
+        int e = got == 0 ? EBUSY : errno;
+        fw_close(w);
+        w->error = got == 0 ? "another writer is attached" : "fcntl(F_OFD_SETLK)";
+        errno = e;
+        return -1;
+    }
     uint32_t me = (uint32_t)getpid();
     uint64_t start = fw_start_time(me);
-    for (;;) {
-        uint32_t cur = fw_ld32(FW_U32(w, FW_H_WRITER_PID));
-        if (cur != 0 && fw_alive(cur, fw_ld64(FW_U64(w, FW_H_WRITER_START)))) {
-            fw_close(w);
-            w->error = "another writer is attached";
-            errno = EBUSY;
-            return -1;
-        }
-        /* The start time first: a sweeper that sees our pid must see it too. */
-        fw_st64(FW_U64(w, FW_H_WRITER_START), start);
-        if (__atomic_compare_exchange_n(FW_U32(w, FW_H_WRITER_PID), &cur, me, 0, FW_SC, FW_SC)) break;
-    }
+    /* Identity for `framewire status` only; written whole before the pid
+       that announces it (release, like the Rust writer). */
+    __atomic_store_n(FW_U64(w, FW_H_WRITER_START), start, __ATOMIC_RELAXED);
+    __atomic_store_n(FW_U64(w, FW_H_WRITER_PIDNS), fw_pid_ns(), __ATOMIC_RELAXED);
+    __atomic_store_n(FW_U32(w, FW_H_WRITER_PID), me, __ATOMIC_RELEASE);
     __atomic_fetch_add(FW_U64(w, FW_H_WRITER_ATTACHES), 1, __ATOMIC_RELAXED);
     /* A predecessor's unpublished slots become empty. */
     uint64_t committed = fw_ld64(FW_U64(w, FW_H_COMMITTED));
@@ -306,8 +335,9 @@ int fw_writer_attach(fw_wire *w, const char *name) {
 
 void fw_writer_detach(fw_wire *w) {
     if (w->base && w->writer) {
-        uint32_t me = w->pid;
-        __atomic_compare_exchange_n(FW_U32(w, FW_H_WRITER_PID), &me, 0, 0, FW_SC, FW_SC);
+        __atomic_store_n(FW_U32(w, FW_H_WRITER_PID), 0, __ATOMIC_RELAXED);
+        fw_lock_byte(w->fd, F_UNLCK, FW_WRITER_LOCK);
+        w->writer = 0;
     }
     fw_close(w);
 }

@@ -70,6 +70,7 @@ class _Wire(ctypes.Structure):
         ("type_name", ctypes.c_char * 32),
         ("msg_size", ctypes.c_uint32),
         ("writer", ctypes.c_int),
+        ("fd", ctypes.c_int),
         ("pid", ctypes.c_uint32),
         ("start", ctypes.c_uint64),
         ("error", ctypes.c_char_p),

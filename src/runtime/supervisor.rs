@@ -331,13 +331,73 @@ impl Supervisor<'_> {
         }
         runfile::check_own(&Path::new(SHM_DIR).join(run_file(&self.opts.prefix, &self.p.name)))?;
         self.write_run_file();
-        // Dependency order: producers first, so readers find their wires'
-        // writers running (they would wait for them anyway).
-        for i in 0..self.blocks.len() {
+        for i in self.start_order() {
+            if let Some(signal) = signals::received() {
+                // Ctrl-C while waiting for readers: stop what was started.
+                self.console.line(&format!("framewire: {} received while starting", signal.as_str()));
+                break;
+            }
+            self.await_queue_readers(i);
             self.spawn(i)?;
         }
         self.write_run_file();
         Ok(())
+    }
+
+    /// The order blocks start in. Dependency order (producers first: readers
+    /// find their wires' writers running, and would wait for them anyway),
+    /// except that a block writing a `queue` wire starts after every block
+    /// reading it, and in reverse dependency order among such blocks, so
+    /// that a lossless wire's readers are attached before its first frame
+    /// (a reader attached later would miss the frames before it).
+    fn start_order(&self) -> Vec<usize> {
+        let queue_writer = |b: &BlockConf| {
+            b.outputs
+                .values()
+                .any(|w| self.p.wires.iter().any(|c| &c.name == w && c.config.policy == wire::Policy::Queue))
+        };
+        let (deferred, first): (Vec<usize>, Vec<usize>) =
+            (0..self.blocks.len()).partition(|&i| queue_writer(&self.blocks[i].conf));
+        first.into_iter().chain(deferred.into_iter().rev()).collect()
+    }
+
+    /// Before starting block `i`, waits (up to 3 s in all) until every
+    /// already started framewire block that reads one of its `queue` wires
+    /// has attached to it. `exec` readers are not waited for: a foreign
+    /// program may read without registering. A reader that does not attach
+    /// in time (slow to open, or refusing its configuration) only costs the
+    /// wait, and the log says which.
+    fn await_queue_readers(&self, i: usize) {
+        let me = &self.blocks[i].conf;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for out in me.outputs.values() {
+            let Some(w) = self.p.wires.iter().find(|c| &c.name == out && c.config.policy == wire::Policy::Queue) else {
+                continue;
+            };
+            let started = |reader: &String| {
+                let block = reader.split('.').next().unwrap_or_default();
+                self.blocks.iter().any(|m| m.conf.name == block && m.child.is_some() && m.conf.type_name != "exec")
+            };
+            let expected = w.readers.iter().filter(|r| started(r)).count();
+            if expected == 0 {
+                continue;
+            }
+            let seg = &self.segs[&w.name];
+            loop {
+                let attached = wire::inspect(seg).map_or(0, |s| s.readers.iter().filter(|r| r.alive).count());
+                if attached >= expected {
+                    break;
+                }
+                if Instant::now() >= deadline || signals::received().is_some() {
+                    self.console.line(&format!(
+                        "framewire: starting block {} although only {attached} of the {expected} started readers of queue wire {} have attached (they may miss its first frames)",
+                        me.name, w.name
+                    ));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 
     fn command(&self, b: &BlockConf) -> Command {
@@ -402,6 +462,11 @@ impl Supervisor<'_> {
 
     fn spawn(&mut self, i: usize) -> Result<(), SupervisorError> {
         let conf = self.blocks[i].conf.clone();
+        if let Some((_, st)) = &self.blocks[i].state_seg {
+            // A fresh process: no heartbeat until it has opened. Marked before
+            // the spawn, so a fast block's own `Running` is never overwritten.
+            st.set_phase(Phase::Opening);
+        }
         let mut child = self
             .command(&conf)
             .spawn()
@@ -433,10 +498,6 @@ impl Supervisor<'_> {
         b.state = State::Running;
         b.started = Instant::now();
         b.hung = None;
-        if let Some((_, st)) = &b.state_seg {
-            // A fresh process: no heartbeat until it has opened.
-            st.set_phase(Phase::Opening);
-        }
         Ok(())
     }
 

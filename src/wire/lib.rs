@@ -514,14 +514,7 @@ impl Segment<Shm> {
     }
 
     fn open_with(name: &str, expect: &Expect, populate: bool) -> Result<Segment, WireError> {
-        let fd = shm::open(name).map_err(|e| match e {
-            Errno::ENOENT => WireError::NotFound { name: name.to_string() },
-            e => WireError::os(name, "shm_open", e),
-        })?;
-        let (size, _) = shm::size_and_owner(&fd).map_err(|e| WireError::os(name, "fstat", e))?;
-        if size < HEADER_SIZE as u64 || usize::try_from(size).is_err() {
-            return Err(WireError::NotAWire { name: name.to_string(), reason: format!("{size} bytes long") });
-        }
+        let (fd, size) = open_segment(name, false)?;
         // Map only the header first: a damaged header must not make us map
         // (and, with populate, fault in) whatever size the file claims.
         let map = Mapping::with_populate(&fd, size, false).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
@@ -580,6 +573,21 @@ impl<M: Memory> Segment<M> {
     pub(crate) fn order(&self, seq: u64) -> &M::U32 {
         self.mem.u32_at(self.geo.order(seq))
     }
+}
+
+/// Opens segment `name` (read-only or read-write, never following a
+/// symlink) and returns it with its size, refusing a file too small to hold
+/// a header.
+fn open_segment(name: &str, read_only: bool) -> Result<(std::os::fd::OwnedFd, u64), WireError> {
+    let fd = if read_only { shm::open_readonly(name) } else { shm::open(name) }.map_err(|e| match e {
+        Errno::ENOENT => WireError::NotFound { name: name.to_string() },
+        e => WireError::os(name, "shm_open", e),
+    })?;
+    let (size, _) = shm::size_and_owner(&fd).map_err(|e| WireError::os(name, "fstat", e))?;
+    if size < HEADER_SIZE as u64 || usize::try_from(size).is_err() {
+        return Err(WireError::NotAWire { name: name.to_string(), reason: format!("{size} bytes long") });
+    }
+    Ok((fd, size))
 }
 
 /// A reader's counters as `framewire status` shows them.
@@ -645,14 +653,7 @@ pub struct WireStatus {
 /// liveness is only looked at (`F_OFD_GETLK`), never acted on.
 pub fn inspect(name: &str) -> Result<WireStatus, WireError> {
     use std::sync::atomic::{Ordering::Acquire, fence};
-    let fd = shm::open_readonly(name).map_err(|e| match e {
-        Errno::ENOENT => WireError::NotFound { name: name.to_string() },
-        e => WireError::os(name, "shm_open", e),
-    })?;
-    let (size, _) = shm::size_and_owner(&fd).map_err(|e| WireError::os(name, "fstat", e))?;
-    if size < HEADER_SIZE as u64 || usize::try_from(size).is_err() {
-        return Err(WireError::NotAWire { name: name.to_string(), reason: format!("{size} bytes long") });
-    }
+    let (fd, size) = open_segment(name, true)?;
     let map = ReadOnlyMapping::new(&fd, size).map_err(|e| WireError::os(name, "mmap", io_errno(&e)))?;
     // SYNC: relaxed load then acquire fence; pairs with the release store of
     // STATE_READY in `create`.
