@@ -17,6 +17,8 @@
 //! | [`world`] | `framewire-world` | the simulated world of the demo: room, robot, ball, camera, motor controller |
 //! | [`control`] | `framewire-control` | controllers: the `follow` block (detections and odometry to drive commands) |
 //! | [`record`] | `framewire-record` | recording wires to MCAP files (ROS 2 CDR) and replaying them |
+//! | [`bridge`] | `framewire-bridge` | wires across machines over Zenoh: `zenoh_out`, `zenoh_in` (I/O with `--features zenoh`) |
+//! | [`ros`] | `framewire-ros` | ROS 2 wire formats (CDR) shared by the recorder and the bridge |
 //! | [`bench`] | `framewire-bench` | `framewire bench ...` |
 //! | [`setup`] | `framewire-setup` | udev rules, the boot service, `framewire doctor` |
 //! | [`viewer`] | `framewire-viewer` | the live view: a web page with MJPEG streams of the wires and live statistics |
@@ -30,12 +32,14 @@
 #![warn(missing_docs)]
 
 pub use framewire_bench as bench;
+pub use framewire_bridge as bridge;
 pub use framewire_builtin as builtin;
 pub use framewire_camera as camera;
 pub use framewire_control as control;
 pub use framewire_filters as filters;
 pub use framewire_motor as motor;
 pub use framewire_record as record;
+pub use framewire_ros as ros;
 pub use framewire_runtime as runtime;
 pub use framewire_sdk as sdk;
 pub use framewire_sdk::{block, msg, params, select};
@@ -61,6 +65,7 @@ pub fn registry() -> Result<Registry, RegistryError> {
     framewire_motor::blocks::register(&mut reg)?;
     framewire_control::register(&mut reg)?;
     framewire_world::register(&mut reg)?;
+    framewire_bridge::register(&mut reg)?;
     framewire_record::register(&mut reg)?;
     framewire_user_blocks::register(&mut reg)?;
     Ok(reg)

@@ -300,6 +300,12 @@ enum Bench {
         #[arg(long, default_value = "3", value_parser = |s: &str| parse_seconds(s, 0.5, 60.0))]
         seconds: f64,
     },
+    /// Frames between two processes through the Zenoh bridge (raw and JPEG) next to a local wire (needs --features zenoh).
+    Zenoh {
+        /// Options: --sizes 640x480,1920x1080 --seconds 3 --rounds 3.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// CPU time per frame: USERPTR zero-copy against MMAP + copy, at 640x480 and 1920x1080.
     Camera {
         /// The V4L2 device.
@@ -770,6 +776,22 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<u8> {
             for r in framewire::bench::camera::bench_camera(&device, frames)? {
                 outln!("{r}");
             }
+            Ok(exit::OK)
+        }
+        #[cfg(feature = "zenoh")]
+        Cmd::Bench { what: Bench::Zenoh { args } } => {
+            let a = framewire::bench::zenoh::Args::parse(&args).map_err(|e| anyhow::anyhow!("bench zenoh: {e}"))?;
+            framewire::bench::zenoh::run(&a).map_err(|e| anyhow::anyhow!("bench zenoh: {e}"))?;
+            Ok(exit::OK)
+        }
+        #[cfg(not(feature = "zenoh"))]
+        Cmd::Bench { what: Bench::Zenoh { .. } } => {
+            errln!("framewire: bench zenoh: {}", framewire::bridge::blocks::NO_ZENOH);
+            Ok(exit::CONFIG)
+        }
+        #[cfg(feature = "zenoh")]
+        Cmd::BenchPeer { args } if args.first().map(String::as_str) == Some("zenoh") => {
+            framewire::bench::zenoh::peer_main(&args[1..]).map_err(|e| anyhow::anyhow!("benchmark peer: {e}"))?;
             Ok(exit::OK)
         }
         Cmd::BenchPeer { args } => {

@@ -51,7 +51,9 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("framewire-motor", &["framewire-sdk", "framewire-wire"][..]),
         ("framewire-world", &["framewire-motor", "framewire-sdk"][..]),
         ("framewire-runtime", &["framewire-sdk", "framewire-sys", "framewire-wire"][..]),
-        ("framewire-record", &["framewire-sdk", "framewire-wire"][..]),
+        ("framewire-ros", &["framewire-sdk"][..]),
+        ("framewire-record", &["framewire-ros", "framewire-sdk", "framewire-wire"][..]),
+        ("framewire-bridge", &["framewire-ros", "framewire-sdk"][..]),
         ("framewire-viewer", &["framewire-filters", "framewire-sdk", "framewire-sys", "framewire-wire"][..]),
     ])
 }

@@ -13,6 +13,8 @@ pub mod demo;
 pub mod filters;
 pub mod view;
 pub mod wire;
+#[cfg(feature = "zenoh")]
+pub mod zenoh;
 
 /// The `q` quantile (0..=1) of sorted `v`.
 pub fn quantile(v: &[u64], q: f64) -> u64 {

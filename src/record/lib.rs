@@ -14,13 +14,15 @@
 //! CDR and the ROS 2 schemas are written by hand ([`cdr`], [`schema`]); the
 //! file format is the `mcap` crate's, without its compression features.
 //!
-//! May depend on: `framewire-sdk` (like any block), `framewire-wire` (only to
+//! May depend on: `framewire-sdk` (like any block), `framewire-ros` (CDR,
+//! shared with the Zenoh bridge), `framewire-wire` (only to
 //! find and inspect a running pipeline's wires for [`tap`]), `mcap`,
 //! `thiserror`. Never on the runtime.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod cdr;
+/// CDR, shared with the Zenoh bridge (it lives in `framewire-ros`).
+pub use framewire_ros::cdr;
 pub mod reader;
 pub mod recorder;
 pub mod recording;

@@ -114,6 +114,10 @@ impl<'a> CdrWriter<'a> {
     pub fn i32(&mut self, v: i32) {
         self.primitive(&v.to_le_bytes());
     }
+    /// `float64`.
+    pub fn f64(&mut self, v: f64) {
+        self.primitive(&v.to_le_bytes());
+    }
     /// `string`: length with the NUL, bytes, NUL.
     pub fn string(&mut self, s: &str) {
         self.u32(s.len() as u32 + 1);
@@ -277,6 +281,35 @@ pub fn encode_compressed(out: &mut Vec<u8>, stamp: Stamp, frame_id: &str, format
     w.header(stamp, frame_id);
     w.string(format);
     w.bytes(data);
+}
+
+/// Serializes a `nav_msgs/msg/Odometry` from framewire's odometry: the pose
+/// in the plane (z = 0, the heading as a rotation about z), the measured
+/// body velocities, and both covariances zero (not estimated).
+pub fn encode_odometry(
+    out: &mut Vec<u8>,
+    stamp: Stamp,
+    frame_id: &str,
+    child_frame_id: &str,
+    odo: &framewire_sdk::msg::Odometry,
+) {
+    let mut w = CdrWriter::new(out);
+    w.header(stamp, frame_id);
+    w.string(child_frame_id);
+    // pose.pose.position, pose.pose.orientation (x, y, z, w)
+    for v in [odo.x, odo.y, 0.0, 0.0, 0.0, (odo.heading / 2.0).sin(), (odo.heading / 2.0).cos()] {
+        w.f64(v);
+    }
+    for _ in 0..36 {
+        w.f64(0.0);
+    }
+    // twist.twist.linear, twist.twist.angular
+    for v in [odo.linear as f64, 0.0, 0.0, 0.0, 0.0, odo.angular as f64] {
+        w.f64(v);
+    }
+    for _ in 0..36 {
+        w.f64(0.0);
+    }
 }
 
 /// A `sensor_msgs/msg/Image` read back, its pixels borrowed from the message.
