@@ -24,6 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::median;
 use framewire_filters::blob::BlobDetector;
 use framewire_filters::convert::convert;
 use framewire_filters::hsv::{HsvLut, HsvRange};
@@ -116,14 +117,6 @@ pub struct SizeResult {
     pub ages: Vec<(String, f64)>,
     /// In-process stage medians, ms: render, YUYV->RGB, threshold, blob.
     pub stages: [f64; 4],
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// The CPU's model name, from /proc/cpuinfo.

@@ -8,6 +8,7 @@
 //! (`tests/opencv/bench_opencv.py`, `cv2.setNumThreads(1)`); when Python or
 //! OpenCV is missing those columns say so and the rest still runs.
 
+use crate::median;
 use framewire_filters::blob::{BlobDetector, moments};
 use framewire_filters::blur::{GaussianBlur, Ksize};
 use framewire_filters::convert::convert;
@@ -130,11 +131,6 @@ pub struct Report {
     pub bandwidth_gbs: f64,
     /// OpenCV version, or why it was skipped.
     pub opencv: String,
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn median_ms(mut f: impl FnMut(), args: &Args) -> f64 {

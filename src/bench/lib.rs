@@ -16,6 +16,17 @@ pub mod wire;
 #[cfg(feature = "zenoh")]
 pub mod zenoh;
 
+/// The median of `v` (the upper one of an even count; NaN when empty),
+/// sorting `v` in place. Takes a `Vec` or a mutable slice.
+pub fn median(mut v: impl AsMut<[f64]>) -> f64 {
+    let v = v.as_mut();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// The `q` quantile (0..=1) of sorted `v`.
 pub fn quantile(v: &[u64], q: f64) -> u64 {
     if v.is_empty() {

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::median;
 use framewire_sdk::image::{FourCC, ImageFormat, ImageRef};
 use framewire_sys::proc::cpu_time_ns;
 use framewire_viewer::picture::Picture;
@@ -62,11 +63,6 @@ pub fn cpu_line() -> String {
     #[cfg(not(target_arch = "x86_64"))]
     let simd = "no x86 SIMD (scalar encoder; NEON where LLVM vectorises)";
     format!("{model}, {simd}")
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
 /// A YUYV frame of the test pattern's bars, or of noise.

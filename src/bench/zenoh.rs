@@ -26,6 +26,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::median;
 use framewire_bridge::blocks::{InParams, OutParams};
 use framewire_bridge::{ZenohIn, ZenohOut};
 use framewire_filters::jpeg::JpegDecoder;
@@ -108,11 +109,6 @@ struct Stats {
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
 
 /// Frames of the demo's camera at `w` x `h`, the ball in a few places.
 fn render(w: u32, h: u32) -> Vec<Vec<u8>> {

@@ -70,18 +70,25 @@ impl FourCC {
 
     /// The smallest stride (bytes per row of the first plane) for `width`.
     pub fn min_stride(self, width: u32) -> Option<u32> {
-        self.bytes_per_pixel().map(|b| b * width)
+        // Saturating: a hostile or mistaken size must give an oversized
+        // answer that later checks refuse, never an overflow panic.
+        self.bytes_per_pixel().map(|b| b.saturating_mul(width))
     }
 
     /// Bytes that one frame of `width` x `height` needs at the minimal stride.
     /// For MJPEG this is an upper bound that real webcams stay under
     /// (`width * height * 2`, as V4L2 drivers report in `sizeimage`).
+    ///
+    /// The product saturates at `usize::MAX` rather than overflowing, so a
+    /// block that declares an absurd size (say `u32::MAX` square) gets a
+    /// "too large" error from whoever sizes the wire instead of a panic.
     pub fn frame_size(self, width: u32, height: u32) -> usize {
         let (w, h) = (width as usize, height as usize);
+        let area = w.saturating_mul(h);
         match self {
-            FourCC::NV12 => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
-            FourCC::MJPEG => w * h * 2,
-            f => f.bytes_per_pixel().unwrap_or(4) as usize * w * h,
+            FourCC::NV12 => area.saturating_add(w.div_ceil(2).saturating_mul(h.div_ceil(2)).saturating_mul(2)),
+            FourCC::MJPEG => area.saturating_mul(2),
+            f => area.saturating_mul(f.bytes_per_pixel().unwrap_or(4) as usize),
         }
     }
 }
@@ -126,7 +133,7 @@ impl ImageFormat {
     pub fn byte_len(&self) -> usize {
         let (s, h) = (self.stride as usize, self.height as usize);
         match self.fourcc {
-            FourCC::NV12 => s * h + s * h.div_ceil(2),
+            FourCC::NV12 => (s * h).saturating_add(s * h.div_ceil(2)),
             FourCC::MJPEG => self.fourcc.frame_size(self.width, self.height),
             _ => s * h,
         }
@@ -188,6 +195,12 @@ mod tests {
     fn sizes() {
         assert_eq!(FourCC::RGB24.frame_size(1920, 1080), 6_220_800);
         assert_eq!(FourCC::NV12.frame_size(640, 480), 640 * 480 * 3 / 2);
+        // Absurd sizes saturate instead of overflowing (a panic in debug
+        // builds, a too-small wire in release ones).
+        for f in [FourCC::NV12, FourCC::MJPEG, FourCC::RGB24, FourCC::GREY] {
+            assert!(f.frame_size(u32::MAX, u32::MAX) >= u32::MAX as usize);
+        }
+        assert_eq!(FourCC::RGB24.min_stride(u32::MAX), Some(u32::MAX));
         assert_eq!(ImageFormat::packed(FourCC::YUYV, 640, 480).byte_len(), 614_400);
     }
 }
