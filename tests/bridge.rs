@@ -845,6 +845,13 @@ key = "framewire/rosbot/odometry"
 input = "odometry"
 ros_topic = "/robot1/odom"
 zenoh = {{ multicast_scouting = false, listen = ["tcp/127.0.0.1:{port2}"] }}
+
+# The test's own reader below must see every pose the driver commits, even
+# when this machine starves it for a while: a `latest` reader would skip
+# poses and could miss the one that went out on the ROS topic.
+[wire."motors.odometry"]
+policy = "queue"
+slots = 64
 "#,
             link = link.display()
         ),

@@ -553,3 +553,38 @@ policy = "queue"
     let started: Vec<&str> = all.lines().filter(|l| l.contains("framewire: started block")).collect();
     assert!(started.last().is_some_and(|l| l.contains("block cam ")), "the writer starts last: {started:?}");
 }
+
+/// Issue 16, item 7: each block gets the whole shutdown grace. A block that
+/// ignores SIGTERM is stopped first (reverse order) and uses up its grace;
+/// the block stopped after it needs most of a grace to finish, and must
+/// still get it and exit by itself rather than be killed. With one shared
+/// deadline it had no time left and was SIGKILLed.
+#[test]
+fn a_stuck_block_does_not_take_the_grace_of_the_blocks_stopped_after_it() {
+    let p = Prefix::new();
+    let done = p.dir().join("slow-finished");
+    let cfg = temp_config(
+        &p,
+        "g",
+        &format!(
+            r#"
+[pipeline]
+name = "g"
+[[block]]
+name = "slow"
+type = "exec"
+command = ["sh", "-c", "trap 'sleep 1; touch {done}; exit 0' TERM; while true; do sleep 0.05; done"]
+[[block]]
+name = "stuck"
+type = "exec"
+command = ["sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"]
+"#,
+            done = done.display()
+        ),
+    );
+    let out = framewire(&p).arg("run").arg(&cfg).args(["--for", "1s", "--grace", "1.6"]).output().unwrap();
+    let all = text(&out);
+    assert!(all.contains("block stuck did not stop within"), "the stuck block is killed after its grace: {all}");
+    assert!(!all.contains("block slow did not stop"), "the slow block got its own grace: {all}");
+    assert!(done.exists(), "the slow block finished its stop by itself: {all}");
+}

@@ -301,6 +301,18 @@ impl CvServer {
                 // use (OPENCV_CPU_DISABLE, or missing on this CPU).
                 version += &format!(" (dispatch: {v})");
             }
+            if let Some(v) = line.strip_prefix("IPP\t") {
+                // IPP dispatches by itself: capping OpenCV's own dispatch
+                // leaves IPP's AVX-512 code in use, which would compare an
+                // AVX2 framewire with an AVX-512 OpenCV.
+                version += &format!(", IPP: {v}");
+                if v.contains("AVX-512") && framewire_filters::simd_level() < framewire_filters::SimdLevel::Avx512 {
+                    eprintln!(
+                        "warning: framewire runs at {} but OpenCV's IPP at AVX-512 ({v}); set OPENCV_IPP=avx2 to compare like with like",
+                        framewire_filters::simd_level().name()
+                    );
+                }
+            }
             if line == "READY" {
                 return Ok((CvServer { child, stdin, stdout }, version));
             }

@@ -169,6 +169,11 @@ def main():
     cv2.setNumThreads(1)
     print(f"VERSION\t{cv2.__version__}", flush=True)
     print(f"CPU\t{cv2.getCPUFeaturesLine()}", flush=True)
+    # Intel IPP (bundled in opencv-python) does flip, some resizes and
+    # filters, and picks its own instruction set: OPENCV_CPU_DISABLE does not
+    # reach it, OPENCV_IPP=avx2 (or sse42, or disabled) does.
+    ipp = cv2.ipp.getIppVersion() if cv2.ipp.useIPP() else "off"
+    print(f"IPP\t{ipp}", flush=True)
     if a.serve:
         tables = {}
         for s in a.sizes.split(","):
