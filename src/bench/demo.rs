@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::median;
+use crate::{median, today};
 use framewire_filters::blob::BlobDetector;
 use framewire_filters::convert::convert;
 use framewire_filters::hsv::{HsvLut, HsvRange};
@@ -151,23 +151,6 @@ pub fn simd_level() -> &'static str {
     {
         "NEON (baseline)"
     }
-}
-
-/// Today's date (UTC), as YYYY-MM-DD.
-pub fn today() -> String {
-    let days =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Times the stages of one frame in this process: render, YUYV -> RGB,

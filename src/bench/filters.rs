@@ -8,7 +8,7 @@
 //! (`tests/opencv/bench_opencv.py`, `cv2.setNumThreads(1)`); when Python or
 //! OpenCV is missing those columns say so and the rest still runs.
 
-use crate::median;
+use crate::{cpu_model, median, today};
 use framewire_filters::blob::{BlobDetector, moments};
 use framewire_filters::blur::{GaussianBlur, Ksize};
 use framewire_filters::convert::convert;
@@ -359,35 +359,6 @@ fn page_from(data: &[u8]) -> memmap2::MmapMut {
     let mut m = page(data.len());
     m[..data.len()].copy_from_slice(data);
     m
-}
-
-/// The CPU model from `/proc/cpuinfo` ("?" elsewhere).
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("?").trim().to_string())
-        })
-        .unwrap_or_else(|| "?".into())
-}
-
-/// Today's date (UTC) as `YYYY-MM-DD`.
-pub fn today() -> String {
-    let days =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86400) as i64;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// What OpenCV does beyond framewire's version of an operation, for the

@@ -28,7 +28,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::quantile;
+use super::{cpu_model, quantile, utc_now};
 use framewire_sys::proc::monotonic_ns;
 use framewire_sys::shm::{self, Mapping};
 use framewire_wire::{self as wire, Expect, Policy, Reader, WireConfig, Writer};
@@ -332,24 +332,6 @@ fn p50_p99(mut v: Vec<u64>) -> (u64, u64) {
     (quantile(&v, 0.5), quantile(&v, 0.99))
 }
 
-/// The CPU's model name (and, on x86, family and model numbers, which tell
-/// generations apart when a VM shows only a brand), from `/proc/cpuinfo`.
-pub fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k.trim() == name).then(|| v.trim().to_string())
-        })
-    };
-    let name = field("model name").or_else(|| field("Hardware")).or_else(|| field("Model"));
-    let name = name.unwrap_or_else(|| "unknown CPU".into());
-    match (field("cpu family"), field("model")) {
-        (Some(f), Some(m)) => format!("{name} (family {f}, model {m})"),
-        _ => name,
-    }
-}
-
 /// The SIMD level the checksum loop was compiled for, and what the CPU has
 /// (glibc's `memcpy`/`memset` pick their own kernels at run time).
 pub fn simd_summary() -> String {
@@ -382,23 +364,6 @@ pub fn simd_summary() -> String {
     {
         "checksum compiled for this target's baseline; fill and copy are the C library's".to_string()
     }
-}
-
-/// Today's date and time in UTC, `YYYY-MM-DD HH:MM UTC`.
-pub fn utc_now() -> String {
-    let secs = framewire_sys::proc::realtime_ns() / 1_000_000_000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }
 
 /// Runs the benchmark and prints both tables. Each row is measured in

@@ -341,9 +341,9 @@ pub fn run(a: &Args) -> Res<()> {
         "framewire bench zenoh: two processes on loopback TCP, {} s per measurement, medians of {} rounds",
         a.seconds, a.rounds
     );
-    println!("CPU: {}", crate::wire::cpu_model());
+    println!("CPU: {}", crate::cpu_model());
     println!("SIMD: {} (JPEG encode: jpeg-encoder, decode: framewire's decoder)", crate::wire::simd_summary());
-    println!("date: {}", crate::demo::today());
+    println!("date: {}", crate::today());
     println!(
         "frames: the demo's simulated camera, YUYV; the receiver reads every cache line of each frame (JPEG: decodes it to RGB24)"
     );
