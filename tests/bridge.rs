@@ -857,9 +857,10 @@ slots = 64
         ),
     );
     let mut run = Running::start(framewire(&p).arg("run").arg(&cfg));
-    run.wait_for(&["[odo_up]", "ROS 2 topic /robot1/odom"], 60);
-    run.wait_for(&["[cam_up]", "ROS 2 topic /robot1/camera/image_raw"], 60);
-    // Every pose the driver commits while the Python side listens.
+    // Every pose the driver commits, from as soon as the wire exists (the
+    // supervisor makes it before it starts any block): `odo_up` reads this
+    // queue wire in order too, so a pose it publishes late, after a backlog,
+    // was still committed after this reader attached.
     let mut odo_wire = attach(&p, "ros", "motors.odometry");
     let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let l = listening.clone();
@@ -868,14 +869,23 @@ slots = 64
         while l.load(std::sync::atomic::Ordering::Relaxed) {
             if let Some(g) = odo_wire.read(Duration::from_millis(50)) {
                 let o = framewire::msg::Odometry::decode(&g).unwrap();
-                v.push((o.x, o.y));
+                v.push((o.x.to_bits(), o.y.to_bits()));
             }
+        }
+        // The Python side has finished, so every pose it saw is committed
+        // by now; a starved reader may still be behind on this queue wire.
+        // Catch up with everything committed so far.
+        while let Some(g) = odo_wire.try_read() {
+            let o = framewire::msg::Odometry::decode(&g).unwrap();
+            v.push((o.x.to_bits(), o.y.to_bits()));
         }
         v
     });
+    run.wait_for(&["[odo_up]", "ROS 2 topic /robot1/odom"], 60);
+    run.wait_for(&["[cam_up]", "ROS 2 topic /robot1/camera/image_raw"], 60);
     let script = format!(
         r#"
-import json, sys, time, zenoh
+import json, struct, sys, time, zenoh
 from rosbags.typesys import Stores, get_typestore
 ts = get_typestore(Stores.ROS2_JAZZY)
 def dds(t):
@@ -885,6 +895,7 @@ def key(topic, t):
     return f"0/{{topic.strip('/')}}/{{dds(t)}}/{{ts.hash_rihs01(t)}}"
 conf = zenoh.Config()
 conf.insert_json5("scouting/multicast/enabled", "false")
+conf.insert_json5("transport/shared_memory/enabled", "false")
 conf.insert_json5("connect/endpoints", '["tcp/127.0.0.1:{port}", "tcp/127.0.0.1:{port2}"]')
 out = {{}}
 with zenoh.open(conf) as s:
@@ -915,7 +926,10 @@ with zenoh.open(conf) as s:
                        data_len=len(msg.data))
         else:
             p, q = msg.pose.pose.position, msg.pose.pose.orientation
+            # The pose's exact bits too: a JSON float can come back 1 ulp off.
+            bits = lambda f: struct.unpack("<Q", struct.pack("<d", f))[0]
             rec.update(child=msg.child_frame_id, x=float(p.x), y=float(p.y), qz=float(q.z), qw=float(q.w),
+                       x_bits=bits(float(p.x)), y_bits=bits(float(p.y)),
                        norm=float(q.x**2 + q.y**2 + q.z**2 + q.w**2),
                        vx=float(msg.twist.twist.linear.x), wz=float(msg.twist.twist.angular.z))
         out[t] = rec
@@ -963,10 +977,13 @@ print(json.dumps(out))
     assert!((odo["norm"].as_f64().unwrap() - 1.0).abs() < 1e-9, "a unit quaternion: {odo}");
     let (x, y) = (odo["x"].as_f64().unwrap(), odo["y"].as_f64().unwrap());
     assert!(x > 0.0, "the robot drove forward: {odo}");
+    // Compared bit for bit (serde_json may parse a float 1 ulp off).
+    let bits = (odo["x_bits"].as_u64().unwrap(), odo["y_bits"].as_u64().unwrap());
     assert!(
-        odo_values.iter().any(|&(ox, oy)| ox == x && oy == y),
-        "the pose is one the driver committed ({x}, {y}) among {} values",
-        odo_values.len()
+        odo_values.contains(&bits),
+        "the pose is one the driver committed ({x}, {y}) among {} values: {:?}",
+        odo_values.len(),
+        odo_values.iter().map(|&(a, b)| (f64::from_bits(a), f64::from_bits(b))).collect::<Vec<_>>()
     );
     // Liveliness tokens in design.md's layout.
     let tokens: Vec<&str> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();

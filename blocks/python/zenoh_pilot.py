@@ -84,6 +84,10 @@ def main() -> int:
 
     conf = zenoh.Config()
     conf.insert_json5("mode", '"peer"')
+    # No shared-memory transport: framewire's bridge does not use it (its
+    # wires already are shared memory), and the Python library's segment is
+    # left behind in /dev/shm when the script is killed.
+    conf.insert_json5("transport/shared_memory/enabled", "false")
     if args.no_multicast:
         conf.insert_json5("scouting/multicast/enabled", "false")
     if args.connect:
