@@ -63,18 +63,7 @@ impl Args {
         while let Some(k) = it.next() {
             let mut val = || it.next().ok_or_else(|| format!("{k} needs a value"));
             match k.as_str() {
-                "--sizes" => {
-                    a.sizes = val()?
-                        .split(',')
-                        .map(|s| {
-                            let (w, h) = s.split_once('x').ok_or_else(|| format!("size {s:?} is not WxH"))?;
-                            Ok((
-                                w.parse().map_err(|_| format!("bad width in {s:?}"))?,
-                                h.parse().map_err(|_| format!("bad height in {s:?}"))?,
-                            ))
-                        })
-                        .collect::<Result<_, String>>()?
-                }
+                "--sizes" => a.sizes = crate::parse_sizes(val()?)?,
                 "--seconds" => a.seconds = val()?.parse().map_err(|_| "--seconds takes a number".to_string())?,
                 "--warmup" => a.warmup = val()?.parse().map_err(|_| "--warmup takes a number".to_string())?,
                 "--config" => a.config = PathBuf::from(val()?),

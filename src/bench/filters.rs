@@ -73,18 +73,7 @@ impl Args {
         while let Some(k) = it.next() {
             let mut val = || it.next().ok_or_else(|| format!("{k} needs a value"));
             match k.as_str() {
-                "--sizes" => {
-                    a.sizes = val()?
-                        .split(',')
-                        .map(|s| {
-                            let (w, h) = s.split_once('x').ok_or(format!("bad size {s}"))?;
-                            Ok((
-                                w.parse().map_err(|_| format!("bad size {s}"))?,
-                                h.parse().map_err(|_| format!("bad size {s}"))?,
-                            ))
-                        })
-                        .collect::<Result<_, String>>()?
-                }
+                "--sizes" => a.sizes = crate::parse_sizes(&val()?)?,
                 "--min-iters" => a.min_iters = val()?.parse().map_err(|e| format!("--min-iters: {e}"))?,
                 "--min-time-ms" => {
                     a.min_time = Duration::from_millis(val()?.parse().map_err(|e| format!("--min-time-ms: {e}"))?)

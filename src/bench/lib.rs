@@ -16,6 +16,20 @@ pub mod wire;
 #[cfg(feature = "zenoh")]
 pub mod zenoh;
 
+/// Parses a `--sizes` value, `640x480,1920x1080`, into (width, height)
+/// pairs; the error names the size that is not `WxH`.
+pub fn parse_sizes(v: &str) -> Result<Vec<(u32, u32)>, String> {
+    v.split(',')
+        .map(|s| {
+            let (w, h) = s.split_once('x').ok_or_else(|| format!("size {s:?} is not WxH"))?;
+            Ok((
+                w.parse().map_err(|_| format!("bad width in {s:?}"))?,
+                h.parse().map_err(|_| format!("bad height in {s:?}"))?,
+            ))
+        })
+        .collect()
+}
+
 /// The median of `v` (the upper one of an even count; NaN when empty),
 /// sorting `v` in place. Takes a `Vec` or a mutable slice.
 pub fn median(mut v: impl AsMut<[f64]>) -> f64 {

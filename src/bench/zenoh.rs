@@ -58,18 +58,7 @@ impl Args {
         while let Some(k) = it.next() {
             let mut v = || it.next().ok_or_else(|| format!("{k} needs a value"));
             match k.as_str() {
-                "--sizes" => {
-                    a.sizes = v()?
-                        .split(',')
-                        .map(|s| {
-                            let (w, h) = s.split_once('x').ok_or(format!("size {s:?} is not WxH"))?;
-                            Ok((
-                                w.parse().map_err(|_| format!("bad width {w:?}"))?,
-                                h.parse().map_err(|_| format!("bad height {h:?}"))?,
-                            ))
-                        })
-                        .collect::<Result<_, String>>()?
-                }
+                "--sizes" => a.sizes = crate::parse_sizes(v()?)?,
                 "--seconds" => a.seconds = v()?.parse().map_err(|_| "--seconds takes a number".to_string())?,
                 "--rounds" => a.rounds = v()?.parse().map_err(|_| "--rounds takes a number".to_string())?,
                 other => return Err(format!("unknown option {other}; use --sizes WxH,... --seconds S --rounds N")),
